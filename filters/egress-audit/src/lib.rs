@@ -1,0 +1,1 @@
+//! Egress gateway filter: allow-list enforcement and audit records.

@@ -1,0 +1,1 @@
+//! proxy-wasm plumbing shared by the filters.

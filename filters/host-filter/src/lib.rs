@@ -1,0 +1,1 @@
+//! Gateway host filter: refuses hosts no Gateway server lists.

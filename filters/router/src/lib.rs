@@ -1,0 +1,1 @@
+//! VirtualService router: host filtering and route selection in one pass.

@@ -1,0 +1,1 @@
+//! Istio resources to Portcullis configuration.

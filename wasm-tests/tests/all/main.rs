@@ -1,0 +1,1 @@
+//! Suites that load the built filters.
