@@ -1,1 +1,4 @@
-//! Istio resources to Portcullis configuration.
+//! Portcullis: Istio resources compiled into the filters' wire config and the Envoy plan, and the
+//! local gateway that runs them.
+
+pub mod plan;
