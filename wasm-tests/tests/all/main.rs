@@ -1,1 +1,14 @@
-//! Suites that load the built filters.
+//! Suites that load the built filters and the probe.
+
+mod callouts;
+mod headers;
+mod lifecycle;
+mod metering;
+mod metrics;
+mod properties;
+mod queues;
+mod routing;
+mod shared_data;
+mod support;
+mod timers;
+mod wasi;
