@@ -1116,8 +1116,13 @@ impl Host {
                 self.rec(id).filter_skipped = true;
                 for side in [Side::Request, Side::Response] {
                     if let Some(d) = self.dir(id, side) {
-                        if d.paused.is_some() {
-                            d.paused = None;
+                        d.paused = None;
+                        // Whatever the filter held goes on without it.
+                        let held = d.headers_forwarded && !d.body_pending;
+                        if held {
+                            let body = std::mem::take(&mut d.body);
+                            d.forwarded_body.extend(body);
+                            d.body_open = false;
                         }
                         if d.headers_received && !d.headers_forwarded {
                             self.forward_headers(id, side);

@@ -1,4 +1,13 @@
 //! HTTP and gRPC callouts: Envoy `context.cc httpCall/grpcCall`.
+#![allow(
+    non_snake_case,
+    reason = "test names end in __<the cpp-host or Envoy source they reproduce>"
+)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "helpers in test files fail the test loudly"
+)]
 
 use portcullis_wasm_tests::{GrpcEvent, Phase, Step};
 use serde_json::json;
@@ -71,7 +80,6 @@ fn answered_callout_resumes_the_paused_request__envoy_on_http_call_response() {
         .unwrap();
     assert_eq!(s.request_step(), Step::Continued);
     assert_eq!(s.upstream_cluster().as_deref(), Some("backend"));
-    drop(s);
     let r = result(&host, "on_http_call_response", "callout_response");
     assert_eq!(r["value"]["body"], "ok");
     assert_eq!(

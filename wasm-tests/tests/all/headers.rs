@@ -1,4 +1,13 @@
 //! Header maps: cpp-host `exports.cc` and Envoy `context.cc` behaviours.
+#![allow(
+    non_snake_case,
+    reason = "test names end in __<the cpp-host or Envoy source they reproduce>"
+)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "helpers in test files fail the test loudly"
+)]
 
 use serde_json::json;
 

@@ -1,4 +1,13 @@
 //! Lifecycle and filter-chain semantics: cpp-host `context.cc`, Envoy `context.cc`.
+#![allow(
+    non_snake_case,
+    reason = "test names end in __<the cpp-host or Envoy source they reproduce>"
+)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "helpers in test files fail the test loudly"
+)]
 
 use portcullis_wasm_tests::{Phase, ReplySource, Step, WasmModule};
 use serde_json::json;
@@ -114,7 +123,6 @@ fn pause_in_headers_holds_body_callbacks_until_resume__cpp_host_pr_95_stop_all()
     s.host().answer_callout(token, 200, &[], b"").unwrap();
     assert_eq!(s.request_step(), Step::Continued);
     assert_eq!(s.upstream_body(), b"abcdef");
-    drop(s);
     let bodies = results_of(&host, "on_request_body", "callback");
     assert_eq!(bodies.len(), 1);
     assert_eq!(bodies[0]["value"], json!({"size": 6, "eos": true}));
@@ -130,7 +138,6 @@ fn paused_body_callbacks_see_the_cumulative_size__go_sdk_414() {
     s.send_body(b"bbb", false);
     assert_eq!(s.send_body(b"ccc", true), Step::Paused(Phase::Body));
     assert!(s.upstream_body().is_empty());
-    drop(s);
     let sizes: Vec<_> = results_of(&host, "on_request_body", "callback")
         .iter()
         .map(|r| r["value"]["size"].clone())
@@ -180,7 +187,6 @@ fn body_buffer_is_available_only_in_body_callbacks__envoy_get_buffer() {
     }));
     let mut s = host.http_request().get("a", "/").send_headers().unwrap();
     s.send_body(b"hello", true);
-    drop(s);
     let h = results_of(&host, "on_request_headers", "get_buffer");
     assert_eq!(h[0]["status"], NOT_FOUND);
     assert_eq!(h[1]["status"], BAD_ARGUMENT, "buffer type 9 does not exist");
@@ -211,7 +217,6 @@ fn set_buffer_bytes_prepends_replaces_all_or_appends__envoy_buffer_copy_from() {
     let mut s = host.http_request().get("a", "/").send_headers().unwrap();
     s.send_body(b"body", true);
     assert_eq!(s.upstream_body(), b"<body>");
-    drop(s);
     let st: Vec<_> = results_of(&host, "on_request_body", "set_buffer")
         .iter()
         .map(|r| r["status"].as_u64().unwrap())
@@ -248,7 +253,6 @@ fn local_response_is_recorded_and_runs_through_on_response_headers__envoy_send_l
     ));
     assert_eq!(s.response_header(":status").as_deref(), Some("403"));
     assert_eq!(s.downstream_body(), b"denied");
-    drop(s);
     assert_eq!(
         results_of(&host, "on_response_headers", "callback").len(),
         1
@@ -323,7 +327,6 @@ fn tcp_stream_api_delivers_data_and_close__envoy_network_filter() {
     c.close_downstream();
     let rec = c.close_upstream();
     assert!(rec.deleted);
-    drop(c);
     assert_eq!(
         result(&host, "on_downstream_data", "get_buffer")["value"],
         "hello"

@@ -1,4 +1,13 @@
 //! Fuel, memory, failure policies and strict mode.
+#![allow(
+    non_snake_case,
+    reason = "test names end in __<the cpp-host or Envoy source they reproduce>"
+)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "helpers in test files fail the test loudly"
+)]
 
 use portcullis_wasm_tests::{FailurePolicy, ReplySource, Step};
 use serde_json::json;
@@ -45,7 +54,6 @@ fn running_out_of_fuel_traps_and_fails_closed() {
         s.local_response().map(|r| (r.status, r.source)),
         Some((503, ReplySource::VmFailure))
     );
-    drop(s);
     assert!(
         host.failures()[0].message.contains("fuel"),
         "{:?}",
@@ -168,7 +176,6 @@ fn fail_reload_answers_503_then_serves_from_a_new_vm__envoy_pr_36456() {
         .send_headers_only()
         .unwrap();
     assert!(s.local_response().is_none());
-    drop(s);
     assert_eq!(host.reloads, 1);
     assert!(host.vm_failed(0).is_none());
     assert_eq!(
@@ -199,7 +206,6 @@ fn strict_mode_traps_on_a_host_call_the_test_did_not_allow() {
         .send_headers_only()
         .unwrap();
     assert_eq!(s.local_response().map(|r| r.status), Some(503));
-    drop(s);
     let v = host.strict_violations();
     assert_eq!(v.len(), 1);
     assert!(v[0].contains("proxy_get_header_map_value"), "{v:?}");

@@ -1,4 +1,13 @@
 //! Shared data: cpp-host `src/shared_data.cc` (CAS, per-vm_id, process-wide).
+#![allow(
+    non_snake_case,
+    reason = "test names end in __<the cpp-host or Envoy source they reproduce>"
+)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "helpers in test files fail the test loudly"
+)]
 
 use serde_json::json;
 

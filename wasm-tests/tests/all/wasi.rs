@@ -1,4 +1,13 @@
 //! The WASI subset Envoy provides (cpp-host `exports.cc`).
+#![allow(
+    non_snake_case,
+    reason = "test names end in __<the cpp-host or Envoy source they reproduce>"
+)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "helpers in test files fail the test loudly"
+)]
 
 use portcullis_wasm_tests::LogLevel;
 use serde_json::json;
