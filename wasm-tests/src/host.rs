@@ -52,6 +52,8 @@ pub struct HostConfig {
     pub fuel_per_callback: u64,
     pub strict: Option<Vec<String>>,
     pub seed: u64,
+    /// FAIL_RELOAD backoff before a failed VM is replaced (Envoy `ReloadConfig`, base 1 s).
+    pub reload_backoff_ms: u64,
 }
 
 impl Default for HostConfig {
@@ -80,6 +82,7 @@ impl Default for HostConfig {
             fuel_per_callback: 1 << 40,
             strict: None,
             seed: 0x5eed,
+            reload_backoff_ms: 1000,
         }
     }
 }
@@ -182,6 +185,11 @@ impl HostBuilder {
         );
         self
     }
+    /// FAIL_RELOAD backoff on the virtual clock (default 1000 ms, Envoy's base interval).
+    pub fn reload_backoff_ms(mut self, ms: u64) -> Self {
+        self.cfg.reload_backoff_ms = ms;
+        self
+    }
     pub fn seed(mut self, seed: u64) -> Self {
         self.cfg.seed = seed;
         self
@@ -235,7 +243,8 @@ pub struct Host {
     next_worker: usize,
     streams: BTreeMap<StreamId, StreamRecord>,
     tcp: BTreeMap<StreamId, TcpRecord>,
-    reload_pending: Vec<bool>,
+    /// FAIL_RELOAD: virtual time (ms) from which a failed worker VM is replaced.
+    reload_at: Vec<Option<u64>>,
     /// How many times a VM was replaced under FAIL_RELOAD.
     pub reloads: u32,
     configure_results: Vec<bool>,
@@ -309,7 +318,7 @@ impl Host {
             next_worker: 0,
             streams: BTreeMap::new(),
             tcp: BTreeMap::new(),
-            reload_pending: vec![false; workers],
+            reload_at: vec![None; workers],
             reloads: 0,
             configure_results: vec![false; workers],
         };
@@ -676,8 +685,9 @@ impl Host {
 
     /// FAIL_RELOAD: a VM that failed is replaced before the next stream.
     fn prepare_worker(&mut self, worker: usize) -> Result<()> {
-        if self.reload_pending[worker] {
-            self.reload_pending[worker] = false;
+        let now = lock(&self.world).now_ms();
+        if self.reload_at[worker].is_some_and(|t| now >= t) {
+            self.reload_at[worker] = None;
             let next = self.next_context[worker];
             let vm = self.start_vm(worker)?;
             self.vms[worker] = vm;
@@ -686,6 +696,13 @@ impl Host {
             self.start_root(worker)?;
         }
         Ok(())
+    }
+
+    fn schedule_reload(&mut self, worker: usize) {
+        if self.reload_at[worker].is_none() {
+            let now = lock(&self.world).now_ms();
+            self.reload_at[worker] = Some(now + self.cfg.reload_backoff_ms);
+        }
     }
 
     fn st(&mut self, id: StreamId) -> Option<&mut HttpState> {
@@ -918,6 +935,13 @@ impl Host {
             .as_ref()
             .is_some_and(|c| lock(&self.world).knows_cluster(c));
         let code = self.cfg.cluster_not_found_code;
+        if let (Some(c), Some(s)) = (cluster.clone(), self.st(id)) {
+            // What Envoy reports for the routed stream.
+            s.properties
+                .insert("xds\0cluster_name".to_string(), c.clone().into_bytes());
+            s.properties
+                .insert("cluster_name".to_string(), c.into_bytes());
+        }
         let rec = self.rec(id);
         rec.upstream_cluster = cluster;
         if known {
@@ -1133,7 +1157,7 @@ impl Host {
             }
             FailurePolicy::FailClosed => self.failure_reply(id),
             FailurePolicy::FailReload => {
-                self.reload_pending[id.worker] = true;
+                self.schedule_reload(id.worker);
                 self.failure_reply(id);
             }
         }
@@ -1261,8 +1285,15 @@ impl Host {
                     next = Some(next.map_or(*due, |n| n.min(*due)));
                 }
             }
-            for c in lock(&self.world).callouts.values() {
-                if let Some(d) = c.deadline_ms {
+            {
+                let w = lock(&self.world);
+                let http = w.callouts.values().filter_map(|c| c.deadline_ms);
+                let grpc = w
+                    .grpc
+                    .values()
+                    .filter(|g| !g.cancelled)
+                    .filter_map(|g| g.deadline_ms);
+                for d in http.chain(grpc) {
                     next = Some(next.map_or(d, |n| n.min(d)));
                 }
             }
@@ -1295,6 +1326,17 @@ impl Host {
                 .collect();
             for token in expired {
                 self.fail_callout(token);
+            }
+            let expired: Vec<GrpcCallout> = lock(&self.world)
+                .grpc
+                .values()
+                .filter(|g| !g.cancelled && g.deadline_ms.is_some_and(|d| d <= t))
+                .cloned()
+                .collect();
+            for g in expired {
+                // gRPC DEADLINE_EXCEEDED.
+                self.grpc_deliver(&g, Callback::GrpcClose, None, None, None, Some(4));
+                lock(&self.world).grpc.remove(&g.token);
             }
         }
         lock(&self.world).elapsed_ns = target * 1_000_000;
@@ -1529,7 +1571,7 @@ impl Host {
         let paused = matches!(r, Cb::Ret(Some(1)));
         if let Cb::Trapped = r {
             if self.cfg.failure_policy == FailurePolicy::FailReload {
-                self.reload_pending[id.worker] = true;
+                self.schedule_reload(id.worker);
             }
             if let Some(t) = self.tcp.get_mut(&id) {
                 t.filter_skipped = true;
@@ -1754,6 +1796,13 @@ impl<'h> HttpRequest<'h> {
     /// `:method GET`, `:scheme https`, `:path`, `:authority`.
     pub fn get(self, authority: &str, path: &str) -> Self {
         self.header(":method", "GET")
+            .header(":scheme", "https")
+            .header(":path", path)
+            .header(":authority", authority)
+    }
+    /// `:method POST`, `:scheme https`, `:path`, `:authority`.
+    pub fn post(self, authority: &str, path: &str) -> Self {
+        self.header(":method", "POST")
             .header(":scheme", "https")
             .header(":path", path)
             .header(":authority", authority)

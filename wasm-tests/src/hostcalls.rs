@@ -1276,6 +1276,8 @@ fn start_grpc(
         w.next_grpc_call += 2;
         t
     };
+    let now = w.now_ms();
+    let deadline_ms = (!is_stream && timeout_ms > 0).then(|| now + u64::from(timeout_ms));
     w.grpc.insert(
         token,
         GrpcCallout {
@@ -1289,6 +1291,7 @@ fn start_grpc(
             messages: message.into_iter().collect(),
             is_stream,
             timeout_ms,
+            deadline_ms,
             local_closed: false,
             cancelled: false,
         },

@@ -77,6 +77,7 @@ pub fn gateway_preset() -> BTreeMap<String, PropertyValue> {
     put("destination.address", "10.0.0.2:8443".into());
     put("destination.port", PropertyValue::int(8443));
     put("request.protocol", "HTTP/1.1".into());
+    put("request.id", "8e2f0c1a-5d4b-4c3e-9f7a-0b1c2d3e4f50".into());
     put("connection.requested_server_name", "".into());
     put("connection.uri_san_peer_certificate", "".into());
     put("connection.mtls", PropertyValue::bool(false));

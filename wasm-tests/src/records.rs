@@ -77,6 +77,8 @@ pub struct GrpcCallout {
     pub messages: Vec<Vec<u8>>,
     pub is_stream: bool,
     pub timeout_ms: u32,
+    /// Virtual time (ms) at which a unary call fails with DEADLINE_EXCEEDED (4).
+    pub deadline_ms: Option<u64>,
     pub local_closed: bool,
     pub cancelled: bool,
 }

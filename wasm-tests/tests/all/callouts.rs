@@ -191,3 +191,17 @@ fn deleting_a_stream_cancels_its_callouts__envoy_context_destroy() {
     s.finish();
     assert!(host.pending_callouts().is_empty());
 }
+
+#[test]
+fn grpc_call_deadline_on_the_virtual_clock_closes_with_deadline_exceeded__envoy_grpc_on_failure() {
+    let mut host = probe_builder(json!({
+        "on_configure": [{"op": "grpc_call", "cluster": "rls", "service": "s", "method": "m", "message": "x", "timeout": 20}]
+    }))
+    .clusters(["rls"])
+    .build()
+    .unwrap();
+    host.advance(20);
+    let r = result(&host, "on_grpc_call_response", "callback");
+    assert_eq!(r["value"]["status"], 4);
+    assert!(host.grpc_callouts().is_empty());
+}

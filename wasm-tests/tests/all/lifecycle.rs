@@ -398,3 +398,41 @@ fn the_probe_imports_only_functions_envoy_provides() {
     );
     assert!(!imports.contains(&"env.proxy_clear_route_cache".to_string()));
 }
+
+#[test]
+fn close_stream_resets_the_http_stream__envoy_close_stream() {
+    let mut host = probe_host(
+        json!({"on_request_headers": [{"op": "close", "stream": 0}, {"op": "close", "stream": 9}]}),
+    );
+    let s = host.http_request().get("a", "/").send_headers().unwrap();
+    assert_eq!(s.request_step(), Step::Reset);
+    let st: Vec<_> = results_of(&host, "on_request_headers", "close")
+        .iter()
+        .map(|r| r["status"].as_u64().unwrap())
+        .collect();
+    assert_eq!(st, vec![0, BAD_ARGUMENT]);
+}
+
+#[test]
+fn foreign_function_callback_sees_its_arguments_buffer__cpp_host_on_foreign_function() {
+    let mut host = probe_host(json!({"on_foreign_function": [{"op": "get_buffer", "type": 8}]}));
+    host.call_foreign_callback(0, 7, b"args!");
+    assert_eq!(
+        result(&host, "on_foreign_function", "callback")["value"],
+        json!({"id": 7, "size": 5})
+    );
+    assert_eq!(
+        result(&host, "on_foreign_function", "get_buffer")["value"],
+        "args!"
+    );
+}
+
+#[test]
+fn build_wasm_failure_is_actionable() {
+    let err = portcullis_wasm_tests::artifacts::build_wasm("no-such-package-xyz").unwrap_err();
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains("cargo build --release --target wasm32-wasip1 -p no-such-package-xyz"),
+        "{msg}"
+    );
+}

@@ -170,6 +170,15 @@ fn fail_reload_answers_503_then_serves_from_a_new_vm__envoy_pr_36456() {
     let mut host = trapping_host(FailurePolicy::FailReload);
     let mut s = host.http_request().get("a", "/").send_headers().unwrap();
     assert!(matches!(s.send_body(b"x", true), Step::LocalResponse(r) if r.status == 503));
+    // Within the reload backoff (Envoy ReloadConfig, base 1 s) the failed VM still fails closed.
+    host.advance(999);
+    let s = host
+        .http_request()
+        .get("a", "/")
+        .send_headers_only()
+        .unwrap();
+    assert_eq!(s.local_response().map(|r| r.status), Some(503));
+    host.advance(1);
     let s = host
         .http_request()
         .get("a", "/")

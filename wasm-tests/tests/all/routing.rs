@@ -145,3 +145,20 @@ fn unknown_foreign_function_is_not_found__envoy_foreign_functions() {
     assert_eq!(status(&host, "on_configure", "ffi"), NOT_FOUND);
     assert_eq!(host.foreign_calls()[0].name, "no_such_function");
 }
+
+#[test]
+fn routed_stream_reports_xds_cluster_name_in_on_log__envoy_xds_attributes() {
+    let mut host =
+        routed(json!({"on_log": [{"op": "get_property", "path": ["xds", "cluster_name"]}]}));
+    let s = host
+        .http_request()
+        .get("a", "/")
+        .header(HDR, "backend-a")
+        .send_headers_only()
+        .unwrap();
+    s.finish();
+    assert_eq!(
+        result(&host, "on_log", "get_property")["value"]["text"],
+        "backend-a"
+    );
+}
