@@ -54,6 +54,8 @@ pub struct HostConfig {
     pub seed: u64,
     /// FAIL_RELOAD backoff before a failed VM is replaced (Envoy `ReloadConfig`, base 1 s).
     pub reload_backoff_ms: u64,
+    /// Run inside another host's process (see [`Host::process`]).
+    pub process: Option<Process>,
 }
 
 impl Default for HostConfig {
@@ -83,6 +85,7 @@ impl Default for HostConfig {
             strict: None,
             seed: 0x5eed,
             reload_backoff_ms: 1000,
+            process: None,
         }
     }
 }
@@ -194,12 +197,22 @@ impl HostBuilder {
         self.cfg.seed = seed;
         self
     }
+    /// Runs this plugin in the same Envoy process as another host: shared data and queues
+    /// are shared with it by `vm_id`; clusters, metrics and the clock are process-wide.
+    pub fn process(mut self, p: &Process) -> Self {
+        self.cfg.process = Some(p.clone());
+        self
+    }
     /// Starts every worker VM: `_initialize`, then for the root context
     /// `on_context_create(root, 0)`, `on_vm_start`, `on_configure`.
     pub fn build(self) -> Result<Host> {
         Host::new(self.module, self.cfg)
     }
 }
+
+/// One simulated Envoy process: what several plugins (hosts) share.
+#[derive(Clone, Debug)]
+pub struct Process(Arc<Mutex<World>>);
 
 /// Identifies a stream: the worker and the context id in that worker's VM.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -248,6 +261,7 @@ pub struct Host {
     /// How many times a VM was replaced under FAIL_RELOAD.
     pub reloads: u32,
     configure_results: Vec<bool>,
+    host_id: u32,
 }
 
 impl fmt::Debug for Host {
@@ -301,17 +315,33 @@ impl Host {
         wt(hostcalls::add_to_linker(&mut linker, module.abi()))?;
         wt(wasi::add_to_linker(&mut linker, "wasi_snapshot_preview1"))?;
         wt(wasi::add_to_linker(&mut linker, "wasi_unstable"))?;
-        let mut world = World::new(cfg.seed);
-        world.clusters = cfg.clusters.clone();
-        world.properties = cfg.properties.clone();
-        world.log_level = cfg.log_level;
-        world.strict = cfg.strict.clone();
+        let world = match &cfg.process {
+            Some(p) => p.0.clone(),
+            None => {
+                let mut world = World::new(cfg.seed);
+                world.properties = cfg.properties.clone();
+                world.log_level = cfg.log_level;
+                world.strict = cfg.strict.clone();
+                Arc::new(Mutex::new(world))
+            }
+        };
+        let host_id = {
+            let mut w = lock(&world);
+            for c in &cfg.clusters {
+                if !w.knows_cluster(c) {
+                    w.clusters.push(c.clone());
+                }
+            }
+            w.next_host_id += 1;
+            w.next_host_id
+        };
         let workers = cfg.workers;
         let mut host = Host {
             module,
             linker,
             cfg,
-            world: Arc::new(Mutex::new(world)),
+            world,
+            host_id,
             vms: Vec::new(),
             roots: vec![0; workers],
             next_context: vec![1; workers],
@@ -338,6 +368,7 @@ impl Host {
     fn start_vm(&mut self, worker: usize) -> Result<Vm> {
         let data = VmData {
             world: self.world.clone(),
+            host_id: self.host_id,
             worker,
             vm_id: self.cfg.vm_id.clone(),
             abi: self.module.abi(),
@@ -518,16 +549,40 @@ impl Host {
     }
     /// HTTP callouts not yet answered, timed out or cancelled.
     pub fn pending_callouts(&self) -> Vec<HttpCallout> {
-        lock(&self.world).callouts.values().cloned().collect()
+        let id = self.host_id;
+        lock(&self.world)
+            .callouts
+            .values()
+            .filter(|c| c.host == id)
+            .cloned()
+            .collect()
     }
     pub fn grpc_callouts(&self) -> Vec<GrpcCallout> {
-        lock(&self.world).grpc.values().cloned().collect()
+        let id = self.host_id;
+        lock(&self.world)
+            .grpc
+            .values()
+            .filter(|g| g.host == id)
+            .cloned()
+            .collect()
     }
     pub fn route_cache_clears(&self) -> Vec<RouteCacheClear> {
-        lock(&self.world).route_clears.clone()
+        let id = self.host_id;
+        lock(&self.world)
+            .route_clears
+            .iter()
+            .filter(|c| c.host == id)
+            .cloned()
+            .collect()
     }
     pub fn foreign_calls(&self) -> Vec<ForeignCall> {
-        lock(&self.world).foreign_calls.clone()
+        let id = self.host_id;
+        lock(&self.world)
+            .foreign_calls
+            .iter()
+            .filter(|c| c.host == id)
+            .cloned()
+            .collect()
     }
     pub fn shared_data(&self, key: &str) -> Option<(Vec<u8>, u32)> {
         lock(&self.world)
@@ -918,10 +973,11 @@ impl Host {
         if !self.routing_enabled() || self.ended(id) {
             return;
         }
+        let host = self.host_id;
         let cleared = lock(&self.world)
             .route_clears
             .iter()
-            .any(|c| c.worker == id.worker && c.context == id.context);
+            .any(|c| c.host == host && c.worker == id.worker && c.context == id.context);
         let cluster = if cleared {
             let headers = self
                 .st(id)
@@ -1167,7 +1223,7 @@ impl Host {
     fn after_callback(&mut self, worker: usize) {
         loop {
             let deferred = std::mem::take(&mut self.vms[worker].store.data_mut().deferred);
-            let notify = std::mem::take(&mut lock(&self.world).notify);
+            let notify = self.take_notifications();
             if deferred.is_empty() && notify.is_empty() {
                 return;
             }
@@ -1203,6 +1259,7 @@ impl Host {
             }
             for n in notify {
                 let Notify::QueueReady {
+                    host: _,
                     worker: w,
                     root_context,
                     queue_id,
@@ -1221,6 +1278,35 @@ impl Host {
                 }
             }
         }
+    }
+
+    /// Queue notifications addressed to this host's VMs (others stay for their host).
+    fn take_notifications(&self) -> Vec<Notify> {
+        let mut w = lock(&self.world);
+        let (mine, others): (Vec<Notify>, Vec<Notify>) = std::mem::take(&mut w.notify)
+            .into_iter()
+            .partition(|Notify::QueueReady { host, .. }| *host == self.host_id);
+        w.notify = others;
+        mine
+    }
+
+    /// Delivers what other plugins of the process left for this host (queue notifications).
+    pub fn run_pending(&mut self) {
+        for w in 0..self.vms.len() {
+            self.after_callback(w);
+        }
+    }
+
+    /// The "Envoy process" this host runs in; pass it to [`HostBuilder::process`] to run
+    /// another plugin beside this one (shared data and queues are then shared by `vm_id`,
+    /// metrics and clusters by the process).
+    pub fn process(&self) -> Process {
+        Process(self.world.clone())
+    }
+
+    /// This host's id within its process.
+    pub fn host_id(&self) -> u32 {
+        self.host_id
     }
 
     /// on_done, then (unless it returned false) on_log and on_delete.
@@ -1263,9 +1349,10 @@ impl Host {
         let state = d.http.remove(&id.context);
         d.contexts.remove(&id.context);
         // Envoy cancels a deleted context's pending callouts.
+        let host = self.host_id;
         lock(&self.world)
             .callouts
-            .retain(|_, c| !(c.worker == id.worker && c.context == id.context));
+            .retain(|_, c| !(c.host == host && c.worker == id.worker && c.context == id.context));
         let rec = self.rec(id);
         rec.deleted = true;
         if let Some(s) = state {
@@ -1287,11 +1374,16 @@ impl Host {
             }
             {
                 let w = lock(&self.world);
-                let http = w.callouts.values().filter_map(|c| c.deadline_ms);
+                let me = self.host_id;
+                let http = w
+                    .callouts
+                    .values()
+                    .filter(|c| c.host == me)
+                    .filter_map(|c| c.deadline_ms);
                 let grpc = w
                     .grpc
                     .values()
-                    .filter(|g| !g.cancelled)
+                    .filter(|g| g.host == me && !g.cancelled)
                     .filter_map(|g| g.deadline_ms);
                 for d in http.chain(grpc) {
                     next = Some(next.map_or(d, |n| n.min(d)));
@@ -1321,7 +1413,7 @@ impl Host {
             let expired: Vec<u32> = lock(&self.world)
                 .callouts
                 .values()
-                .filter(|c| c.deadline_ms.is_some_and(|d| d <= t))
+                .filter(|c| c.host == self.host_id && c.deadline_ms.is_some_and(|d| d <= t))
                 .map(|c| c.token)
                 .collect();
             for token in expired {
@@ -1330,7 +1422,9 @@ impl Host {
             let expired: Vec<GrpcCallout> = lock(&self.world)
                 .grpc
                 .values()
-                .filter(|g| !g.cancelled && g.deadline_ms.is_some_and(|d| d <= t))
+                .filter(|g| {
+                    g.host == self.host_id && !g.cancelled && g.deadline_ms.is_some_and(|d| d <= t)
+                })
                 .cloned()
                 .collect();
             for g in expired {
@@ -1383,8 +1477,16 @@ impl Host {
     }
 
     fn callout_response(&mut self, token: u32, resp: Option<CallResponse>) -> Result<()> {
-        let Some(c) = lock(&self.world).callouts.remove(&token) else {
-            bail!("no pending callout with token {token}");
+        let id = self.host_id;
+        let c = {
+            let mut w = lock(&self.world);
+            match w.callouts.get(&token) {
+                Some(c) if c.host == id => w.callouts.remove(&token),
+                _ => None,
+            }
+        };
+        let Some(c) = c else {
+            bail!("no pending callout with token {token} on this host");
         };
         let w = c.worker;
         let (n, body, trailers) = resp.as_ref().map_or((0, 0, 0), |r| {
@@ -1448,7 +1550,12 @@ impl Host {
 
     /// Answers a unary gRPC call: status 0 delivers `on_grpc_receive`, else `on_grpc_close`.
     pub fn answer_grpc(&mut self, token: u32, status: u32, message: &[u8]) -> Result<()> {
-        let Some(g) = lock(&self.world).grpc.get(&token).cloned() else {
+        let Some(g) = lock(&self.world)
+            .grpc
+            .get(&token)
+            .filter(|g| g.host == self.host_id)
+            .cloned()
+        else {
             bail!("no gRPC call with token {token}");
         };
         if status == 0 {
@@ -1471,7 +1578,12 @@ impl Host {
 
     /// Delivers to a gRPC stream: initial metadata, a message, trailing metadata or close.
     pub fn grpc_stream_event(&mut self, token: u32, event: GrpcEvent) -> Result<()> {
-        let Some(g) = lock(&self.world).grpc.get(&token).cloned() else {
+        let Some(g) = lock(&self.world)
+            .grpc
+            .get(&token)
+            .filter(|g| g.host == self.host_id)
+            .cloned()
+        else {
             bail!("no gRPC stream with token {token}");
         };
         match event {

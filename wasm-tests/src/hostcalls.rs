@@ -182,6 +182,7 @@ fn headers_modified(c: &C<'_>, map_type: u32) {
     let d = c.data();
     if map_type == abi::map::REQUEST_HEADERS && d.abi <= AbiVersion::V0_2_1 {
         d.world().route_clears.push(RouteCacheClear {
+            host: d.host_id,
             worker: d.worker,
             context: d.active,
             reason: ClearReason::HeaderMutation,
@@ -695,6 +696,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<VmData>, abi_version: AbiVersion
                     token,
                     HttpCallout {
                         token,
+                        host: d.host_id,
                         worker: d.worker,
                         context: d.active,
                         cluster,
@@ -935,6 +937,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<VmData>, abi_version: AbiVersion
                     Some(i) => i as u32 + 1,
                     None => {
                         w.queues.push(Queue {
+                            host: d.host_id,
                             vm_id: d.vm_id.clone(),
                             name: qname.clone(),
                             worker: d.worker,
@@ -994,6 +997,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<VmData>, abi_version: AbiVersion
                     Some(q) => {
                         q.items.push_back(value);
                         let n = Notify::QueueReady {
+                            host: q.host,
                             worker: q.worker,
                             root_context: q.root_context,
                             queue_id: id,
@@ -1214,6 +1218,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<VmData>, abi_version: AbiVersion
             {
                 let d = c.data();
                 d.world().foreign_calls.push(ForeignCall {
+                    host: d.host_id,
                     worker: d.worker,
                     context: d.active,
                     name: fname.clone(),
@@ -1242,6 +1247,7 @@ pub(crate) fn log(d: &VmData, level: LogLevel, message: String) {
     // Envoy drops messages below the current log level.
     if level >= w.log_level {
         w.logs.push(LogEntry {
+            plugin: d.plugin_name.clone(),
             worker: d.worker,
             context: d.active,
             level,
@@ -1282,6 +1288,7 @@ fn start_grpc(
         token,
         GrpcCallout {
             token,
+            host: d.host_id,
             worker: d.worker,
             context: d.active,
             cluster,
@@ -1305,6 +1312,7 @@ fn foreign(c: &C<'_>, name: &str, args: &[u8]) -> (Status, Vec<u8>) {
     match name {
         "clear_route_cache" => {
             d.world().route_clears.push(RouteCacheClear {
+                host: d.host_id,
                 worker: d.worker,
                 context: d.active,
                 reason: ClearReason::ForeignFunction,

@@ -5,6 +5,8 @@ use crate::abi::LogLevel;
 /// One `proxy_log` call or one WASI write.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogEntry {
+    /// The plugin (`plugin_name`) whose VM logged it.
+    pub plugin: String,
     pub worker: usize,
     pub context: u32,
     pub level: LogLevel,
@@ -43,6 +45,8 @@ pub enum ReplySource {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpCallout {
     pub token: u32,
+    /// The host (plugin) that made the call, within a shared process.
+    pub host: u32,
     pub worker: usize,
     pub context: u32,
     pub cluster: String,
@@ -67,6 +71,7 @@ impl HttpCallout {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GrpcCallout {
     pub token: u32,
+    pub host: u32,
     pub worker: usize,
     pub context: u32,
     pub cluster: String,
@@ -111,6 +116,7 @@ pub enum ClearReason {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteCacheClear {
+    pub host: u32,
     pub worker: usize,
     pub context: u32,
     pub reason: ClearReason,
@@ -118,6 +124,7 @@ pub struct RouteCacheClear {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ForeignCall {
+    pub host: u32,
     pub worker: usize,
     pub context: u32,
     pub name: String,

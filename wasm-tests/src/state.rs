@@ -21,6 +21,7 @@ pub(crate) const EPOCH_NS: u64 = 1_767_225_600_000_000_000;
 
 #[derive(Debug)]
 pub(crate) struct Queue {
+    pub host: u32,
     pub vm_id: String,
     pub name: String,
     pub worker: usize,
@@ -31,6 +32,7 @@ pub(crate) struct Queue {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Notify {
     QueueReady {
+        host: u32,
         worker: usize,
         root_context: u32,
         queue_id: u32,
@@ -62,6 +64,7 @@ pub(crate) struct World {
     pub violations: Vec<String>,
     pub trace: Vec<HostCall>,
     pub failures: Vec<VmFailure>,
+    pub next_host_id: u32,
 }
 
 impl World {
@@ -89,6 +92,7 @@ impl World {
             violations: Vec::new(),
             trace: Vec::new(),
             failures: Vec::new(),
+            next_host_id: 0,
         }
     }
 
@@ -219,6 +223,7 @@ pub(crate) struct CallResponse {
 #[derive(Debug)]
 pub(crate) struct VmData {
     pub world: Arc<Mutex<World>>,
+    pub host_id: u32,
     pub worker: usize,
     pub vm_id: String,
     pub abi: AbiVersion,

@@ -85,8 +85,55 @@ fn on_queue_ready_goes_to_the_registering_worker_only__envoy_vm_per_worker() {
     let ready: Vec<_> = host
         .logs()
         .into_iter()
-        .filter(|l| l.message.contains("\"on_queue_ready\""))
+        .filter(|l| {
+            l.message
+                .contains(r#""cb":"on_queue_ready","op":"callback""#)
+        })
         .collect();
     assert_eq!(ready.len(), 1);
     assert_eq!(ready[0].worker, 0);
+}
+
+#[test]
+fn a_queue_resolved_by_vm_id_notifies_the_registering_plugin__cpp_host_shared_queue_cc() {
+    let mut consumer = probe_builder(json!({
+        "on_configure": [{"op": "register_queue", "name": "events"}],
+        "on_queue_ready": [{"op": "drain", "id": 1}]
+    }))
+    .plugin_name("consumer")
+    .build()
+    .unwrap();
+    let mut producer = probe_builder(json!({"on_request_headers": [
+        {"op": "resolve_queue", "vm_id": "probe-vm", "name": "events"},
+        {"op": "enqueue", "id": 1, "value": "e1"}
+    ]}))
+    .process(&consumer.process())
+    .plugin_name("producer")
+    .build()
+    .unwrap();
+    producer
+        .http_request()
+        .get("a", "/")
+        .send_headers_only()
+        .unwrap();
+    assert_eq!(status(&producer, "on_request_headers", "enqueue"), 0);
+    assert!(
+        results_of(&consumer, "on_queue_ready", "callback").is_empty(),
+        "delivered asynchronously"
+    );
+    consumer.run_pending();
+    let ready: Vec<_> = consumer
+        .logs()
+        .into_iter()
+        .filter(|l| {
+            l.message
+                .contains(r#""cb":"on_queue_ready","op":"callback""#)
+        })
+        .collect();
+    assert_eq!(ready.len(), 1);
+    assert_eq!(ready[0].plugin, "consumer");
+    assert_eq!(
+        result(&consumer, "on_queue_ready", "dequeue")["value"],
+        "e1"
+    );
 }

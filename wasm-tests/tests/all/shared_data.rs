@@ -109,3 +109,38 @@ fn test_can_seed_shared_data_for_the_vm_id() {
         "yes"
     );
 }
+
+#[test]
+fn plugins_in_one_process_share_data_by_vm_id_only__cpp_host_shared_data_cc() {
+    let writer = probe_builder(json!({"on_configure": [
+        {"op": "set_shared", "key": "k", "value": "from-a", "cas": 0}
+    ]}))
+    .build()
+    .unwrap();
+    let same_vm = probe_builder(json!({"on_configure": [{"op": "get_shared", "key": "k"}]}))
+        .process(&writer.process())
+        .plugin_name("b")
+        .build()
+        .unwrap();
+    let other_vm = probe_builder(json!({"on_configure": [{"op": "get_shared", "key": "k"}]}))
+        .process(&writer.process())
+        .vm_id("other-vm")
+        .plugin_name("c")
+        .build()
+        .unwrap();
+    let gets = results_of(&other_vm, "on_configure", "get_shared");
+    // Logs are process-wide; the plugin field tells them apart.
+    let b = other_vm
+        .logs()
+        .into_iter()
+        .filter(|l| l.message.contains("get_shared"))
+        .collect::<Vec<_>>();
+    assert_eq!(b.len(), 2);
+    assert_eq!(b[0].plugin, "b");
+    assert_eq!(gets[0]["value"]["value"], "from-a");
+    assert_eq!(
+        gets[1]["status"], NOT_FOUND,
+        "another vm_id is another namespace"
+    );
+    assert_ne!(same_vm.host_id(), other_vm.host_id());
+}
