@@ -11,6 +11,7 @@ use crate::abi::{DEFAULT_MEMORY_LIMIT, LogLevel};
 use crate::module::{AbiVersion, WasmModule, engine, wt};
 use crate::properties::{PropertyValue, gateway_preset, key_from_dotted};
 use crate::records::*;
+use crate::routes::{Route, RouteDecision, VirtualHost, decide};
 use crate::state::{
     CallResponse, Callback, Deferred, Direction, HttpState, Notify, Pairs, Phase, TcpState, VmData,
     World, lock,
@@ -54,6 +55,10 @@ pub struct HostConfig {
     pub seed: u64,
     /// FAIL_RELOAD backoff before a failed VM is replaced (Envoy `ReloadConfig`, base 1 s).
     pub reload_backoff_ms: u64,
+    /// Virtual hosts; when empty, `route_cluster_header`/`route_cluster` make a catch-all.
+    pub virtual_hosts: Vec<VirtualHost>,
+    /// Envoy HCM `strip_any_host_port`.
+    pub strip_any_host_port: bool,
     /// Run inside another host's process (see [`Host::process`]).
     pub process: Option<Process>,
 }
@@ -85,6 +90,8 @@ impl Default for HostConfig {
             strict: None,
             seed: 0x5eed,
             reload_backoff_ms: 1000,
+            virtual_hosts: Vec::new(),
+            strip_any_host_port: false,
             process: None,
         }
     }
@@ -142,6 +149,17 @@ impl HostBuilder {
     /// A static route cluster (used when no `cluster_header` is set).
     pub fn route_cluster(mut self, c: &str) -> Self {
         self.cfg.route_cluster = Some(c.to_string());
+        self
+    }
+    /// Adds a virtual host to the route table (replaces the catch-all of
+    /// `route_cluster_header`/`route_cluster`).
+    pub fn virtual_host(mut self, v: VirtualHost) -> Self {
+        self.cfg.virtual_hosts.push(v);
+        self
+    }
+    /// Envoy HCM `strip_any_host_port` for virtual-host matching.
+    pub fn strip_any_host_port(mut self, on: bool) -> Self {
+        self.cfg.strip_any_host_port = on;
         self
     }
     pub fn buffer_limit(mut self, bytes: usize) -> Self {
@@ -230,7 +248,10 @@ pub struct StreamRecord {
     /// Local responses the filter asked for after response headers went downstream.
     pub refused_local_responses: Vec<LocalResponse>,
     pub reset: bool,
-    pub cached_cluster: Option<String>,
+    /// The route the HCM cached at the start of the filter chain.
+    pub cached_route: RouteDecision,
+    /// The route the router used (cached, or recomputed after a route-cache clear).
+    pub route: RouteDecision,
     pub upstream_cluster: Option<String>,
     pub upstream_reached: bool,
     pub response_flags: Vec<String>,
@@ -817,7 +838,7 @@ impl Host {
             StreamRecord {
                 id: Some(id),
                 root,
-                cached_cluster: cached,
+                cached_route: cached,
                 ..Default::default()
             },
         );
@@ -852,15 +873,28 @@ impl Host {
         Ok(id)
     }
 
-    fn route_for(&self, headers: &Pairs) -> Option<String> {
-        if let Some(h) = &self.cfg.route_cluster_header {
-            return headers.iter().find(|(k, _)| k == h).map(|(_, v)| v.clone());
+    /// The route table: the configured virtual hosts, or one catch-all virtual host built
+    /// from `route_cluster_header` / `route_cluster`.
+    fn virtual_hosts(&self) -> Vec<VirtualHost> {
+        if !self.cfg.virtual_hosts.is_empty() {
+            return self.cfg.virtual_hosts.clone();
         }
-        self.cfg.route_cluster.clone()
+        let route = match (&self.cfg.route_cluster_header, &self.cfg.route_cluster) {
+            (Some(h), _) => Route::prefix_to_cluster_header("default", "/", h),
+            (None, Some(c)) => Route::prefix_to_cluster("default", "/", c),
+            (None, None) => return Vec::new(),
+        };
+        vec![VirtualHost::new("default", ["*"]).route(route)]
+    }
+
+    fn route_for(&self, headers: &Pairs) -> RouteDecision {
+        decide(&self.virtual_hosts(), headers, self.cfg.strip_any_host_port)
     }
 
     fn routing_enabled(&self) -> bool {
-        self.cfg.route_cluster_header.is_some() || self.cfg.route_cluster.is_some()
+        !self.cfg.virtual_hosts.is_empty()
+            || self.cfg.route_cluster_header.is_some()
+            || self.cfg.route_cluster.is_some()
     }
 
     fn ended(&self, id: StreamId) -> bool {
@@ -978,15 +1012,37 @@ impl Host {
             .route_clears
             .iter()
             .any(|c| c.host == host && c.worker == id.worker && c.context == id.context);
-        let cluster = if cleared {
+        let decision = if cleared {
             let headers = self
                 .st(id)
                 .map(|s| s.request.headers.clone())
                 .unwrap_or_default();
             self.route_for(&headers)
         } else {
-            self.rec(id).cached_cluster.clone()
+            self.rec(id).cached_route.clone()
         };
+        self.rec(id).route = decision.clone();
+        if let (Some(r), Some(s)) = (decision.route.clone(), self.st(id)) {
+            s.properties
+                .insert("route_name".to_string(), r.into_bytes());
+        }
+        if decision.route.is_none() {
+            // No virtual host or no route: Envoy answers 404 with flag NR.
+            let rec = self.rec(id);
+            rec.response_flags.push("NR".to_string());
+            let reply = LocalResponse {
+                status: 404,
+                body: Vec::new(),
+                headers: Vec::new(),
+                details: "route_not_found".to_string(),
+                grpc_status: None,
+                flags: vec!["NR".to_string()],
+                source: ReplySource::Router,
+            };
+            self.local_reply(id, reply);
+            return;
+        }
+        let cluster = decision.cluster;
         let known = cluster
             .as_ref()
             .is_some_and(|c| lock(&self.world).knows_cluster(c));

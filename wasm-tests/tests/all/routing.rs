@@ -162,3 +162,105 @@ fn routed_stream_reports_xds_cluster_name_in_on_log__envoy_xds_attributes() {
         "backend-a"
     );
 }
+
+fn vhosts() -> portcullis_wasm_tests::HostBuilder {
+    use portcullis_wasm_tests::{Route, VirtualHost};
+    probe_builder(json!({}))
+        .clusters(["a", "canary", "api"])
+        .virtual_host(
+            VirtualHost::new("a", ["a.example.com"])
+                .route(Route::prefix_to_cluster("a-all", "/", "a")),
+        )
+        .virtual_host(
+            VirtualHost::new("canary", ["*-canary.example.com"]).route(Route::prefix_to_cluster(
+                "canary-all",
+                "/",
+                "canary",
+            )),
+        )
+        .virtual_host(
+            VirtualHost::new("api", ["api.example.com"])
+                .route(Route::prefix_to_cluster_header("api-v1", "/v1", HDR))
+                .route(Route::prefix_to_cluster("api-rest", "/", "api")),
+        )
+}
+
+#[test]
+fn no_matching_virtual_host_is_404_with_flag_nr__envoy_route_not_found() {
+    let mut host = vhosts().build().unwrap();
+    let s = host
+        .http_request()
+        .get("unknown.example.org", "/")
+        .send_headers_only()
+        .unwrap();
+    let r = s.local_response().unwrap();
+    assert_eq!((r.status, r.flags.clone()), (404, vec!["NR".to_string()]));
+}
+
+#[test]
+fn authority_with_port_misses_the_exact_domain_unless_ports_are_stripped__envoy_faq_route_not_found()
+ {
+    let mut host = vhosts().build().unwrap();
+    let s = host
+        .http_request()
+        .get("a.example.com:443", "/")
+        .send_headers_only()
+        .unwrap();
+    assert_eq!(s.local_response().map(|r| r.status), Some(404));
+    let mut host = vhosts().strip_any_host_port(true).build().unwrap();
+    let s = host
+        .http_request()
+        .get("A.example.com:443", "/")
+        .send_headers_only()
+        .unwrap();
+    assert_eq!(s.upstream_cluster().as_deref(), Some("a"));
+    assert_eq!(s.record().route.virtual_host.as_deref(), Some("a"));
+}
+
+#[test]
+fn routes_match_first_in_order_and_route_name_is_a_property__envoy_route_matching() {
+    let mut host = vhosts()
+        .plugin_config(
+            json!({"on_log": [{"op": "get_property", "path": ["route_name"]}]}).to_string(),
+        )
+        .build()
+        .unwrap();
+    let s = host
+        .http_request()
+        .get("api.example.com", "/v1/x")
+        .header(HDR, "api")
+        .send_headers_only()
+        .unwrap();
+    assert_eq!(s.record().route.route.as_deref(), Some("api-v1"));
+    s.finish();
+    let s = host
+        .http_request()
+        .get("api.example.com", "/v2")
+        .send_headers_only()
+        .unwrap();
+    assert_eq!(s.record().route.route.as_deref(), Some("api-rest"));
+    s.finish();
+    let names: Vec<_> = results_of(&host, "on_log", "get_property")
+        .iter()
+        .map(|r| r["value"]["text"].clone())
+        .collect();
+    assert_eq!(names, vec![json!("api-v1"), json!("api-rest")]);
+}
+
+#[test]
+fn rewriting_authority_reroutes_to_another_virtual_host_via_the_auto_clear__go_sdk_http_routing_example()
+ {
+    let mut host = vhosts()
+        .plugin_config(json!({"on_request_headers": [
+            {"op": "replace_header", "map": REQ_H, "key": ":authority", "value": "a-canary.example.com"}
+        ]}).to_string())
+        .build()
+        .unwrap();
+    let s = host
+        .http_request()
+        .get("a.example.com", "/")
+        .send_headers_only()
+        .unwrap();
+    assert_eq!(s.record().cached_route.virtual_host.as_deref(), Some("a"));
+    assert_eq!(s.upstream_cluster().as_deref(), Some("canary"));
+}
