@@ -83,7 +83,7 @@ pub fn select_virtual_host<'a>(
     if strip_port {
         host = strip_host_port(&host).to_string();
     }
-    let exact = vhosts.iter().find(|v| v.domains.iter().any(|d| *d == host));
+    let exact = vhosts.iter().find(|v| v.domains.contains(&host));
     if exact.is_some() {
         return exact;
     }
