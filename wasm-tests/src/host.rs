@@ -1360,6 +1360,35 @@ impl Host {
         Process(self.world.clone())
     }
 
+    /// A readable account of what happened, for assertion messages: failures, strict-mode
+    /// violations, every host call (worker, context, name, detail, status) and every log line.
+    pub fn report(&self) -> String {
+        use std::fmt::Write as _;
+        let w = lock(&self.world);
+        let mut out = String::new();
+        for f in &w.failures {
+            let _ = writeln!(out, "FAILURE w{} {}: {}", f.worker, f.callback, f.message);
+        }
+        for v in &w.violations {
+            let _ = writeln!(out, "STRICT {v}");
+        }
+        for c in &w.trace {
+            let _ = writeln!(
+                out,
+                "w{} ctx{} {}({}) -> {}",
+                c.worker, c.context, c.name, c.detail, c.status
+            );
+        }
+        for l in &w.logs {
+            let _ = writeln!(
+                out,
+                "[{:?} {} w{} ctx{}] {}",
+                l.level, l.plugin, l.worker, l.context, l.message
+            );
+        }
+        out
+    }
+
     /// This host's id within its process.
     pub fn host_id(&self) -> u32 {
         self.host_id

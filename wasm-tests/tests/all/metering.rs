@@ -219,3 +219,46 @@ fn strict_mode_traps_on_a_host_call_the_test_did_not_allow() {
     assert_eq!(v.len(), 1);
     assert!(v[0].contains("proxy_get_header_map_value"), "{v:?}");
 }
+
+#[test]
+fn memory_high_water_is_flat_over_10k_requests_and_fuel_per_request_is_stable() {
+    let mut host = probe_host(json!({
+        "on_request_headers": [{"op": "get_header", "map": 0, "key": ":path"}, {"op": "add_header", "map": 0, "key": "x-a", "value": "1"}],
+        "on_log": [{"op": "get_pairs", "map": 0}]
+    }));
+    let mut fuel = Vec::new();
+    for i in 0..10_000 {
+        let mut s = host
+            .http_request()
+            .get("a", "/")
+            .send_headers_only()
+            .unwrap();
+        s.respond_headers(200, &[], true);
+        fuel.push(s.finish().fuel);
+        if i == 99 {
+            host.clear_logs();
+        }
+        if i % 1000 == 999 {
+            host.clear_logs();
+        }
+    }
+    let warm = host.memory_high_water(0);
+    assert_eq!(host.memory_size(0), warm);
+    let (min, max) = (
+        fuel[100..].iter().min().unwrap(),
+        fuel[100..].iter().max().unwrap(),
+    );
+    assert!(
+        max - min < max / 10,
+        "fuel per request varies: {min}..{max}"
+    );
+    println!("10k requests: memory high-water {warm} bytes, fuel per request {min}..{max}");
+    let costs = host.callback_costs(0);
+    let last: Vec<_> = costs
+        .iter()
+        .rev()
+        .take(5)
+        .map(|c| (c.callback, c.fuel))
+        .collect();
+    println!("last request per callback: {last:?}");
+}
