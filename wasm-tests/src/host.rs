@@ -1277,6 +1277,7 @@ impl Host {
 
     /// Deferred actions and cross-VM notifications, run after each callback returns.
     fn after_callback(&mut self, worker: usize) {
+        self.apply_pending_local_replies(worker);
         loop {
             let deferred = std::mem::take(&mut self.vms[worker].store.data_mut().deferred);
             let notify = self.take_notifications();
@@ -1611,7 +1612,13 @@ impl Host {
 
     /// After a root-level callback acting on a stream (callout response, tick, queue):
     /// local replies asked for from it.
-    fn after_stream_effects(&mut self, worker: usize, context: u32) {
+    fn after_stream_effects(&mut self, worker: usize, _context: u32) {
+        self.after_callback(worker);
+    }
+
+    /// Local replies a stream asked for from a root-level callback (tick, queue, callout
+    /// response) after `proxy_set_effective_context`.
+    fn apply_pending_local_replies(&mut self, worker: usize) {
         let ids: Vec<u32> = self.vms[worker]
             .store
             .data()
@@ -1629,8 +1636,6 @@ impl Host {
                 self.local_reply(id, reply);
             }
         }
-        let _ = context;
-        self.after_callback(worker);
     }
 
     /// Answers a unary gRPC call: status 0 delivers `on_grpc_receive`, else `on_grpc_close`.

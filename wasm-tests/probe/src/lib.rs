@@ -459,6 +459,15 @@ impl Context for Root {
         );
         run(&self.config.clone(), "on_grpc_call_response", self);
     }
+    fn on_grpc_stream_initial_metadata(&mut self, token: u32, n: u32) {
+        report(
+            "on_grpc_initial_metadata",
+            "callback",
+            0,
+            json!({"token": token, "n": n}),
+        );
+        run(&self.config.clone(), "on_grpc_initial_metadata", self);
+    }
     fn on_grpc_stream_message(&mut self, token: u32, size: usize) {
         report(
             "on_grpc_stream_message",
@@ -466,6 +475,16 @@ impl Context for Root {
             0,
             json!({"token": token, "size": size}),
         );
+        run(&self.config.clone(), "on_grpc_stream_message", self);
+    }
+    fn on_grpc_stream_trailing_metadata(&mut self, token: u32, n: u32) {
+        report(
+            "on_grpc_trailing_metadata",
+            "callback",
+            0,
+            json!({"token": token, "n": n}),
+        );
+        run(&self.config.clone(), "on_grpc_trailing_metadata", self);
     }
     fn on_grpc_stream_close(&mut self, token: u32, status: u32) {
         report(

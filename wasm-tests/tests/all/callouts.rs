@@ -205,3 +205,37 @@ fn grpc_call_deadline_on_the_virtual_clock_closes_with_deadline_exceeded__envoy_
     assert_eq!(r["value"]["status"], 4);
     assert!(host.grpc_callouts().is_empty());
 }
+
+#[test]
+fn grpc_stream_metadata_and_messages_are_readable_in_their_callbacks__envoy_get_const_map() {
+    let mut host = probe_builder(json!({
+        "on_configure": [{"op": "grpc_stream", "cluster": "rls", "service": "s", "method": "m"}],
+        "on_grpc_initial_metadata": [{"op": "get_header", "map": 4, "key": "x-md"}, {"op": "get_header", "map": 5, "key": "x-md"}],
+        "on_grpc_stream_message": [{"op": "get_buffer", "type": 5}],
+        "on_grpc_trailing_metadata": [{"op": "get_pairs", "map": 5}]
+    }))
+    .clusters(["rls"])
+    .build()
+    .unwrap();
+    let md = vec![("x-md".to_string(), "v".to_string())];
+    host.grpc_stream_event(2, GrpcEvent::InitialMetadata(md.clone()))
+        .unwrap();
+    host.grpc_stream_event(2, GrpcEvent::Message(b"frame".to_vec()))
+        .unwrap();
+    host.grpc_stream_event(2, GrpcEvent::TrailingMetadata(md))
+        .unwrap();
+    let r = results_of(&host, "on_grpc_initial_metadata", "get_header");
+    assert_eq!(r[0]["value"], "v");
+    assert_eq!(
+        r[1]["status"], BAD_ARGUMENT,
+        "trailing metadata is not there yet"
+    );
+    assert_eq!(
+        result(&host, "on_grpc_stream_message", "get_buffer")["value"],
+        "frame"
+    );
+    assert_eq!(
+        result(&host, "on_grpc_trailing_metadata", "get_pairs")["value"]["pairs"],
+        json!([["x-md", "v"]])
+    );
+}

@@ -436,3 +436,17 @@ fn build_wasm_failure_is_actionable() {
         "{msg}"
     );
 }
+
+#[test]
+fn a_local_response_asked_for_from_a_tick_ends_the_paused_stream__envoy_set_effective_context() {
+    let mut host = probe_host(json!({
+        "returns": {"on_request_headers": "pause"},
+        "on_request_headers": [{"op": "set_tick", "ms": 5}],
+        "on_tick": [{"op": "set_effective_context", "id": 2}, {"op": "local_response", "code": 429, "body": "slow down"}]
+    }));
+    let mut s = host.http_request().get("a", "/").send_headers().unwrap();
+    assert_eq!(s.request_step(), Step::Paused(Phase::Headers));
+    s.host().advance(5);
+    assert_eq!(s.local_response().map(|r| r.status), Some(429));
+    assert_eq!(s.downstream_body(), b"slow down");
+}
