@@ -59,6 +59,8 @@ pub struct HostConfig {
     pub virtual_hosts: Vec<VirtualHost>,
     /// Envoy HCM `strip_any_host_port`.
     pub strip_any_host_port: bool,
+    /// Also start the VM Envoy runs on the main thread (lifecycle and ticks, no streams).
+    pub main_thread_vm: bool,
     /// Run inside another host's process (see [`Host::process`]).
     pub process: Option<Process>,
 }
@@ -92,6 +94,7 @@ impl Default for HostConfig {
             reload_backoff_ms: 1000,
             virtual_hosts: Vec::new(),
             strip_any_host_port: false,
+            main_thread_vm: false,
             process: None,
         }
     }
@@ -155,6 +158,11 @@ impl HostBuilder {
     /// `route_cluster_header`/`route_cluster`).
     pub fn virtual_host(mut self, v: VirtualHost) -> Self {
         self.cfg.virtual_hosts.push(v);
+        self
+    }
+    /// Starts the main-thread VM too, as Envoy does (config parsed N+1 times).
+    pub fn main_thread_vm(mut self, on: bool) -> Self {
+        self.cfg.main_thread_vm = on;
         self
     }
     /// Envoy HCM `strip_any_host_port` for virtual-host matching.
@@ -356,7 +364,8 @@ impl Host {
             w.next_host_id += 1;
             w.next_host_id
         };
-        let workers = cfg.workers;
+        // Envoy also runs the plugin on the main thread: N+1 VMs.
+        let workers = cfg.workers + usize::from(cfg.main_thread_vm);
         let mut host = Host {
             module,
             linker,
@@ -533,8 +542,13 @@ impl Host {
     pub fn module(&self) -> &Arc<WasmModule> {
         &self.module
     }
+    /// Worker VMs that serve streams (the main-thread VM is not one of them).
     pub fn workers(&self) -> usize {
-        self.vms.len()
+        self.cfg.workers
+    }
+    /// Index of the main-thread VM, when enabled: usable with the per-worker accessors.
+    pub fn main_thread_vm(&self) -> Option<usize> {
+        self.cfg.main_thread_vm.then_some(self.cfg.workers)
     }
     /// Log lines, all workers, in order.
     pub fn logs(&self) -> Vec<LogEntry> {
@@ -696,7 +710,7 @@ impl Host {
 
     /// Starts an HTTP request on the next worker (round robin).
     pub fn http_request(&mut self) -> HttpRequest<'_> {
-        let worker = self.next_worker % self.vms.len();
+        let worker = self.next_worker % self.cfg.workers;
         self.next_worker += 1;
         HttpRequest {
             host: self,
@@ -708,7 +722,7 @@ impl Host {
 
     /// Starts a TCP connection on the next worker.
     pub fn tcp_connection(&mut self) -> Result<TcpConnection<'_>> {
-        let worker = self.next_worker % self.vms.len();
+        let worker = self.next_worker % self.cfg.workers;
         self.next_worker += 1;
         self.prepare_worker(worker)?;
         let ctx = self.alloc_context(worker);
@@ -2011,7 +2025,7 @@ impl<'h> HttpRequest<'h> {
     }
     /// Pins the stream to a worker.
     pub fn worker(mut self, w: usize) -> Self {
-        self.worker = w % self.host.vms.len();
+        self.worker = w % self.host.cfg.workers;
         self
     }
     /// A property visible only to this stream.

@@ -450,3 +450,30 @@ fn a_local_response_asked_for_from_a_tick_ends_the_paused_stream__envoy_set_effe
     assert_eq!(s.local_response().map(|r| r.status), Some(429));
     assert_eq!(s.downstream_body(), b"slow down");
 }
+
+#[test]
+fn main_thread_vm_makes_config_parse_n_plus_one_times_and_ticks_but_serves_no_streams__envoy_vm_per_worker()
+ {
+    let mut host = probe_builder(json!({"on_configure": [{"op": "set_tick", "ms": 10}]}))
+        .workers(2)
+        .main_thread_vm(true)
+        .build()
+        .unwrap();
+    assert_eq!(results_of(&host, "on_configure", "callback").len(), 3);
+    assert_eq!(host.main_thread_vm(), Some(2));
+    for _ in 0..4 {
+        host.http_request()
+            .get("a", "/")
+            .send_headers_only()
+            .unwrap();
+    }
+    let served: Vec<usize> = host
+        .logs()
+        .into_iter()
+        .filter(|l| l.message.contains(r#""cb":"on_request_headers""#))
+        .map(|l| l.worker)
+        .collect();
+    assert_eq!(served, vec![0, 1, 0, 1]);
+    host.advance(10);
+    assert_eq!(results_of(&host, "on_tick", "callback").len(), 3);
+}
