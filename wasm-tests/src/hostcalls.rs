@@ -368,14 +368,14 @@ pub(crate) fn add_to_linker(linker: &mut Linker<VmData>, abi_version: AbiVersion
             if !writable_buffer(t) {
                 return done(&c, name, detail, Status::BadArgument);
             }
-            // Envoy `Buffer::copyFrom`: prepend, replace all, or append; nothing in between.
-            let st = if start == 0 && size == 0 {
+            // Envoy `Buffer::copyFrom`: at 0 it drains `size` bytes then prepends (so 0/0
+            // prepends and 0/len replaces all); at or past the end it appends; anything in
+            // between is BAD_ARGUMENT.
+            let st = if start == 0 {
+                let drained = size.min(buf.len());
                 let mut joined = data;
-                joined.extend_from_slice(buf);
+                joined.extend_from_slice(&buf[drained..]);
                 *buf = joined;
-                Status::Ok
-            } else if start == 0 && size >= buf.len() {
-                *buf = data;
                 Status::Ok
             } else if start >= buf.len() {
                 buf.extend_from_slice(&data);
@@ -1082,7 +1082,8 @@ pub(crate) fn add_to_linker(linker: &mut Linker<VmData>, abi_version: AbiVersion
                 match w.metrics.get_mut((id as u32 as usize).wrapping_sub(1)) {
                     None => Status::NotFound,
                     Some(m) => match m.kind {
-                        MetricKind::Counter if delta < 0 => Status::BadArgument,
+                        // Envoy: a counter only takes a positive offset.
+                        MetricKind::Counter if delta <= 0 => Status::BadArgument,
                         MetricKind::Counter | MetricKind::Gauge => {
                             m.value = m.value.saturating_add(delta);
                             Status::Ok

@@ -207,7 +207,7 @@ fn body_buffer_is_available_only_in_body_callbacks__envoy_get_buffer() {
 }
 
 #[test]
-fn set_buffer_bytes_prepends_replaces_all_or_appends__envoy_buffer_copy_from() {
+fn set_buffer_bytes_drains_and_prepends_at_zero_or_appends_at_the_end__envoy_buffer_copy_from() {
     let mut host = probe_host(json!({"on_request_body": [
         {"op": "set_buffer", "type": 0, "start": 0, "size": 0, "value": "<"},
         {"op": "set_buffer", "type": 0, "start": 100, "size": 0, "value": ">"},
@@ -229,6 +229,14 @@ fn set_buffer_bytes_prepends_replaces_all_or_appends__envoy_buffer_copy_from() {
     let mut s = host.http_request().get("a", "/").send_headers().unwrap();
     s.send_body(b"old", true);
     assert_eq!(s.upstream_body(), b"new");
+
+    // start 0 with a size drains that many bytes, then prepends.
+    let mut host = probe_host(
+        json!({"on_request_body": [{"op": "set_buffer", "type": 0, "start": 0, "size": 2, "value": "X"}]}),
+    );
+    let mut s = host.http_request().get("a", "/").send_headers().unwrap();
+    s.send_body(b"body", true);
+    assert_eq!(s.upstream_body(), b"Xdy");
 }
 
 #[test]

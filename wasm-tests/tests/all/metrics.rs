@@ -38,11 +38,17 @@ fn counter_increments_and_is_readable_by_name__envoy_increment_metric() {
 fn decrementing_a_counter_is_bad_argument__envoy_increment_metric() {
     let host = probe_host(json!({"on_configure": [
         {"op": "define_metric", "type": 0, "name": "c"},
-        {"op": "increment_metric", "name": "c", "delta": -1}
+        {"op": "increment_metric", "name": "c", "delta": -1},
+        {"op": "increment_metric", "name": "c", "delta": 0}
     ]}));
+    let st: Vec<_> = results_of(&host, "on_configure", "increment_metric")
+        .iter()
+        .map(|r| r["status"].as_u64().unwrap())
+        .collect();
     assert_eq!(
-        status(&host, "on_configure", "increment_metric"),
-        BAD_ARGUMENT
+        st,
+        vec![BAD_ARGUMENT, BAD_ARGUMENT],
+        "Envoy: counters take only offset > 0"
     );
     assert_eq!(host.metrics().counter("c"), Some(0));
 }
