@@ -422,6 +422,7 @@ impl Host {
             grpc_initial: None,
             grpc_trailing: None,
             status: None,
+            last_status_code: 0,
             deferred: Vec::new(),
             exit_code: None,
             pending_done: Vec::new(),
@@ -1318,13 +1319,12 @@ impl Host {
                         }
                     }
                     Deferred::Done { context } => {
-                        let id = StreamId { worker, context };
                         self.vms[worker]
                             .store
                             .data_mut()
                             .pending_done
                             .retain(|c| *c != context);
-                        self.log_and_delete(id);
+                        self.delete_root(worker, context);
                     }
                 }
             }
@@ -1349,6 +1349,54 @@ impl Host {
                 }
             }
         }
+    }
+
+    /// Shuts the VMs down as Envoy does: `on_done` on every root context; a root returning
+    /// false stays until it calls `proxy_done` (e.g. from a tick), then gets `on_delete`.
+    /// Returns the roots still pending.
+    pub fn shutdown(&mut self) -> Vec<(usize, u32)> {
+        for w in 0..self.vms.len() {
+            let roots: Vec<u32> = self.vms[w]
+                .store
+                .data()
+                .contexts
+                .iter()
+                .filter(|(_, parent)| **parent == 0)
+                .map(|(id, _)| *id)
+                .collect();
+            for root in roots {
+                let r = self.call(w, Callback::Done, root, "proxy_on_done", &[root as i32]);
+                if let Cb::Ret(Some(0)) = r {
+                    self.vms[w].store.data_mut().pending_done.push(root);
+                } else {
+                    self.delete_root(w, root);
+                }
+                self.after_callback(w);
+            }
+        }
+        self.pending_done()
+    }
+
+    /// Root contexts waiting for `proxy_done`.
+    pub fn pending_done(&self) -> Vec<(usize, u32)> {
+        self.vms
+            .iter()
+            .enumerate()
+            .flat_map(|(w, vm)| vm.store.data().pending_done.iter().map(move |r| (w, *r)))
+            .collect()
+    }
+
+    fn delete_root(&mut self, worker: usize, root: u32) {
+        let _ = self.call(
+            worker,
+            Callback::Delete,
+            root,
+            "proxy_on_delete",
+            &[root as i32],
+        );
+        let d = self.vms[worker].store.data_mut();
+        d.contexts.remove(&root);
+        d.ticks.remove(&root);
     }
 
     /// Queue notifications addressed to this host's VMs (others stay for their host).
@@ -1415,15 +1463,10 @@ impl Host {
             return;
         }
         let r = self.stream_call(id, Callback::Done, "proxy_on_done", &[id.context as i32]);
+        // For stream contexts Envoy ignores on_done's result (only roots may defer with
+        // proxy_done, at VM shutdown).
         if let Cb::Ret(Some(0)) = r {
             self.rec(id).done_returned_false = true;
-            self.vms[id.worker]
-                .store
-                .data_mut()
-                .pending_done
-                .push(id.context);
-            self.after_callback(id.worker);
-            return;
         }
         self.after_callback(id.worker);
         self.log_and_delete(id);
@@ -1448,11 +1491,6 @@ impl Host {
         let d = self.vms[id.worker].store.data_mut();
         let state = d.http.remove(&id.context);
         d.contexts.remove(&id.context);
-        // Envoy cancels a deleted context's pending callouts.
-        let host = self.host_id;
-        lock(&self.world)
-            .callouts
-            .retain(|_, c| !(c.host == host && c.worker == id.worker && c.context == id.context));
         let rec = self.rec(id);
         rec.deleted = true;
         if let Some(s) = state {
@@ -1597,11 +1635,12 @@ impl Host {
             if !d.contexts.contains_key(&c.context) {
                 return Ok(());
             }
-            d.status = Some(if resp.is_some() {
-                (0, String::new())
-            } else {
-                (14, "reset".to_string())
-            });
+            // Envoy: a failure sets BrokenConnection (11) "reset"; a success leaves the
+            // root's status code as it was.
+            if resp.is_none() {
+                d.status = Some((11, "reset".to_string()));
+                d.last_status_code = 11;
+            }
             d.call_response = resp;
         }
         let _ = self.call(
@@ -1754,6 +1793,9 @@ impl Host {
             d.grpc_initial = init;
             d.grpc_trailing = trail;
             d.status = close.map(|c| (c, String::new()));
+            if let Some(c) = close {
+                d.last_status_code = c;
+            }
         }
         let _ = self.call(w, cb, g.context, name, &args);
         {

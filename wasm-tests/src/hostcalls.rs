@@ -316,12 +316,9 @@ pub(crate) fn add_to_linker(linker: &mut Linker<VmData>, abi_version: AbiVersion
             let start = (start as usize).min(buf.len());
             let end = (start + max as usize).min(buf.len());
             let bytes = buf[start..end].to_vec();
-            // cpp-host copies only when there is something to copy.
-            if !bytes.is_empty() {
-                let st = copy_out(&mut c, &bytes, ptr_ptr, len_ptr)?;
-                return done(&c, name, detail, st);
-            }
-            done(&c, name, detail, Status::Ok)
+            // cpp-host: nothing to copy (including start past the end) writes (0, 0).
+            let st = copy_out(&mut c, &bytes, ptr_ptr, len_ptr)?;
+            done(&c, name, detail, st)
         },
     )?;
 
@@ -396,6 +393,9 @@ pub(crate) fn add_to_linker(linker: &mut Linker<VmData>, abi_version: AbiVersion
             let name = "proxy_get_header_map_pairs";
             enter(&c, name)?;
             let t = t as u32;
+            if t > abi::map::HTTP_CALL_RESPONSE_TRAILERS {
+                return done(&c, name, format!("type={t}"), Status::BadArgument);
+            }
             // Envoy returns an empty map (size 0) when the map is not available.
             let pairs = with_map(c.data_mut(), t, Access::Read, |m| m.clone()).unwrap_or_default();
             let bytes = serialize_pairs(&pairs);
@@ -634,9 +634,13 @@ pub(crate) fn add_to_linker(linker: &mut Linker<VmData>, abi_version: AbiVersion
         |mut c: C<'_>, code_ptr: i32, msg_pp: i32, msg_lp: i32| -> R {
             let name = "proxy_get_status";
             enter(&c, name)?;
-            let Some((code, msg)) = c.data().status.clone() else {
-                return done(&c, name, String::new(), Status::NotFound);
-            };
+            // cpp-host reads the root context's status: always OK, the message is empty
+            // outside on_http_call_response / on_grpc_close.
+            let (code, msg) = c
+                .data()
+                .status
+                .clone()
+                .unwrap_or((c.data().last_status_code, String::new()));
             tri!(&c, name, String::new(), write_u32(&mut c, code_ptr, code));
             let st = copy_out(&mut c, msg.as_bytes(), msg_pp, msg_lp)?;
             done(&c, name, format!("{code} {msg}"), st)
@@ -698,7 +702,8 @@ pub(crate) fn add_to_linker(linker: &mut Linker<VmData>, abi_version: AbiVersion
                         token,
                         host: d.host_id,
                         worker: d.worker,
-                        context: d.active,
+                        // cpp-host runs callouts on the root context.
+                        context: d.root_of(d.active),
                         cluster,
                         headers,
                         body,
@@ -1291,7 +1296,7 @@ fn start_grpc(
             token,
             host: d.host_id,
             worker: d.worker,
-            context: d.active,
+            context: d.root_of(d.active),
             cluster,
             service,
             method,

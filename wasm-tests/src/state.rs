@@ -247,6 +247,8 @@ pub(crate) struct VmData {
     pub grpc_initial: Option<Pairs>,
     pub grpc_trailing: Option<Pairs>,
     pub status: Option<(u32, String)>,
+    /// Envoy keeps the last status code on the root context.
+    pub last_status_code: u32,
     pub deferred: Vec<Deferred>,
     pub exit_code: Option<i32>,
     pub pending_done: Vec<u32>,

@@ -494,6 +494,14 @@ impl Context for Root {
             json!({"token": token, "status": status}),
         );
     }
+    fn on_done(&mut self) -> bool {
+        report("on_root_done", "callback", 0, json!({"context": self.id}));
+        run(&self.config.clone(), "on_root_done", self);
+        self.config
+            .get("root_done_result")
+            .and_then(Value::as_bool)
+            .unwrap_or(true)
+    }
     fn on_foreign_function(&mut self, id: u32, size: usize) {
         report(
             "on_foreign_function",

@@ -91,22 +91,30 @@ fn answered_callout_resumes_the_paused_request__envoy_on_http_call_response() {
 
 #[test]
 fn callout_times_out_on_the_virtual_clock_with_zero_headers__envoy_on_http_call_failure() {
-    let mut host = probe_builder(json!({"on_configure": [call(good_headers(), "authz")]}))
-        .clusters(["authz"])
-        .build()
-        .unwrap();
+    let mut host = probe_builder(json!({
+        "on_configure": [call(good_headers(), "authz")],
+        "on_http_call_response": [{"op": "get_status"}]
+    }))
+    .clusters(["authz"])
+    .build()
+    .unwrap();
     host.advance(499);
     assert_eq!(host.pending_callouts().len(), 1);
     host.advance(1);
     assert!(host.pending_callouts().is_empty());
     let r = result(&host, "on_http_call_response", "callback");
     assert_eq!(r["value"]["headers"], 0);
+    // Envoy onHttpCallFailure: BrokenConnection (11) with message "reset".
+    let st = result(&host, "on_http_call_response", "get_status");
+    assert_eq!(st["value"], json!({"code": 11, "message": "reset"}));
 }
 
 #[test]
-fn get_status_outside_a_callout_response_is_not_found() {
+fn get_status_outside_a_callout_response_is_ok_with_code_zero__cpp_host_get_status() {
     let host = probe_host(json!({"on_configure": [{"op": "get_status"}]}));
-    assert_eq!(status(&host, "on_configure", "get_status"), NOT_FOUND);
+    let r = result(&host, "on_configure", "get_status");
+    assert_eq!(r["status"], 0);
+    assert_eq!(r["value"], json!({"code": 0, "message": ""}));
 }
 
 #[test]
@@ -178,7 +186,7 @@ fn grpc_stream_send_close_and_cancel__envoy_grpc_send_close_cancel() {
 }
 
 #[test]
-fn deleting_a_stream_cancels_its_callouts__envoy_context_destroy() {
+fn callouts_run_on_the_root_context_and_outlive_the_stream__cpp_host_exports_http_call() {
     let mut host = probe_builder(json!({"on_request_headers": [call(good_headers(), "authz")]}))
         .clusters(["authz"])
         .build()
@@ -189,7 +197,12 @@ fn deleting_a_stream_cancels_its_callouts__envoy_context_destroy() {
         .send_headers_only()
         .unwrap();
     s.finish();
-    assert!(host.pending_callouts().is_empty());
+    let pending = host.pending_callouts();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].context, host.root_context(0));
+    host.answer_callout(pending[0].token, 200, &[], b"")
+        .unwrap();
+    assert!(host.failures().is_empty(), "{}", host.report());
 }
 
 #[test]

@@ -217,8 +217,13 @@ fn writing_headers_in_on_log_is_bad_argument__envoy_get_map() {
 fn unknown_map_type_is_bad_argument__cpp_host_exports_cc() {
     let host = one_request(json!({"on_request_headers": [
         {"op": "get_header", "map": 42, "key": "x"},
-        {"op": "add_header", "map": 42, "key": "x", "value": "y"}
+        {"op": "add_header", "map": 42, "key": "x", "value": "y"},
+        {"op": "get_pairs", "map": 42}
     ]}));
+    assert_eq!(
+        status(&host, "on_request_headers", "get_pairs"),
+        BAD_ARGUMENT
+    );
     assert_eq!(
         status(&host, "on_request_headers", "get_header"),
         BAD_ARGUMENT

@@ -299,22 +299,35 @@ fn set_effective_context_to_an_unknown_id_is_bad_argument_and_proxy_done_needs_a
 }
 
 #[test]
-fn on_done_false_defers_on_log_until_proxy_done__cpp_host_wasm_done() {
-    let mut host = probe_host(
-        json!({"done_result": false, "on_done": [{"op": "set_tick", "ms": 10}],
-        "on_tick": [{"op": "set_effective_context", "id": 2}, {"op": "done"}]}),
-    );
+fn stream_on_done_false_is_ignored_and_on_log_still_runs__envoy_context_on_destroy() {
+    let mut host = probe_host(json!({"done_result": false, "on_done": [{"op": "done"}]}));
     let s = host
         .http_request()
         .get("a", "/")
         .send_headers_only()
         .unwrap();
     let rec = s.finish();
-    assert!(rec.done_returned_false && !rec.deleted);
-    assert!(results_of(&host, "on_log", "callback").is_empty());
+    assert!(rec.done_returned_false && rec.deleted);
+    assert_eq!(results_of(&host, "on_log", "callback").len(), 1);
+    assert_eq!(
+        status(&host, "on_done", "done"),
+        NOT_FOUND,
+        "proxy_done is for pending roots only"
+    );
+}
+
+#[test]
+fn root_on_done_false_waits_for_proxy_done_at_shutdown__cpp_host_wasm_done() {
+    let mut host = probe_host(json!({
+        "root_done_result": false,
+        "on_root_done": [{"op": "set_tick", "ms": 10}],
+        "on_tick": [{"op": "done"}]
+    }));
+    let root = host.root_context(0);
+    assert_eq!(host.shutdown(), vec![(0, root)]);
     host.advance(10);
     assert_eq!(status(&host, "on_tick", "done"), 0);
-    assert_eq!(results_of(&host, "on_log", "callback").len(), 1);
+    assert!(host.pending_done().is_empty());
 }
 
 #[test]

@@ -54,7 +54,7 @@ fn clocks_read_the_virtual_clock__cpp_host_wasi_clock_time_get() {
     assert_eq!(result(&host, "on_tick", "time")["value"], epoch);
     assert_eq!(c[1]["value"], 2_000_000_000u64, "monotonic starts at 1 s");
     assert_eq!(result(&host, "on_tick", "wasi_clock_res")["value"], 1);
-    assert_eq!(c[2]["status"], 28, "CPU-time clocks are EINVAL");
+    assert_eq!(c[2]["status"], 58, "CPU-time clocks are ENOTSUP");
 }
 
 #[test]
@@ -89,7 +89,11 @@ fn proc_exit_fails_the_vm__cpp_host_wasi_proc_exit() {
     let err = probe_builder(json!({"on_configure": [{"op": "exit", "code": 3}]}))
         .build()
         .unwrap_err();
-    assert!(format!("{err:#}").contains("proc_exit(3)"), "{err:#}");
+    // cpp-host logs the call and returns; Rust's `exit` then traps on its own.
+    assert!(
+        format!("{err:#}").contains("wasi_unstable proc_exit"),
+        "{err:#}"
+    );
 }
 
 #[test]
