@@ -939,7 +939,15 @@ pub(crate) fn add_to_linker(linker: &mut Linker<VmData>, abi_version: AbiVersion
                     .iter()
                     .position(|q| q.vm_id == d.vm_id && q.name == qname)
                 {
-                    Some(i) => i as u32 + 1,
+                    // cpp-host `registerQueue`: the latest registrant receives on_queue_ready;
+                    // queued data is kept.
+                    Some(i) => {
+                        let q = &mut w.queues[i];
+                        q.host = d.host_id;
+                        q.worker = d.worker;
+                        q.root_context = root;
+                        i as u32 + 1
+                    }
                     None => {
                         w.queues.push(Queue {
                             host: d.host_id,

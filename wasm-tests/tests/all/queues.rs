@@ -68,8 +68,8 @@ fn unknown_queue_id_is_not_found__cpp_host_shared_queue_cc() {
 }
 
 #[test]
-fn on_queue_ready_goes_to_the_registering_worker_only__envoy_vm_per_worker() {
-    // Worker 0 registers first (it starts first); worker 1's registration opens the same queue.
+fn the_last_registrant_receives_on_queue_ready__cpp_host_shared_queue_cc() {
+    // Worker 0 registers first; worker 1's registration takes the same queue over.
     let mut host = probe_builder(json!({
         "on_configure": [{"op": "register_queue", "name": "q"}],
         "on_request_headers": [{"op": "enqueue", "id": 1, "value": "e"}]
@@ -78,7 +78,7 @@ fn on_queue_ready_goes_to_the_registering_worker_only__envoy_vm_per_worker() {
     .build()
     .unwrap();
     host.http_request()
-        .worker(1)
+        .worker(0)
         .get("a", "/")
         .send_headers_only()
         .unwrap();
@@ -91,7 +91,7 @@ fn on_queue_ready_goes_to_the_registering_worker_only__envoy_vm_per_worker() {
         })
         .collect();
     assert_eq!(ready.len(), 1);
-    assert_eq!(ready[0].worker, 0);
+    assert_eq!(ready[0].worker, 1);
 }
 
 #[test]
