@@ -412,9 +412,11 @@ pub(crate) fn add_to_linker(linker: &mut Linker<VmData>, abi_version: AbiVersion
             enter(&c, name)?;
             let t = t as u32;
             let bytes = tri!(&c, name, format!("type={t}"), read(&c, ptr, len));
-            let Some(pairs) = deserialize_pairs(&bytes) else {
+            if t > abi::map::HTTP_CALL_RESPONSE_TRAILERS {
                 return done(&c, name, format!("type={t}"), Status::BadArgument);
-            };
+            }
+            // cpp-host `PairsUtil::toPairs`: malformed or over-limit input reads as no pairs.
+            let pairs = deserialize_pairs(&bytes).unwrap_or_default();
             let lowered: Pairs = pairs
                 .into_iter()
                 .map(|(k, v)| (k.to_ascii_lowercase(), v))
@@ -1184,7 +1186,9 @@ pub(crate) fn add_to_linker(linker: &mut Linker<VmData>, abi_version: AbiVersion
             let value = tri!(&c, name, String::new(), read(&c, vp, vl));
             let key = properties::key_from_wire(&path);
             let detail = key.replace('\0', ".");
-            properties::set(c.data_mut(), key, value);
+            if !properties::set(c.data_mut(), key, value) {
+                return done(&c, name, detail, Status::NotFound);
+            }
             done(&c, name, detail, Status::Ok)
         },
     )?;

@@ -170,16 +170,18 @@ pub(crate) fn lookup(d: &VmData, key: &str) -> Option<Vec<u8>> {
     d.world().properties.get(key).cloned()
 }
 
-/// `proxy_set_property`: Envoy stores it as filter state of the active context.
-pub(crate) fn set(d: &mut VmData, key: String, value: Vec<u8>) {
+/// `proxy_set_property`: Envoy stores it as filter state of the active stream; a root
+/// context has no stream info, so it is NOT_FOUND there. Returns whether it was stored.
+pub(crate) fn set(d: &mut VmData, key: String, value: Vec<u8>) -> bool {
     let active = d.active;
     if let Some(s) = d.http.get_mut(&active) {
         s.properties.insert(key, value);
     } else if let Some(t) = d.tcp.get_mut(&active) {
         t.properties.insert(key, value);
     } else {
-        d.root_properties.insert(key, value);
+        return false;
     }
+    true
 }
 
 /// Parses `envoy.source.extensions.common.wasm.SetEnvoyFilterStateArguments`

@@ -206,3 +206,11 @@ fn gateway_preset_lists_the_istio_gateway_properties() {
         "outbound|443||b.example.com"
     );
 }
+
+#[test]
+fn set_property_on_a_root_context_is_not_found__envoy_set_property_needs_stream_info() {
+    let host = probe_host(
+        json!({"on_configure": [{"op": "set_property", "path": ["wasm", "x"], "value": "1"}]}),
+    );
+    assert_eq!(status(&host, "on_configure", "set_property"), NOT_FOUND);
+}
