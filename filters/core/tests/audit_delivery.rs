@@ -1,5 +1,12 @@
 //! The HTTP collector delivery state machine: batching, retry, backoff, bounds, failure mode.
 
+// Helpers outside #[test] fns are not covered by clippy.toml's allow-*-in-tests.
+#![allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "test helpers: a failing test should stop at the failing line"
+)]
+
 use portcullis_core::audit::{Batch, Delivery, DeliveryStats, PushResult};
 use portcullis_core::config::{FailureMode, HttpCollector};
 use serde_json::json;

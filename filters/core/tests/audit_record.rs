@@ -1,5 +1,12 @@
 //! Audit records: the JSON Lines form, redaction, header selection and timestamps.
 
+// Helpers outside #[test] fns are not covered by clippy.toml's allow-*-in-tests.
+#![allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "test helpers: a failing test should stop at the failing line"
+)]
+
 use portcullis_core::audit::{AuditRecord, Protocol, Redaction, SinkLine, rfc3339_millis};
 use portcullis_core::config::Audit;
 use portcullis_core::egress::DenyReason;

@@ -1,5 +1,12 @@
 //! Egress allow-list decisions (E-3, E-4) and host matching (G-9, S-2), and config validation.
 
+// Helpers outside #[test] fns are not covered by clippy.toml's allow-*-in-tests.
+#![allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "test helpers: a failing test should stop at the failing line"
+)]
+
 use portcullis_core::config::{Egress, FailureMode};
 use portcullis_core::egress::DenyReason;
 use portcullis_core::{ConfigError, EgressDecision, EgressPolicy};
