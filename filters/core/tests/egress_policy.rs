@@ -239,6 +239,10 @@ fn deny_reasons_and_body() {
         "egress to \"evil.com:443\" denied: host is not in the egress allow-list (REGISTRY_ONLY)\n"
     );
     assert_eq!(
+        DenyReason::PortNotAllowed.body("Api.Example.com:8443", 443),
+        "egress to \"api.example.com:443\" denied: port is not allowed for this host in the egress allow-list\n"
+    );
+    assert_eq!(
         DenyReason::MissingHost.body("", 80),
         "egress denied: request has no host (:authority)\n"
     );

@@ -41,15 +41,17 @@ impl DenyReason {
 
     /// The body of a denied HTTP response: which target and why, on one line with a trailing
     /// newline, e.g. `egress to "evil.com:443" denied: host is not in the egress allow-list
-    /// (REGISTRY_ONLY)`. `host` is shown as received (port stripped, lowercased by the caller
-    /// or not), quoted with escapes and cut at 256 bytes so a hostile Host cannot bloat or
-    /// break the body. An empty host gives `egress denied: …`.
-    pub fn body(self, host: &str, port: u16) -> String {
+    /// (REGISTRY_ONLY)`. `authority` is the `:authority` or SNI as received: its port is
+    /// replaced by `port` and it is lowercased, as matched; it is quoted with escapes and cut
+    /// at 256 bytes so a hostile Host cannot bloat or break the body. No host gives
+    /// `egress denied: …`.
+    pub fn body(self, authority: &str, port: u16) -> String {
+        let host = super::hosts::normalize_host(authority).unwrap_or_default();
         let mut body = String::with_capacity(128);
         if host.is_empty() {
             body.push_str("egress denied: ");
         } else {
-            let shown = truncate(host, 256);
+            let shown = truncate(&host, 256);
             // Writing to a String cannot fail.
             let _ = write!(body, "egress to {:?} denied: ", format!("{shown}:{port}"));
         }
