@@ -216,24 +216,27 @@ fn sni_rules() {
 /// Codes are stable, messages and bodies say why.
 #[test]
 fn deny_reasons_and_body() {
-    let codes: Vec<_> = [
+    let all = [
         DenyReason::MissingHost,
         DenyReason::MissingSni,
         DenyReason::UnknownHost,
         DenyReason::PortNotAllowed,
-    ]
-    .iter()
-    .map(|r| r.code())
-    .collect();
+        DenyReason::AuditUnavailable,
+    ];
+    let codes: Vec<_> = all.iter().map(|r| r.code()).collect();
     assert_eq!(
         codes,
         [
             "missing_host",
             "missing_sni",
             "unknown_host",
-            "port_not_allowed"
+            "port_not_allowed",
+            "audit_unavailable"
         ]
     );
+    let p = policy(json!({ "denyStatus": 403 }));
+    let statuses: Vec<_> = all.iter().map(|r| p.status_for(*r)).collect();
+    assert_eq!(statuses, [403, 403, 403, 403, 503]);
     assert_eq!(
         DenyReason::UnknownHost.body("evil.com", 443),
         "egress to \"evil.com:443\" denied: host is not in the egress allow-list (REGISTRY_ONLY)\n"

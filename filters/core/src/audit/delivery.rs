@@ -239,7 +239,8 @@ impl Delivery {
     /// With `failureMode: closed`: true while the collector is failing (not
     /// [`Delivery::healthy`]) AND the buffer is full (`maxBuffered` records held), i.e. when
     /// one more record would displace an undelivered one. The filter then answers new egress
-    /// with 503 and should not audit those refusals into this buffer. A full buffer alone
+    /// with 503 ([`crate::egress::DenyReason::AuditUnavailable`]) and counts those refusals
+    /// in a metric rather than pushing their records, which would displace undelivered ones. A full buffer alone
     /// (a burst while the collector is healthy) does not refuse. Always false with `open`.
     pub fn refuse_new_egress(&self) -> bool {
         self.failure_mode == FailureMode::Closed

@@ -14,7 +14,14 @@ pub enum DenyReason {
     UnknownHost,
     /// Some pattern matches the host, but none of its entries allows the port.
     PortNotAllowed,
+    /// Not an allow-list decision: with `failureMode: closed`, audit records cannot be
+    /// delivered and the buffer is full ([`crate::audit::Delivery::refuse_new_egress`]), so
+    /// new egress is refused with 503. The filter builds this one itself.
+    AuditUnavailable,
 }
+
+/// The status of an egress refused because audit delivery is failing (`failureMode: closed`).
+pub const AUDIT_UNAVAILABLE_STATUS: u16 = 503;
 
 impl DenyReason {
     /// A stable snake_case identifier, bounded for metric labels.
@@ -24,6 +31,7 @@ impl DenyReason {
             DenyReason::MissingSni => "missing_sni",
             DenyReason::UnknownHost => "unknown_host",
             DenyReason::PortNotAllowed => "port_not_allowed",
+            DenyReason::AuditUnavailable => "audit_unavailable",
         }
     }
 
@@ -35,6 +43,9 @@ impl DenyReason {
             DenyReason::UnknownHost => "host is not in the egress allow-list (REGISTRY_ONLY)",
             DenyReason::PortNotAllowed => {
                 "port is not allowed for this host in the egress allow-list"
+            }
+            DenyReason::AuditUnavailable => {
+                "audit records cannot be delivered (audit failure mode is closed)"
             }
         }
     }

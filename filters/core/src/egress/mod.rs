@@ -12,7 +12,7 @@
 mod deny;
 mod hosts;
 
-pub use deny::DenyReason;
+pub use deny::{AUDIT_UNAVAILABLE_STATUS, DenyReason};
 
 use crate::ConfigError;
 use crate::audit::Redaction;
@@ -179,6 +179,19 @@ impl EgressPolicy {
     /// Status of a denied HTTP request (`denyStatus`, 502 by default as in Istio, E-4).
     pub fn deny_status(&self) -> u16 {
         self.deny_status
+    }
+
+    /// The HTTP status for a denial: [`AUDIT_UNAVAILABLE_STATUS`] (503) for
+    /// [`DenyReason::AuditUnavailable`], [`EgressPolicy::deny_status`] for every allow-list
+    /// reason.
+    pub fn status_for(&self, reason: DenyReason) -> u16 {
+        match reason {
+            DenyReason::AuditUnavailable => AUDIT_UNAVAILABLE_STATUS,
+            DenyReason::MissingHost
+            | DenyReason::MissingSni
+            | DenyReason::UnknownHost
+            | DenyReason::PortNotAllowed => self.deny_status,
+        }
     }
 
     /// The audit settings as written in the wire config (sink, failure mode, redaction lists).
