@@ -50,10 +50,8 @@ impl Gauge {
 pub fn version_fingerprint(config_version: &str) -> u64 {
     let hex = config_version.rsplit(':').next().unwrap_or(config_version);
     let prefix: String = hex.chars().take(13).collect();
-    if prefix.len() == 13 {
-        if let Ok(value) = u64::from_str_radix(&prefix, 16) {
-            return value;
-        }
+    if let (13, Ok(value)) = (prefix.len(), u64::from_str_radix(&prefix, 16)) {
+        return value;
     }
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for byte in config_version.bytes() {

@@ -46,7 +46,7 @@ impl RequestData {
                 ":path" => data.path = value,
                 ":method" => data.method = value,
                 ":scheme" => data.scheme = value,
-                _ if referenced_headers.iter().any(|r| *r == name) => {
+                _ if referenced_headers.contains(&name) => {
                     match data.headers.iter_mut().find(|(n, _)| *n == name) {
                         Some((_, joined)) => {
                             joined.push(',');
