@@ -5,6 +5,7 @@
 //! (G-7) → virtual host by host (G-9, no fall-through; none → 404, G-10) → `requireTls` (G-7) →
 //! first matching route (V-5; none → 404, V-9) → CORS, fault, action (V-18 … V-24).
 
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
 
 use crate::config::{Listener, WireConfig};
@@ -41,6 +42,13 @@ struct CompiledListener {
 struct ServerRef {
     name: String,
     https_redirect: bool,
+}
+
+/// A request past the host stage.
+struct Admitted<'g, 'r> {
+    listener: &'g CompiledListener,
+    host: Cow<'r, str>,
+    evidence: Evidence<'g>,
 }
 
 #[derive(Debug)]
@@ -97,48 +105,44 @@ impl Gateway {
 
     /// Host filtering only (Gateway servers, G-5 … G-10, S-2).
     pub fn admit_host<'g>(&'g self, request: &RequestView<'_>) -> HostVerdict<'g> {
-        let refused = |evidence, refusal| HostVerdict::Refused { evidence, refusal };
-        let mut evidence = Evidence::default();
-        let Some(listener) = self.listener(request.bind_port) else {
-            return refused(evidence, Refusal::UnknownListener);
-        };
-        evidence.listener_port = Some(listener.port);
-        if request.authority.is_empty() {
-            return refused(evidence, Refusal::MissingAuthority);
+        match self.admit(request) {
+            Ok(admitted) => HostVerdict::Admitted(admitted.evidence),
+            Err(verdict) => verdict,
         }
-        let host = normalize_authority(request.authority);
-        let Some(server) = listener.servers.lookup(&host) else {
-            return refused(evidence, Refusal::HostNotAllowed);
-        };
-        evidence.server = Some(&server.value.name);
-        evidence.matched_host = Some(server.pattern);
-        if server.value.https_redirect && is_plain(request) {
-            return HostVerdict::HttpsRedirect {
-                evidence,
-                location: https_location(request),
-            };
-        }
-        HostVerdict::Admitted(evidence)
     }
 
     /// Host filtering and routing in one pass (the decision procedure of Istio's gateway).
+    ///
+    /// `evidence.matched_host` is the server host pattern until a virtual host is chosen, then
+    /// the vhost domain that selected it.
     pub fn decide<'g>(
         &'g self,
         request: &RequestView<'_>,
         entropy: &mut dyn Entropy,
     ) -> Decision<'g> {
-        let mut evidence = match self.admit_host(request) {
-            HostVerdict::Admitted(evidence) => evidence,
-            HostVerdict::HttpsRedirect { evidence, location } => {
+        let Admitted {
+            listener,
+            host,
+            mut evidence,
+        } = match self.admit(request) {
+            Ok(admitted) => admitted,
+            Err(HostVerdict::HttpsRedirect { evidence, location }) => {
                 return Decision {
                     evidence,
                     outcome: https_redirect(location),
                 };
             }
-            HostVerdict::Refused { evidence, refusal } => {
+            Err(HostVerdict::Refused { evidence, refusal }) => {
                 return Decision {
                     evidence,
                     outcome: Outcome::Refused(refusal),
+                };
+            }
+            // `admit` reports admission through `Ok`; treat a stray verdict as a refusal.
+            Err(HostVerdict::Admitted(evidence)) => {
+                return Decision {
+                    evidence,
+                    outcome: Outcome::Refused(Refusal::NoVirtualHost),
                 };
             }
         };
@@ -146,11 +150,6 @@ impl Gateway {
             evidence,
             outcome: Outcome::Refused(refusal),
         };
-        // admit_host found the listener; look it up again rather than thread it through.
-        let Some(listener) = self.listener(request.bind_port) else {
-            return refused(evidence, Refusal::UnknownListener);
-        };
-        let host = normalize_authority(request.authority);
         // One vhost is chosen; a vhost without a matching route does not fall through (G-9).
         let Some(found) = listener.vhost_index.lookup(&host) else {
             return refused(evidence, Refusal::NoVirtualHost);
@@ -183,6 +182,38 @@ impl Gateway {
             evidence,
             outcome: route.outcome(&input, entropy),
         }
+    }
+
+    /// The host stage shared by [`Gateway::admit_host`] and [`Gateway::decide`]: listener,
+    /// authority, server, `httpsRedirect`. The host is normalised once here.
+    fn admit<'g, 'r>(
+        &'g self,
+        request: &RequestView<'r>,
+    ) -> Result<Admitted<'g, 'r>, HostVerdict<'g>> {
+        let refused = |evidence, refusal| Err(HostVerdict::Refused { evidence, refusal });
+        let mut evidence = Evidence::default();
+        let Some(listener) = self.listener(request.bind_port) else {
+            return refused(evidence, Refusal::UnknownListener);
+        };
+        evidence.listener_port = Some(listener.port);
+        if request.authority.is_empty() {
+            return refused(evidence, Refusal::MissingAuthority);
+        }
+        let host = normalize_authority(request.authority);
+        let Some(server) = listener.servers.lookup(&host) else {
+            return refused(evidence, Refusal::HostNotAllowed);
+        };
+        evidence.server = Some(&server.value.name);
+        evidence.matched_host = Some(server.pattern);
+        if server.value.https_redirect && is_plain(request) {
+            let location = https_location(request);
+            return Err(HostVerdict::HttpsRedirect { evidence, location });
+        }
+        Ok(Admitted {
+            listener,
+            host,
+            evidence,
+        })
     }
 
     fn listener(&self, bind_port: u16) -> Option<&CompiledListener> {

@@ -155,6 +155,33 @@ fn v21_authority_rewrite() {
     let p = plan(&gw, &get("h", "/x"));
     assert_eq!(p.authority, Some("upstream.internal"));
     assert_eq!(p.path, None);
+    // V-22: `:authority`/`host` in a `set` is an authority rewrite; `rewrite.authority` wins,
+    // a destination's overrides the route's.
+    let action = |rewrite: Value| {
+        json!({"route": {"rewrite": rewrite, "destinations": [
+            {"cluster": "c", "weight": 1, "headers": {"request": {"set": {"host": "dest.internal"}}}}
+        ]}})
+    };
+    let headed = |rewrite| {
+        with(
+            route("r", json!({}), action(rewrite)),
+            "headers",
+            json!({"request": {"set": {":authority": "route.internal"}}}),
+        )
+    };
+    let gw = routes(vec![headed(json!({"authority": "rw.internal"}))]);
+    assert_eq!(plan(&gw, &get("h", "/")).authority, Some("rw.internal"));
+    let gw = routes(vec![headed(json!({}))]);
+    assert_eq!(plan(&gw, &get("h", "/")).authority, Some("dest.internal"));
+    let r = with(
+        route("r", json!({}), fwd("c")),
+        "headers",
+        json!({"request": {"set": {":authority": "route.internal"}}}),
+    );
+    assert_eq!(
+        plan(&routes(vec![r]), &get("h", "/")).authority,
+        Some("route.internal")
+    );
 }
 
 fn redirect_gw(port: u16, redirect: Value) -> portcullis_core::Gateway {

@@ -443,3 +443,10 @@ fn referenced_headers() {
         ]
     );
 }
+
+/// The compiled gateway is shared by every request and stream: it must be `Send + Sync`.
+#[test]
+fn gateway_is_shareable() {
+    fn assert_shareable<T: Send + Sync>() {}
+    assert_shareable::<portcullis_core::Gateway>();
+}

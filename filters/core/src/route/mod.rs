@@ -236,10 +236,14 @@ impl CompiledRoute {
         Outcome::Forward(ForwardPlan {
             cluster: &dest.cluster,
             path,
+            // `rewrite.authority` wins over the header form; a destination's header form
+            // overrides the route's, as Envoy's weighted-cluster host rewrite does (V-21, V-22).
             authority: forward
                 .rewrite
                 .as_ref()
-                .and_then(|r| r.authority.as_deref()),
+                .and_then(|r| r.authority.as_deref())
+                .or_else(|| authority_set_by(&dest.headers.request))
+                .or_else(|| authority_set_by(&route.headers.request)),
             request_headers: both(&route.headers.request, &dest.headers.request),
             response_headers: both(&route.headers.response, &dest.headers.response),
             delay_ms,
@@ -255,6 +259,15 @@ impl CompiledRoute {
             cors: route.cors.as_ref(),
         })
     }
+}
+
+/// `:authority` or `host` in a `set`/`add` operation, which Istio turns into an authority
+/// rewrite (V-22).
+fn authority_set_by(ops: &HeaderOperations) -> Option<&str> {
+    [":authority", "host"]
+        .iter()
+        .find_map(|k| ops.set.get(*k).or_else(|| ops.add.get(*k)))
+        .map(String::as_str)
 }
 
 fn non_empty(ops: &HeaderOperations) -> Option<&HeaderOperations> {
