@@ -510,6 +510,21 @@ fn v24_cors_actual_request() {
     assert!(plan(&gw, &get("h", "/")).cors_response_headers.is_empty());
 }
 
+/// V-24: an origin matcher accepting `*` allows every origin (Envoy), echoing the origin.
+#[test]
+fn v24_cors_star_origin() {
+    let cors = json!({"allowOrigins": [{"exact": "*"}]});
+    let gw = routes(vec![with(route("r", json!({}), fwd("c")), "cors", cors)]);
+    let p = plan(&gw, &get("h", "/").header("origin", "https://any.example"));
+    assert_eq!(
+        p.cors_response_headers,
+        vec![(
+            "access-control-allow-origin",
+            "https://any.example".to_string()
+        )]
+    );
+}
+
 /// The decision is reproducible: the same entropy gives the same answer.
 #[test]
 fn deterministic_with_entropy() {

@@ -18,11 +18,7 @@ pub struct Route {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub virtual_service: String,
     /// Runtime match conditions, ANDed. An empty match matches every request (V-7).
-    #[serde(
-        default,
-        rename = "match",
-        skip_serializing_if = "RouteMatch::is_empty"
-    )]
+    #[serde(default, rename = "match", skip_serializing_if = "RouteMatch::is_empty")]
     pub matcher: RouteMatch,
     /// What happens to a request that matched.
     pub action: Action,

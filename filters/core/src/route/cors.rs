@@ -42,7 +42,11 @@ impl CompiledCors {
         let Some(origin) = header(req, "origin") else {
             return CorsVerdict::None;
         };
-        let allowed = self.origins.iter().any(|m| m.matches(origin));
+        // Envoy also accepts any origin when a matcher accepts the literal `*`.
+        let allowed = self
+            .origins
+            .iter()
+            .any(|m| m.matches("*") || m.matches(origin));
         let preflight =
             req.method == "OPTIONS" && header(req, "access-control-request-method").is_some();
         match (preflight, allowed) {
