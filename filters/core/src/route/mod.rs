@@ -11,6 +11,7 @@ mod matcher;
 mod query;
 mod redirect;
 mod rewrite;
+mod validate;
 
 pub use cors::{CompiledCors, CorsVerdict};
 pub use draw::{fires, pick_weighted};
@@ -19,12 +20,11 @@ pub use query::first_param;
 pub use redirect::{https_location, location};
 pub use rewrite::PathRewrite;
 
-use crate::config::{Action, HeaderOperations, Route};
+use std::collections::BTreeMap;
+
+use crate::config::{Action, Destination, Forward, HeaderOperations, HeaderOps, Route};
 use crate::error::ConfigError;
 use crate::{Entropy, ForwardPlan, Outcome, RequestView};
-
-/// Redirect codes Istio turns into an Envoy redirect (V-19).
-const REDIRECT_CODES: [u16; 5] = [301, 302, 303, 307, 308];
 
 /// One compiled route: the wire route (for evidence and pass-through fields) and its matchers.
 #[derive(Clone, Debug)]
@@ -35,6 +35,22 @@ pub struct CompiledRoute {
     cors: Option<CompiledCors>,
     total_weight: u64,
 }
+
+/// Stand-in for an impossible empty destination list (see `forward_plan`).
+static NO_DESTINATION: Destination = Destination {
+    cluster: String::new(),
+    weight: 0,
+    headers: HeaderOps {
+        request: NO_OPS,
+        response: NO_OPS,
+    },
+};
+
+const NO_OPS: HeaderOperations = HeaderOperations {
+    set: BTreeMap::new(),
+    add: BTreeMap::new(),
+    remove: Vec::new(),
+};
 
 /// The request parts a route evaluation needs, split once per request.
 #[derive(Clone, Copy, Debug)]
@@ -52,91 +68,16 @@ pub struct RouteInput<'r> {
 impl CompiledRoute {
     /// Validates and compiles a wire route; `at` is its field path.
     pub fn compile(route: &Route, at: &str) -> Result<Self, ConfigError> {
-        let regex_err = |field: &str, pattern: String, e: crate::strmatch::RegexError| {
-            ConfigError::InvalidRegex {
-                at: format!("{at}.{field}"),
-                pattern,
-                reason: e.0,
-            }
-        };
-        let invalid = |field: &str, reason: &str| ConfigError::Invalid {
-            at: format!("{at}.{field}"),
-            reason: reason.to_string(),
-        };
         let matcher = CompiledMatch::compile(&route.matcher)
-            .map_err(|(field, pattern, e)| regex_err(&field, pattern, e))?;
-        let mut path_rewrite = None;
-        let mut total_weight = 0;
-        match &route.action {
-            Action::Route(f) => {
-                if f.destinations.is_empty() {
-                    return Err(invalid("action.route.destinations", "no destination"));
-                }
-                total_weight = f.destinations.iter().map(|d| u64::from(d.weight)).sum();
-                if f.destinations.len() > 1 && total_weight == 0 {
-                    return Err(invalid("action.route.destinations", "weights sum to 0"));
-                }
-                if let Some(rw) = &f.rewrite {
-                    if rw.uri.is_some() && rw.uri_regex.is_some() {
-                        return Err(invalid(
-                            "action.route.rewrite",
-                            "uri and uriRegex are mutually exclusive",
-                        ));
-                    }
-                    path_rewrite = PathRewrite::compile(rw).map_err(|(field, e)| {
-                        let pattern = rw.uri_regex.as_ref().map_or_else(String::new, |r| {
-                            if field.ends_with("pattern") {
-                                r.pattern.clone()
-                            } else {
-                                r.substitution.clone()
-                            }
-                        });
-                        regex_err(&format!("action.route.{field}"), pattern, e)
-                    })?;
-                }
-            }
-            Action::Redirect(r) => {
-                if !REDIRECT_CODES.contains(&r.code) {
-                    return Err(invalid(
-                        "action.redirect.code",
-                        "must be one of 301, 302, 303, 307, 308",
-                    ));
-                }
-            }
-            Action::DirectResponse(d) => {
-                if !(200..=599).contains(&d.status) {
-                    return Err(invalid("action.directResponse.status", "must be 200-599"));
-                }
-            }
-        }
-        if let Some(fault) = &route.fault {
-            if !matches!(route.action, Action::Route(_)) {
-                return Err(invalid("fault", "a fault needs a route action (V-17)"));
-            }
-            if let Some(d) = &fault.delay {
-                check_percent(d.percentage, &format!("{at}.fault.delay.percentage"))?;
-            }
-            if let Some(a) = &fault.abort {
-                check_percent(a.percentage, &format!("{at}.fault.abort.percentage"))?;
-                match (a.http_status, a.grpc_status) {
-                    (None, None) => {
-                        return Err(invalid("fault.abort", "needs httpStatus or grpcStatus"));
-                    }
-                    (Some(s), _) if !(200..=599).contains(&s) => {
-                        return Err(invalid("fault.abort.httpStatus", "must be 200-599"));
-                    }
-                    _ => {}
-                }
-            }
-        }
-        for (i, m) in route.mirrors.iter().enumerate() {
-            check_percent(m.percentage, &format!("{at}.mirrors[{i}].percentage"))?;
-        }
+            .map_err(|(field, pattern, e)| validate::regex_error(at, &field, pattern, e))?;
+        let (path_rewrite, total_weight) = validate::action(route, at)?;
+        validate::fault(route, at)?;
+        validate::mirrors(route, at)?;
         let cors = match &route.cors {
             None => None,
             Some(c) => Some(CompiledCors::compile(c).map_err(|(i, e)| {
-                let pattern = format!("{:?}", c.allow_origins.get(i));
-                regex_err(&format!("cors.allowOrigins[{i}]"), pattern, e)
+                let text = validate::regex_text(c.allow_origins.get(i));
+                validate::regex_error(at, &format!("cors.allowOrigins[{i}]"), text, e)
             })?),
         };
         Ok(CompiledRoute {
@@ -212,12 +153,24 @@ impl CompiledRoute {
                 grpc_status: a.grpc_status,
             };
         }
+        Outcome::Forward(self.forward_plan(forward, input, delay_ms, cors_headers, entropy))
+    }
+
+    /// The forward plan: destination (V-18), rewrite (V-21), header operations (V-22),
+    /// mirrors, timeout and retries (V-24).
+    fn forward_plan<'g>(
+        &'g self,
+        forward: &'g Forward,
+        input: &RouteInput<'_>,
+        delay_ms: Option<u64>,
+        cors_response_headers: Vec<(&'static str, String)>,
+        entropy: &mut dyn Entropy,
+    ) -> ForwardPlan<'g> {
+        let route = &self.wire;
         let idx = pick_weighted(&forward.destinations, self.total_weight, entropy);
-        let Some(dest) = forward.destinations.get(idx) else {
-            // Compile refuses routes without destinations; answer as Envoy does for a missing
-            // cluster rather than panic.
-            return Outcome::Refused(crate::Refusal::NoRoute);
-        };
+        // Compile refuses a forward without destinations, so the fallback is never used; it
+        // keeps the request path free of panics.
+        let dest = forward.destinations.get(idx).unwrap_or(&NO_DESTINATION);
         let raw = input
             .req
             .path
@@ -233,7 +186,7 @@ impl CompiledRoute {
                 .filter(|o| !o.is_empty())
                 .collect::<Vec<_>>()
         };
-        Outcome::Forward(ForwardPlan {
+        ForwardPlan {
             cluster: &dest.cluster,
             path,
             // `rewrite.authority` wins over the header form; a destination's header form
@@ -255,9 +208,9 @@ impl CompiledRoute {
                 .filter(|m| fires(m.percentage, entropy))
                 .map(|m| m.cluster.as_str())
                 .collect(),
-            cors_response_headers: cors_headers,
+            cors_response_headers,
             cors: route.cors.as_ref(),
-        })
+        }
     }
 }
 
@@ -272,15 +225,4 @@ fn authority_set_by(ops: &HeaderOperations) -> Option<&str> {
 
 fn non_empty(ops: &HeaderOperations) -> Option<&HeaderOperations> {
     (!ops.is_empty()).then_some(ops)
-}
-
-fn check_percent(p: f64, at: &str) -> Result<(), ConfigError> {
-    if (0.0..=100.0).contains(&p) {
-        Ok(())
-    } else {
-        Err(ConfigError::Invalid {
-            at: at.to_string(),
-            reason: format!("{p} is not in [0, 100]"),
-        })
-    }
 }
