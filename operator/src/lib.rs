@@ -1,4 +1,8 @@
 //! Portcullis: Istio resources compiled into the filters' wire config and the Envoy plan, and the
 //! local gateway that runs them.
 
+mod base64;
+pub mod diagnostics;
+pub mod istio;
+pub mod load;
 pub mod plan;
