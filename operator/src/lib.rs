@@ -2,6 +2,7 @@
 //! local gateway that runs them.
 
 mod base64;
+pub mod compile;
 pub mod diagnostics;
 pub mod istio;
 pub mod load;
