@@ -2,8 +2,10 @@
 //! local gateway that runs them.
 
 mod base64;
+pub mod cli;
 pub mod compile;
 pub mod diagnostics;
+pub mod explain;
 pub mod istio;
 pub mod load;
 pub mod plan;
