@@ -2,7 +2,10 @@
 //! Envoy plan, diagnostics). Bless after an intended change with
 //! `PORTCULLIS_BLESS=1 cargo test -p portcullis --test golden`.
 
-#![allow(clippy::unwrap_used, reason = "a test helper that cannot read its fixtures should fail the test")]
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test helper that cannot read its fixtures should fail the test"
+)]
 
 use std::path::{Path, PathBuf};
 
