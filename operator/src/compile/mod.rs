@@ -17,6 +17,7 @@ mod passthrough;
 mod routes;
 mod servers;
 mod tls;
+mod validate;
 mod vhosts;
 
 use std::collections::BTreeMap;
@@ -29,6 +30,7 @@ use crate::istio::Resources;
 use crate::plan::{EnvoyPlan, ListenerKind};
 
 pub use egress::{AUDIT_FAILURE_MODE, AUDIT_INCLUDE_HEADERS, AUDIT_INCLUDE_QUERY, AUDIT_SINK};
+pub use validate::validate_with_core;
 
 /// The gateway workload being compiled for: its pod labels and namespace (G-1, V-4, V-16).
 #[derive(Clone, Debug, PartialEq, Eq)]

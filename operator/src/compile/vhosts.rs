@@ -71,6 +71,20 @@ pub fn build_listener(
         // V-8: catch-alls last, keeping the relative order of everything else.
         vh.routes.sort_by_key(|r| is_catch_all(&r.matcher));
     }
+    let terminated: Vec<_> = http_servers
+        .iter()
+        .filter(|s| s.mode == ServerMode::Terminated)
+        .collect();
+    if let [_, second, ..] = terminated.as_slice() {
+        // G-11: Istio gives each HTTPS server its own route table, chosen by SNI; the wire format
+        // has one per port, so a Host of another server on the port is routed instead of 404.
+        let port = group.port;
+        ctx.reporter(second.gateway).warning(
+            &second.field,
+            format!("several HTTPS servers on port {port} share one route table in Portcullis: a request whose SNI and Host belong to different servers is routed where Istio answers 404"),
+            Some("G-11"),
+        );
+    }
     if vhosts.is_empty()
         && let Some(first) = http_servers.first()
     {
