@@ -213,7 +213,7 @@ fn typed<T: DeserializeOwned>(
     known_top: &[&str],
 ) -> Option<T> {
     let mut unknown = Vec::new();
-    let mut record = |path: serde_ignored::Path<'_>| unknown.push(path.to_string());
+    let mut record = |path: serde_ignored::Path<'_>| unknown.push(field_path(&path));
     let de = serde_ignored::Deserializer::new(doc.clone(), &mut record);
     let result: Result<T, _> = serde_path_to_error::deserialize(de);
     match result {
@@ -244,6 +244,27 @@ fn typed<T: DeserializeOwned>(
             );
             None
         }
+    }
+}
+
+/// Formats an ignored field's path like `serde_path_to_error` does (`spec.http[0].x`), so both
+/// kinds of diagnostics read the same.
+fn field_path(path: &serde_ignored::Path<'_>) -> String {
+    use serde_ignored::Path;
+    match path {
+        Path::Root => String::new(),
+        Path::Seq { parent, index } => format!("{}[{index}]", field_path(parent)),
+        Path::Map { parent, key } => {
+            let parent = field_path(parent);
+            if parent.is_empty() {
+                key.clone()
+            } else {
+                format!("{parent}.{key}")
+            }
+        }
+        Path::Some { parent }
+        | Path::NewtypeStruct { parent }
+        | Path::NewtypeVariant { parent } => field_path(parent),
     }
 }
 
@@ -300,7 +321,7 @@ status: {}
         assert_eq!(loaded.diagnostics[0].severity, Severity::Warning);
         assert_eq!(
             loaded.diagnostics[0].field.as_deref(),
-            Some("spec.http.0.frobnicate")
+            Some("spec.http[0].frobnicate")
         );
     }
 

@@ -77,6 +77,14 @@ pub fn report_unused_virtual_services(ctx: &mut Ctx<'_>, _ports: &[PortGroup<'_>
         }
         let selected_gateways = ctx.selected_gateways.clone();
         let mut r = ctx.reporter(vs);
+        if vs.spec.hosts.is_empty() {
+            r.error(
+                "spec.hosts",
+                "hosts is required (delegate VirtualServices are not supported); ignored",
+                Some("V-3"),
+            );
+            continue;
+        }
         let Some(gateways) = bound_gateways(vs) else {
             r.warning(
                 "spec.gateways",
