@@ -1,5 +1,18 @@
 //! Clap subcommands of the `portcullis` binary that belong to the compiler: `render` and
-//! `explain`. `main.rs` mounts them.
+//! `explain`. `main.rs` mounts them, e.g.:
+//!
+//! ```ignore
+//! #[derive(clap::Subcommand)]
+//! enum Command {
+//!     /// Compile Istio resources and print the wire config and Envoy plan.
+//!     Render(portcullis::cli::RenderArgs),
+//!     /// Explain which route would take a request.
+//!     Explain(portcullis::cli::ExplainArgs),
+//! }
+//! // match command { Command::Render(a) => portcullis::cli::render_command(&a), … }
+//! ```
+//!
+//! `GatewayArgs` is `#[command(flatten)]`-able into any other subcommand (`up`).
 
 mod explain;
 mod gateway_args;

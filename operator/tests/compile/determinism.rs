@@ -7,7 +7,7 @@ use proptest::prelude::*;
 
 fn all_examples() -> Resources {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
-    let dirs: Vec<_> = ["seed", "bookinfo", "egress"]
+    let dirs: Vec<_> = ["seed", "bookinfo", "egress", "features"]
         .iter()
         .map(|d| root.join(d))
         .collect();
@@ -35,6 +35,8 @@ proptest! {
         shuffle(&mut shuffled.gateways, &mut next);
         shuffle(&mut shuffled.virtual_services, &mut next);
         shuffle(&mut shuffled.service_entries, &mut next);
+        shuffle(&mut shuffled.destination_rules, &mut next);
+        shuffle(&mut shuffled.secrets, &mut next);
         let id = GatewayIdentity::default();
         let a = compile(&base, &id, &CompileOptions::default());
         let b = compile(&shuffled, &id, &CompileOptions::default());

@@ -200,3 +200,58 @@ fn g13_port_offset_changes_bind_port_only() {
     assert_eq!(out.envoy.listeners[0].bind_port, 10080);
     assert_eq!(out.envoy.listeners[0].gateway_port, 80);
 }
+
+/// G-2/V-8: routes for one host follow the Gateway merge order first, then VS order: a VS
+/// bound to the earlier Gateway comes first even when it is newer.
+#[test]
+fn g2_routes_follow_gateway_merge_order() {
+    let gw = |name: &str, ts: &str| {
+        format!(
+            "apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {{name: {name}, namespace: default, creationTimestamp: '{ts}'}}
+spec:
+  selector: {{istio: ingressgateway}}
+  servers:
+  - port: {{number: 80, name: http, protocol: HTTP}}
+    hosts: ['*']
+---
+"
+        )
+    };
+    let vs = |name: &str, ts: &str, gateway: &str| {
+        format!(
+            "apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: {name}, namespace: default, creationTimestamp: '{ts}'}}
+spec:
+  hosts: [a.com]
+  gateways: [{gateway}]
+  http:
+  - {{name: {name}, match: [{{uri: {{prefix: /{name}}}}}], route: [{{destination: {{host: x.org}}}}]}}
+---
+"
+        )
+    };
+    let yaml = gw("first", "2024-01-01T00:00:00Z")
+        + &gw("second", "2024-02-01T00:00:00Z")
+        + &vs("old", "2023-01-01T00:00:00Z", "second")
+        + &vs("new", "2025-01-01T00:00:00Z", "first");
+    assert_eq!(
+        route_names(vhost(&compile_yaml(&yaml), 80, "a.com")),
+        ["new", "old"]
+    );
+}
+
+/// Two resources with one `Kind ns/name`: the first in Istio order wins, the other is reported.
+#[test]
+fn duplicate_resources_are_reported() {
+    let yaml = gateway("default", "g", "[a.com]") + &gateway("default", "g", "[b.com]");
+    let out = compile_yaml(&yaml);
+    assert_eq!(out.wire.listeners[0].servers.len(), 1);
+    assert!(
+        out.diagnostics
+            .iter()
+            .any(|d| d.message.contains("more than once"))
+    );
+}
