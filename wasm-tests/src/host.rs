@@ -2242,6 +2242,10 @@ impl<'h> HttpStream<'h> {
     pub fn upstream_cluster(&self) -> Option<String> {
         self.record().upstream_cluster
     }
+    /// The host's readable trace (see [`Host::report`]), for assertion messages.
+    pub fn host_report(&self) -> String {
+        self.host.report()
+    }
     /// Fuel spent by this stream's callbacks.
     pub fn fuel(&self) -> u64 {
         self.record().fuel

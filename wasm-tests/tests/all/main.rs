@@ -1,6 +1,7 @@
 //! Suites that load the built filters and the probe.
 
 mod callouts;
+mod filters;
 mod headers;
 mod lifecycle;
 mod metering;
