@@ -85,3 +85,58 @@ fn host_filter_admits_listed_hosts_and_refuses_others_with_404() {
             .collect::<Vec<_>>()
     );
 }
+
+#[test]
+fn router_sets_the_cluster_header_and_envoy_routes_on_it_even_against_a_spoofed_header() {
+    use portcullis_wasm_tests::ClearReason;
+    let reviews = "outbound|9080||reviews.default.svc.cluster.local";
+    let config = json!({
+        "version": 1,
+        "configVersion": "sha256:test",
+        "listeners": [{
+            "port": 80,
+            "servers": [{"name": "ns/gw/http", "hosts": ["*"]}],
+            "virtualHosts": [{
+                "name": "all",
+                "domains": ["*"],
+                "routes": [{
+                    "name": "r",
+                    "virtualService": "ns/vs",
+                    "match": {},
+                    "action": {"route": {"destinations": [{"cluster": reviews, "weight": 100}]}}
+                }]
+            }]
+        }]
+    });
+    let m = module("portcullis-router");
+    let mut host = Host::builder(&m)
+        .plugin_config(config.to_string())
+        .property("destination.port", 80i64)
+        .clusters([reviews, "outbound|443||admin.internal"])
+        .route_cluster_header("x-portcullis-cluster")
+        .build()
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let s = host
+        .http_request()
+        .get("bookinfo.example.com", "/reviews/1")
+        .header("x-portcullis-cluster", "outbound|443||admin.internal")
+        .send_headers_only()
+        .unwrap();
+    assert!(s.local_response().is_none(), "{}", s.host_report());
+    assert_eq!(s.upstream_cluster().as_deref(), Some(reviews));
+    assert_eq!(
+        s.record().cached_route.cluster.as_deref(),
+        Some("outbound|443||admin.internal"),
+        "the HCM cached the client's choice"
+    );
+    let reasons: Vec<ClearReason> = s.route_cache_clears().iter().map(|c| c.reason).collect();
+    assert!(
+        reasons.contains(&ClearReason::HeaderMutation),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.contains(&ClearReason::ForeignFunction),
+        "{reasons:?}"
+    );
+    println!("router fuel for one request: {}", s.fuel());
+}
