@@ -1,0 +1,1 @@
+//! `portcullis up`: a local gateway.
