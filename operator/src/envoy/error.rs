@@ -37,6 +37,17 @@ pub enum Error {
     /// Envoy did not start or stopped.
     #[error("envoy process: {0}")]
     Process(String),
+    /// Envoy rejected (or did not confirm) a configuration update; the previous one serves.
+    #[error("envoy did not accept the new {resource}: {detail}")]
+    Rejected {
+        /// Which resource (`clusters`, `listeners`, a filter name).
+        resource: String,
+        /// What Envoy said.
+        detail: String,
+    },
+    /// A demo upstream could not start.
+    #[error("demo upstreams: {0}")]
+    Demo(String),
     /// An admin request failed.
     #[error("envoy admin: {0}")]
     Admin(String),
@@ -51,6 +62,8 @@ impl Error {
             Error::Io { .. } => "io",
             Error::Install(_) => "install",
             Error::Process(_) => "process",
+            Error::Rejected { .. } => "rejected",
+            Error::Demo(_) => "demo",
             Error::Admin(_) => "admin",
         }
     }
