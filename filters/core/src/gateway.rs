@@ -32,11 +32,21 @@ impl Gateway {
 
     /// Host filtering only (Gateway servers, G-5 … G-10, S-2).
     pub fn admit_host<'g>(&'g self, _request: &RequestView<'_>) -> HostVerdict<'g> {
-        HostVerdict::Refused { evidence: Default::default(), refusal: crate::Refusal::UnknownListener }
+        HostVerdict::Refused {
+            evidence: Default::default(),
+            refusal: crate::Refusal::UnknownListener,
+        }
     }
 
     /// Host filtering and routing in one pass (the decision procedure of Istio's gateway).
-    pub fn decide<'g>(&'g self, _request: &RequestView<'_>, _entropy: &mut dyn Entropy) -> Decision<'g> {
-        Decision { evidence: Default::default(), outcome: crate::Outcome::Refused(crate::Refusal::UnknownListener) }
+    pub fn decide<'g>(
+        &'g self,
+        _request: &RequestView<'_>,
+        _entropy: &mut dyn Entropy,
+    ) -> Decision<'g> {
+        Decision {
+            evidence: Default::default(),
+            outcome: crate::Outcome::Refused(crate::Refusal::UnknownListener),
+        }
     }
 }

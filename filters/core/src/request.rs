@@ -15,7 +15,9 @@ impl Headers for [(&str, &str)] {
 
 impl Headers for [(String, String)] {
     fn get(&self, name: &str) -> Option<&str> {
-        self.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 

@@ -72,10 +72,16 @@ impl Default for Audit {
 }
 
 fn default_redact_headers() -> Vec<String> {
-    ["authorization", "cookie", "proxy-authorization", "set-cookie", "x-api-key"]
-        .into_iter()
-        .map(String::from)
-        .collect()
+    [
+        "authorization",
+        "cookie",
+        "proxy-authorization",
+        "set-cookie",
+        "x-api-key",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect()
 }
 
 /// Destination of audit records.

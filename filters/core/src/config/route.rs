@@ -18,7 +18,11 @@ pub struct Route {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub virtual_service: String,
     /// Runtime match conditions, ANDed. An empty match matches every request (V-7).
-    #[serde(default, rename = "match", skip_serializing_if = "RouteMatch::is_empty")]
+    #[serde(
+        default,
+        rename = "match",
+        skip_serializing_if = "RouteMatch::is_empty"
+    )]
     pub matcher: RouteMatch,
     /// What happens to a request that matched.
     pub action: Action,
@@ -247,7 +251,7 @@ impl HeaderOps {
     }
 }
 
-/// `Headers.HeaderOperations`: applied in the order set, add, remove.
+/// `Headers.HeaderOperations`, applied in Envoy's order: remove, then set, then add.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]

@@ -1,0 +1,288 @@
+//! Delivery of audit records to an HTTP collector: a pure state machine driven by the filter's
+//! `on_log` (push), `on_tick` (poll) and HTTP callout response (on_result). Times are
+//! milliseconds from the caller's clock; the machine never reads one.
+//!
+//! Life of a record: pushed into a bounded buffer → taken into a batch by `poll` (still owned
+//! here) → removed on success, or put back at the front on failure and retried after a
+//! backoff. So a failed batch is retried, never lost, while the buffer has room; the oldest
+//! records are dropped (and counted) only when it overflows.
+
+use std::collections::VecDeque;
+
+use crate::config::{FailureMode, HttpCollector};
+
+/// Outcome of [`Delivery::push`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PushResult {
+    /// Buffered; nothing lost.
+    Queued,
+    /// Buffered, and the oldest waiting record was dropped to make room.
+    DroppedOldest,
+    /// The buffer holds only the in-flight batch, which cannot be recalled: the new record
+    /// was dropped instead (only when `batchSize` equals `maxBuffered`).
+    DroppedNew,
+}
+
+impl PushResult {
+    /// True when a record was lost.
+    pub fn dropped(self) -> bool {
+        self != PushResult::Queued
+    }
+}
+
+/// A batch to POST to the collector: JSON Lines, one record per line, each line ending in
+/// `\n`. Report its outcome with [`Delivery::on_result`] and the same `id`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Batch {
+    /// Identifies the batch in [`Delivery::on_result`]; increases with each batch.
+    pub id: u64,
+    /// The request body.
+    pub body: String,
+    /// Number of records in it.
+    pub records: usize,
+}
+
+/// Counters for metrics and logs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DeliveryStats {
+    /// Records acknowledged by the collector.
+    pub sent: u64,
+    /// Records dropped because the buffer was full.
+    pub dropped: u64,
+    /// Batches that failed (non-2xx, timeout, dispatch failure).
+    pub failed_batches: u64,
+    /// Records held now, in flight included.
+    pub buffered: usize,
+}
+
+/// The HTTP collector sink's delivery state.
+#[derive(Debug)]
+pub struct Delivery {
+    settings: Settings,
+    failure_mode: FailureMode,
+    /// Records waiting for a batch, oldest first.
+    waiting: VecDeque<String>,
+    /// The batch sent and not yet answered.
+    in_flight: Option<InFlight>,
+    next_id: u64,
+    /// When the last batch was sent; `None` before the first, so the first record goes out at
+    /// once.
+    last_send_ms: Option<u64>,
+    /// No batch before this time (backoff after a failure).
+    retry_at_ms: Option<u64>,
+    /// The backoff applied after the last failure; 0 when the collector is healthy.
+    backoff_ms: u64,
+    stats: DeliveryStats,
+}
+
+/// The collector settings, clamped so that even an unvalidated config cannot stall or panic.
+#[derive(Debug)]
+struct Settings {
+    batch_size: usize,
+    max_buffered: usize,
+    flush_interval_ms: u64,
+    timeout_ms: u64,
+    initial_backoff_ms: u64,
+    max_backoff_ms: u64,
+}
+
+#[derive(Debug)]
+struct InFlight {
+    id: u64,
+    lines: Vec<String>,
+    sent_at_ms: u64,
+}
+
+impl Delivery {
+    /// A machine for `collector`, honouring `failure_mode` in [`Delivery::refuse_new_egress`].
+    pub fn new(collector: &HttpCollector, failure_mode: FailureMode) -> Self {
+        let max_buffered = (collector.max_buffered as usize).max(1);
+        let initial_backoff_ms = u64::from(collector.initial_backoff_ms).max(1);
+        Delivery {
+            settings: Settings {
+                batch_size: (collector.batch_size as usize).clamp(1, max_buffered),
+                max_buffered,
+                flush_interval_ms: u64::from(collector.flush_interval_ms),
+                timeout_ms: u64::from(collector.timeout_ms).max(1),
+                initial_backoff_ms,
+                max_backoff_ms: u64::from(collector.max_backoff_ms).max(initial_backoff_ms),
+            },
+            failure_mode,
+            waiting: VecDeque::new(),
+            in_flight: None,
+            next_id: 1,
+            last_send_ms: None,
+            retry_at_ms: None,
+            backoff_ms: 0,
+            stats: DeliveryStats::default(),
+        }
+    }
+
+    /// Buffers one record line (a [`super::SinkLine`], without newline). When `maxBuffered`
+    /// records are held (in flight included), the oldest waiting record is dropped and counted.
+    pub fn push(&mut self, line: String) -> PushResult {
+        let mut result = PushResult::Queued;
+        if self.buffered() >= self.settings.max_buffered {
+            self.stats.dropped += 1;
+            if self.waiting.pop_front().is_none() {
+                return PushResult::DroppedNew;
+            }
+            result = PushResult::DroppedOldest;
+        }
+        self.waiting.push_back(line);
+        result
+    }
+
+    /// The next batch to send, if one is due: no batch in flight, not backing off, records
+    /// waiting, and either `batchSize` records waiting, `flushIntervalMs` elapsed since the
+    /// last send, or a retry due after a failure. A batch in flight for more than twice
+    /// `timeoutMs` (its callout answer lost) counts as failed first.
+    pub fn poll(&mut self, now_ms: u64) -> Option<Batch> {
+        if let Some(in_flight) = &self.in_flight {
+            let deadline = in_flight
+                .sent_at_ms
+                .saturating_add(self.settings.timeout_ms * 2);
+            if now_ms < deadline {
+                return None;
+            }
+            let id = in_flight.id;
+            self.on_result(id, false, now_ms);
+            // The expiry starts a backoff; nothing more to do on this tick.
+            return None;
+        }
+        if self.waiting.is_empty() {
+            return None;
+        }
+        let retrying = match self.retry_at_ms {
+            Some(at) if now_ms < at => return None,
+            Some(_) => true,
+            None => false,
+        };
+        let interval_elapsed = self
+            .last_send_ms
+            .is_none_or(|last| now_ms.saturating_sub(last) >= self.settings.flush_interval_ms);
+        if !(retrying || interval_elapsed || self.waiting.len() >= self.settings.batch_size) {
+            return None;
+        }
+        let count = self.waiting.len().min(self.settings.batch_size);
+        let lines: Vec<String> = self.waiting.drain(..count).collect();
+        let mut body = String::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
+        for line in &lines {
+            body.push_str(line);
+            body.push('\n');
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        self.last_send_ms = Some(now_ms);
+        self.retry_at_ms = None;
+        self.in_flight = Some(InFlight {
+            id,
+            lines,
+            sent_at_ms: now_ms,
+        });
+        Some(Batch {
+            id,
+            body,
+            records: count,
+        })
+    }
+
+    /// Reports the outcome of batch `batch_id`: `success` for a 2xx answer; anything else
+    /// (non-2xx, timeout, dispatch failure) is a failure. Success forgets the records and
+    /// resets the backoff; failure puts them back in front of the waiting ones and backs off
+    /// `initialBackoffMs`, doubling per consecutive failure up to `maxBackoffMs`. An unknown
+    /// or stale id (a batch already expired by [`Delivery::poll`]) is ignored: returns false.
+    pub fn on_result(&mut self, batch_id: u64, success: bool, now_ms: u64) -> bool {
+        self.on_result_with_jitter(batch_id, success, now_ms, 0)
+    }
+
+    /// [`Delivery::on_result`] with jitter: `jitter` (any value, e.g. from the caller's
+    /// entropy) shortens a failure's backoff by up to half, deterministically
+    /// (`backoff - backoff/2 * jitter/u32::MAX`), so many gateways do not retry in step.
+    pub fn on_result_with_jitter(
+        &mut self,
+        batch_id: u64,
+        success: bool,
+        now_ms: u64,
+        jitter: u32,
+    ) -> bool {
+        let Some(in_flight) = self.in_flight.take_if(|f| f.id == batch_id) else {
+            return false;
+        };
+        if success {
+            self.stats.sent += in_flight.lines.len() as u64;
+            self.backoff_ms = 0;
+            self.retry_at_ms = None;
+            return true;
+        }
+        self.stats.failed_batches += 1;
+        for line in in_flight.lines.into_iter().rev() {
+            self.waiting.push_front(line);
+        }
+        self.backoff_ms = if self.backoff_ms == 0 {
+            self.settings.initial_backoff_ms
+        } else {
+            self.backoff_ms
+                .saturating_mul(2)
+                .min(self.settings.max_backoff_ms)
+        };
+        let cut = (self.backoff_ms / 2) * u64::from(jitter) / u64::from(u32::MAX);
+        self.retry_at_ms = Some(now_ms.saturating_add(self.backoff_ms - cut));
+        true
+    }
+
+    /// False from a failed batch until the next successful one.
+    pub fn healthy(&self) -> bool {
+        self.backoff_ms == 0
+    }
+
+    /// With `failureMode: closed`: true while the collector is failing (not
+    /// [`Delivery::healthy`]) AND the buffer is full (`maxBuffered` records held), i.e. when
+    /// one more record would displace an undelivered one. The filter then answers new egress
+    /// with 503 ([`crate::egress::DenyReason::AuditUnavailable`]) and counts those refusals
+    /// in a metric rather than pushing their records, which would displace undelivered ones. A full buffer alone
+    /// (a burst while the collector is healthy) does not refuse. Always false with `open`.
+    pub fn refuse_new_egress(&self) -> bool {
+        self.failure_mode == FailureMode::Closed
+            && !self.healthy()
+            && self.buffered() >= self.settings.max_buffered
+    }
+
+    /// Records held now, in flight included.
+    pub fn buffered(&self) -> usize {
+        self.waiting.len() + self.in_flight.as_ref().map_or(0, |f| f.lines.len())
+    }
+
+    /// Records acknowledged by the collector.
+    pub fn sent(&self) -> u64 {
+        self.stats.sent
+    }
+
+    /// Records dropped because the buffer was full.
+    pub fn dropped(&self) -> u64 {
+        self.stats.dropped
+    }
+
+    /// Failed batches.
+    pub fn failed_batches(&self) -> u64 {
+        self.stats.failed_batches
+    }
+
+    /// True while a batch awaits its outcome.
+    pub fn in_flight(&self) -> bool {
+        self.in_flight.is_some()
+    }
+
+    /// The current backoff delay, 0 when healthy.
+    pub fn backoff_ms(&self) -> u64 {
+        self.backoff_ms
+    }
+
+    /// All counters at once.
+    pub fn stats(&self) -> DeliveryStats {
+        DeliveryStats {
+            buffered: self.buffered(),
+            ..self.stats
+        }
+    }
+}

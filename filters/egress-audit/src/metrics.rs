@@ -1,0 +1,50 @@
+//! The egress filter's metrics (`wasmcustom.portcullis.egress.*`).
+
+use portcullis_glue::{Counter, Gauge};
+
+/// Counters and gauges of one root context.
+#[derive(Clone, Copy, Debug)]
+pub struct EgressMetrics {
+    /// Requests or connections let through.
+    pub allowed: Counter,
+    /// Requests or connections denied by the allow-list.
+    pub denied: Counter,
+    /// Requests refused because audit records cannot be delivered (`failureMode: closed`).
+    pub refused_audit_unavailable: Counter,
+    /// Audit records written (to the log, or queued for the collector).
+    pub audited: Counter,
+    /// Audit records dropped (buffer full, queue refused).
+    pub dropped: Counter,
+    /// Audit records the collector acknowledged.
+    pub sent: Counter,
+    /// Collector batches that failed (non-2xx, timeout, dispatch refused).
+    pub failed_batches: Counter,
+    /// Records waiting for the collector on this worker.
+    pub buffered: Gauge,
+    /// Configurations accepted.
+    pub config_accepted: Counter,
+    /// Configurations rejected (the previous one kept serving).
+    pub config_rejected: Counter,
+    /// Fingerprint of the serving config version.
+    pub config_version: Gauge,
+}
+
+impl EgressMetrics {
+    /// Defines the metrics.
+    pub fn define() -> Self {
+        let c = |name: &str| Counter::define(&format!("portcullis.egress.{name}"));
+        EgressMetrics {
+            allowed: c("allowed"),
+            denied: c("denied"),
+            refused_audit_unavailable: c("refused_audit_unavailable"),
+            audited: c("audited"),
+            dropped: c("dropped"),
+            sent: c("sent"),
+            failed_batches: c("failed_batches"),
+            buffered: Gauge::define("portcullis.egress.buffered"),
+            config_accepted: c("config_accepted"),
+            config_rejected: c("config_rejected"),
+            config_version: Gauge::define("portcullis.egress.config_version"),
+        }
+    }
+}

@@ -1,0 +1,188 @@
+//! The root context: compiled policy, audit pipeline, and the listener port map.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use portcullis_core::EgressPolicy;
+use portcullis_core::config::WireConfig;
+use portcullis_glue::metrics::version_fingerprint;
+use portcullis_glue::{host, load_wire_config};
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, HttpContext, RootContext, StreamContext};
+use proxy_wasm::types::{ContextType, LogLevel, MapType};
+
+use crate::http::EgressHttp;
+use crate::metrics::EgressMetrics;
+use crate::pipeline::Pipeline;
+use crate::tcp::EgressTcp;
+
+/// The root id of the network (TLS passthrough) variant.
+pub const TCP_ROOT_ID: &str = "egress_audit_tcp";
+
+/// One accepted configuration, shared read-only with the streams it serves.
+#[derive(Debug)]
+pub struct Served {
+    /// The allow-list and audit settings.
+    pub policy: EgressPolicy,
+    /// `configVersion` of the wire config.
+    pub config_version: String,
+    /// Envoy bind port → Gateway server port, so rules see the port the user wrote.
+    pub ports: Vec<(u16, u16)>,
+}
+
+impl Served {
+    fn compile(wire: &WireConfig) -> Result<Self, portcullis_core::ConfigError> {
+        let egress = wire
+            .egress
+            .as_ref()
+            .ok_or_else(|| portcullis_core::ConfigError::Invalid {
+                at: "egress".to_string(),
+                reason: "the egress filter needs an `egress` section".to_string(),
+            })?;
+        Ok(Served {
+            policy: EgressPolicy::compile(egress)?,
+            config_version: wire.config_version.clone(),
+            ports: wire
+                .listeners
+                .iter()
+                .map(|l| (l.effective_bind_port(), l.port))
+                .collect(),
+        })
+    }
+
+    /// The Gateway port for the connection's destination port.
+    pub fn gateway_port(&self, bind_port: u16) -> u16 {
+        self.ports
+            .iter()
+            .find(|(bind, _)| *bind == bind_port)
+            .map_or(bind_port, |(_, port)| *port)
+    }
+}
+
+/// State shared by the root and its streams.
+#[derive(Debug)]
+pub struct Shared {
+    /// The audit sink.
+    pub pipeline: RefCell<Pipeline>,
+    /// Metrics.
+    pub metrics: EgressMetrics,
+}
+
+/// One root context per plugin configuration and worker.
+#[derive(Debug)]
+pub struct EgressRoot {
+    tcp: bool,
+    served: Option<Rc<Served>>,
+    shared: Option<Rc<Shared>>,
+    metrics: Option<EgressMetrics>,
+}
+
+impl EgressRoot {
+    /// A root context; its kind (HTTP or TCP) is read from `plugin_root_id` at configure time.
+    pub fn new(_context_id: u32) -> Self {
+        EgressRoot {
+            tcp: false,
+            served: None,
+            shared: None,
+            metrics: None,
+        }
+    }
+}
+
+impl Context for EgressRoot {
+    fn on_http_call_response(&mut self, token: u32, num_headers: usize, _body: usize, _t: usize) {
+        let success = num_headers > 0
+            && hostcalls::get_map_value_bytes(MapType::HttpCallResponseHeaders, ":status")
+                .ok()
+                .flatten()
+                .is_some_and(|status| status.first() == Some(&b'2'));
+        if let Some(shared) = &self.shared {
+            shared.pipeline.borrow_mut().on_response(
+                token,
+                success,
+                host::now_millis(),
+                shared.metrics,
+            );
+        }
+    }
+}
+
+impl RootContext for EgressRoot {
+    fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
+        self.tcp = host::property_string(&["plugin_root_id"]).as_deref() == Some(TCP_ROOT_ID);
+        let metrics = *self.metrics.get_or_insert_with(EgressMetrics::define);
+        match load_wire_config().and_then(|wire| Served::compile(&wire)) {
+            Ok(served) => {
+                host::log(
+                    LogLevel::Info,
+                    &format!(
+                        "portcullis egress: serving config {}",
+                        served.config_version
+                    ),
+                );
+                metrics.config_accepted.inc();
+                metrics
+                    .config_version
+                    .set(version_fingerprint(&served.config_version));
+                let audit = served.policy.audit();
+                let pipeline = Pipeline::new(&audit.sink, audit.failure_mode);
+                self.shared = Some(Rc::new(Shared {
+                    pipeline: RefCell::new(pipeline),
+                    metrics,
+                }));
+                self.served = Some(Rc::new(served));
+                true
+            }
+            Err(error) => {
+                let kept = self
+                    .served
+                    .as_ref()
+                    .map_or("none", |s| s.config_version.as_str());
+                host::log(
+                    LogLevel::Error,
+                    &format!(
+                        "portcullis egress: rejected config ({}): {error}; still serving config {kept}",
+                        error.metric_label()
+                    ),
+                );
+                metrics.config_rejected.inc();
+                false
+            }
+        }
+    }
+
+    fn on_tick(&mut self) {
+        if let Some(shared) = &self.shared {
+            shared
+                .pipeline
+                .borrow_mut()
+                .pump(host::now_millis(), shared.metrics);
+        }
+    }
+
+    fn on_queue_ready(&mut self, _queue_id: u32) {
+        self.on_tick();
+    }
+
+    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+        Some(Box::new(EgressHttp::new(
+            self.served.clone()?,
+            self.shared.clone()?,
+        )))
+    }
+
+    fn create_stream_context(&self, _context_id: u32) -> Option<Box<dyn StreamContext>> {
+        Some(Box::new(EgressTcp::new(
+            self.served.clone()?,
+            self.shared.clone()?,
+        )))
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(if self.tcp {
+            ContextType::StreamContext
+        } else {
+            ContextType::HttpContext
+        })
+    }
+}

@@ -1,0 +1,53 @@
+//! The router's metrics (Envoy exposes them as `wasmcustom.portcullis.router.*`).
+
+use portcullis_glue::{Counter, Gauge};
+
+/// Counters and gauges of one root context.
+#[derive(Clone, Copy, Debug)]
+pub struct RouterMetrics {
+    /// Requests forwarded upstream.
+    pub routed: Counter,
+    /// Requests refused because the host is not served or no route matched (404).
+    pub unrouted: Counter,
+    /// Requests refused for their host (a subset of `unrouted`).
+    pub refused: Counter,
+    /// Redirects answered (route redirects and httpsRedirect).
+    pub redirected: Counter,
+    /// Direct responses and CORS preflights answered.
+    pub answered: Counter,
+    /// Fault aborts injected.
+    pub aborted: Counter,
+    /// Fault delays injected.
+    pub delayed: Counter,
+    /// Mirror callouts dispatched.
+    pub mirrored: Counter,
+    /// Mirror callouts the host refused.
+    pub mirror_failed: Counter,
+    /// Configurations accepted.
+    pub config_accepted: Counter,
+    /// Configurations rejected (the previous one kept serving).
+    pub config_rejected: Counter,
+    /// Fingerprint of the serving config version.
+    pub config_version: Gauge,
+}
+
+impl RouterMetrics {
+    /// Defines the metrics.
+    pub fn define() -> Self {
+        let c = |name: &str| Counter::define(&format!("portcullis.router.{name}"));
+        RouterMetrics {
+            routed: c("routed"),
+            unrouted: c("unrouted"),
+            refused: c("refused"),
+            redirected: c("redirected"),
+            answered: c("answered"),
+            aborted: c("aborted"),
+            delayed: c("delayed"),
+            mirrored: c("mirrored"),
+            mirror_failed: c("mirror_failed"),
+            config_accepted: c("config_accepted"),
+            config_rejected: c("config_rejected"),
+            config_version: Gauge::define("portcullis.router.config_version"),
+        }
+    }
+}

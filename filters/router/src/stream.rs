@@ -1,0 +1,277 @@
+//! One request through the router.
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use portcullis_core::config::HeaderOperations;
+use portcullis_core::{ForwardPlan, Gateway, Outcome};
+use portcullis_glue::{RequestData, host, respond};
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, HttpContext};
+use proxy_wasm::types::{Action, LogLevel};
+
+use crate::root::Shared;
+
+/// The request header Envoy's route reads the upstream cluster from (`cluster_header`).
+pub const CLUSTER_HEADER: &str = "x-portcullis-cluster";
+
+/// How long a mirror callout may take before the host gives up on it.
+const MIRROR_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Per-request state: only what the response phase still needs.
+#[derive(Debug)]
+pub struct RouterStream {
+    context_id: u32,
+    gateway: Option<Rc<Gateway>>,
+    shared: Rc<Shared>,
+    /// Response header operations of the chosen route and destination, in order.
+    response_headers: Vec<HeaderOperations>,
+    /// CORS headers for a matching `Origin`.
+    cors_headers: Vec<(&'static str, String)>,
+    delayed: bool,
+}
+
+impl RouterStream {
+    /// A stream served with `gateway` (None: no valid config was ever accepted).
+    pub fn new(context_id: u32, gateway: Option<Rc<Gateway>>, shared: Rc<Shared>) -> Self {
+        RouterStream {
+            context_id,
+            gateway,
+            shared,
+            response_headers: Vec::new(),
+            cors_headers: Vec::new(),
+            delayed: false,
+        }
+    }
+
+    fn forward(&mut self, plan: &ForwardPlan<'_>, request: &RequestData) -> Action {
+        let metrics = self.shared.metrics;
+        host::set_request_header(CLUSTER_HEADER, plan.cluster);
+        if let Some(path) = &plan.path {
+            // Envoy's own rewrites keep the original for access logs (Istio logs it as path).
+            host::set_request_header("x-envoy-original-path", &request.path);
+            host::set_request_header(":path", path);
+        }
+        if let Some(authority) = plan.authority {
+            host::set_request_header(":authority", authority);
+        }
+        for ops in &plan.request_headers {
+            apply_request_ops(ops);
+        }
+        if let Some(timeout) = plan.timeout_ms {
+            host::set_request_header("x-envoy-upstream-rq-timeout-ms", &timeout.to_string());
+        }
+        if let Some(retries) = plan.retries {
+            host::set_request_header("x-envoy-max-retries", &retries.attempts.to_string());
+            if let Some(on) = &retries.retry_on {
+                host::set_request_header("x-envoy-retry-on", on);
+            }
+            if let Some(per_try) = retries.per_try_timeout_ms {
+                host::set_request_header(
+                    "x-envoy-upstream-rq-per-try-timeout-ms",
+                    &per_try.to_string(),
+                );
+            }
+        }
+        self.response_headers = plan
+            .response_headers
+            .iter()
+            .map(|ops| (*ops).clone())
+            .collect();
+        self.cors_headers = plan.cors_response_headers.clone();
+        if !plan.mirrors.is_empty() {
+            mirror(&plan.mirrors, metrics);
+        }
+        // The cluster header changed after Envoy picked the cached route: ask it to re-route.
+        host::clear_route_cache();
+        metrics.routed.inc();
+
+        match plan.delay_ms {
+            Some(delay) if delay > 0 => {
+                metrics.delayed.inc();
+                let now = host::now_millis();
+                self.shared
+                    .timers
+                    .borrow_mut()
+                    .schedule(self.context_id, now + delay, now);
+                self.delayed = true;
+                Action::Pause
+            }
+            _ => Action::Continue,
+        }
+    }
+}
+
+impl Context for RouterStream {
+    fn on_done(&mut self) -> bool {
+        if self.delayed {
+            self.shared.timers.borrow_mut().cancel(self.context_id);
+        }
+        true
+    }
+}
+
+impl HttpContext for RouterStream {
+    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        let Some(gateway) = self.gateway.clone() else {
+            // on_configure never accepted a config; Envoy does not normally create streams
+            // then, but a router without routes must not forward anything.
+            host::remove_request_header(CLUSTER_HEADER);
+            respond::send_text(503, &[], "portcullis: no valid routing configuration\n");
+            return Action::Pause;
+        };
+        let request = RequestData::read(gateway.referenced_headers());
+        let decision = {
+            let mut entropy = self.shared.entropy.borrow_mut();
+            gateway.decide(&request.view(), &mut *entropy)
+        };
+        let metrics = self.shared.metrics;
+        if host_debug_enabled() {
+            host::log(
+                LogLevel::Debug,
+                &format!(
+                    "portcullis router: {} {}{} -> {:?} (evidence {:?})",
+                    request.method,
+                    request.authority,
+                    request.path,
+                    decision.outcome,
+                    decision.evidence
+                ),
+            );
+        }
+        match &decision.outcome {
+            Outcome::Forward(plan) => self.forward(plan, &request),
+            Outcome::Refused(refusal) => {
+                metrics.unrouted.inc();
+                if matches!(
+                    refusal,
+                    portcullis_core::Refusal::HostNotAllowed
+                        | portcullis_core::Refusal::MissingAuthority
+                ) {
+                    metrics.refused.inc();
+                }
+                // Istio's Envoy answers 404 NR with an empty body; so do we.
+                respond::send(refusal.status(), &[], "");
+                Action::Pause
+            }
+            Outcome::Redirect {
+                status,
+                location,
+                response_headers,
+            } => {
+                metrics.redirected.inc();
+                let mut headers = vec![("location", location.as_str())];
+                extend_local_headers(&mut headers, *response_headers);
+                respond::send(*status, &headers, "");
+                Action::Pause
+            }
+            Outcome::DirectResponse {
+                status,
+                body,
+                response_headers,
+            } => {
+                metrics.answered.inc();
+                let mut headers = Vec::new();
+                extend_local_headers(&mut headers, *response_headers);
+                respond::send(*status, &headers, body);
+                Action::Pause
+            }
+            Outcome::Abort {
+                status,
+                grpc_status,
+            } => {
+                metrics.aborted.inc();
+                match grpc_status {
+                    Some(code) => {
+                        let code = code.to_string();
+                        let headers = [
+                            ("content-type", "application/grpc"),
+                            ("grpc-status", code.as_str()),
+                        ];
+                        respond::send(200, &headers, "");
+                    }
+                    None => respond::send_text(*status, &[], "fault filter abort"),
+                }
+                Action::Pause
+            }
+            Outcome::CorsPreflight { headers } => {
+                metrics.answered.inc();
+                let headers: Vec<(&str, &str)> =
+                    headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                respond::send(200, &headers, "");
+                Action::Pause
+            }
+        }
+    }
+
+    fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        for ops in &self.response_headers {
+            for name in &ops.remove {
+                host::remove_response_header(name);
+            }
+            for (name, value) in &ops.set {
+                host::set_response_header(name, value);
+            }
+            for (name, value) in &ops.add {
+                host::add_response_header(name, value);
+            }
+        }
+        for (name, value) in &self.cors_headers {
+            host::set_response_header(name, value);
+        }
+        Action::Continue
+    }
+}
+
+/// Envoy's order for one set of operations: remove, then overwrite, then append.
+fn apply_request_ops(ops: &HeaderOperations) {
+    for name in &ops.remove {
+        host::remove_request_header(name);
+    }
+    for (name, value) in &ops.set {
+        host::set_request_header(name, value);
+    }
+    for (name, value) in &ops.add {
+        host::add_request_header(name, value);
+    }
+}
+
+/// Header operations on a local answer: set and add become headers of the response.
+fn extend_local_headers<'a>(
+    headers: &mut Vec<(&'a str, &'a str)>,
+    ops: Option<&'a HeaderOperations>,
+) {
+    if let Some(ops) = ops {
+        headers.extend(ops.set.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        headers.extend(ops.add.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    }
+}
+
+/// Sends a fire-and-forget copy of the request headers to each mirror cluster, with Envoy's
+/// `-shadow` suffix on the authority so the mirror can tell copies apart. Bodies are not
+/// mirrored: the decision is taken on headers and the filter does not buffer bodies.
+fn mirror(clusters: &[&str], metrics: crate::metrics::RouterMetrics) {
+    let headers = host::request_headers();
+    let mut copy: Vec<(String, String)> = Vec::with_capacity(headers.len());
+    for (name, value) in headers {
+        if name == ":authority" {
+            copy.push((name, format!("{value}-shadow")));
+        } else if name != CLUSTER_HEADER {
+            copy.push((name, value));
+        }
+    }
+    let copy: Vec<(&str, &str)> = copy.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    for cluster in clusters {
+        match hostcalls::dispatch_http_call(cluster, copy.clone(), None, vec![], MIRROR_TIMEOUT) {
+            Ok(_) => metrics.mirrored.inc(),
+            Err(_) => metrics.mirror_failed.inc(),
+        }
+    }
+}
+
+fn host_debug_enabled() -> bool {
+    matches!(
+        hostcalls::get_log_level(),
+        Ok(LogLevel::Trace | LogLevel::Debug)
+    )
+}
