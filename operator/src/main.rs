@@ -6,7 +6,9 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use portcullis::envoy::find_or_install_envoy;
-use portcullis::local::{Compiled, Compiler, GatewayOptions, UpOptions, find_or_build_modules, run_up};
+use portcullis::local::{
+    Compiled, Compiler, GatewayOptions, UpOptions, find_or_build_modules, run_up,
+};
 
 /// Portcullis: Istio Gateway and VirtualService semantics on plain Envoy.
 #[derive(Debug, Parser)]
@@ -93,6 +95,8 @@ fn compiler(args: &UpArgs) -> Arc<dyn Compiler> {
         args.gateway_labels, args.gateway_namespace, args.port_offset
     );
     Arc::new(move |_dir: &std::path::Path| -> Result<Compiled, String> {
-        Err(format!("the Istio compiler is not built into this binary yet ({settings})"))
+        Err(format!(
+            "the Istio compiler is not built into this binary yet ({settings})"
+        ))
     })
 }

@@ -47,7 +47,8 @@ impl DemoUpstreams {
             let listener = TcpListener::bind(("127.0.0.1", port)).await.map_err(|e| {
                 std::io::Error::new(e.kind(), format!("demo upstream 127.0.0.1:{port}: {e}"))
             })?;
-            self.servers.insert(port, tokio::spawn(serve(listener, cluster.clone())));
+            self.servers
+                .insert(port, tokio::spawn(serve(listener, cluster.clone())));
             started.push((port, cluster));
         }
         Ok(started)
@@ -102,7 +103,10 @@ async fn connection(stream: TcpStream, name: String) {
                 headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
             }
         }
-        let len: usize = headers.get("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+        let len: usize = headers
+            .get("content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
         let mut body = vec![0; len.min(1 << 20)];
         if reader.read_exact(&mut body).await.is_err() {
             return;
@@ -110,7 +114,10 @@ async fn connection(stream: TcpStream, name: String) {
         if let Some(ms) = headers.get("x-echo-delay-ms").and_then(|v| v.parse().ok()) {
             tokio::time::sleep(Duration::from_millis(ms)).await;
         }
-        let status: u16 = headers.get("x-echo-status").and_then(|v| v.parse().ok()).unwrap_or(200);
+        let status: u16 = headers
+            .get("x-echo-status")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(200);
         let payload = json!({
             "upstream": name,
             "method": method,

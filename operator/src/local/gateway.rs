@@ -81,7 +81,9 @@ impl LocalGateway {
 
         let demo = if opts.demo_upstreams {
             let mut demo = DemoUpstreams::default();
-            demo.ensure(&compiled.plan).await.map_err(|e| Error::Demo(e.to_string()))?;
+            demo.ensure(&compiled.plan)
+                .await
+                .map_err(|e| Error::Demo(e.to_string()))?;
             Some(demo)
         } else {
             None
@@ -95,8 +97,14 @@ impl LocalGateway {
             admin_port: opts.admin_port,
         };
         let envoy = EnvoyProcess::start(&process, Duration::from_secs(30)).await?;
-        let gateway =
-            LocalGateway { envoy, render, state_dir: opts.state_dir, current: compiled, resources, demo };
+        let gateway = LocalGateway {
+            envoy,
+            render,
+            state_dir: opts.state_dir,
+            current: compiled,
+            resources,
+            demo,
+        };
         gateway.wait_listeners_active().await?;
         Ok(gateway)
     }
@@ -155,8 +163,10 @@ impl LocalGateway {
         }
         report.elapsed = start.elapsed();
         if let Some(demo) = &mut self.demo {
-            report.new_demo_upstreams =
-                demo.ensure(&compiled.plan).await.map_err(|e| Error::Demo(e.to_string()))?;
+            report.new_demo_upstreams = demo
+                .ensure(&compiled.plan)
+                .await
+                .map_err(|e| Error::Demo(e.to_string()))?;
         }
         self.resources = new;
         self.current = compiled;
@@ -181,12 +191,17 @@ impl LocalGateway {
         let deadline = Instant::now() + Duration::from_secs(30);
         let rejected_stat = format!("{}.update_rejected", ecds_stats(ROUTER_FILTER).prefix());
         loop {
-            let active = admin.counter("listener_manager.total_listeners_active").await?;
+            let active = admin
+                .counter("listener_manager.total_listeners_active")
+                .await?;
             let rejected = admin.counter(&rejected_stat).await?;
             if rejected > 0 {
                 return Err(Error::Rejected {
                     resource: ROUTER_FILTER.into(),
-                    detail: format!("initial config rejected; Envoy log:\n{}", self.envoy.log_tail(15)),
+                    detail: format!(
+                        "initial config rejected; Envoy log:\n{}",
+                        self.envoy.log_tail(15)
+                    ),
                 });
             }
             if active >= want {
@@ -228,7 +243,12 @@ impl LocalGateway {
     }
     /// One `(listener, URL)` per listener, e.g. `("http.80", "http://127.0.0.1:10080")`.
     pub fn listen_urls(&self) -> Vec<(String, String)> {
-        self.current.plan.listeners.iter().map(|l| (l.name.clone(), listen_url(l))).collect()
+        self.current
+            .plan
+            .listeners
+            .iter()
+            .map(|l| (l.name.clone(), listen_url(l)))
+            .collect()
     }
 
     /// Stops Envoy and the demo upstreams.
@@ -287,7 +307,10 @@ fn ecds_stats(filter: &'static str) -> Sub {
 async fn update(admin: &Admin, file: &Path, doc: &Value, sub: Sub) -> Result<()> {
     let success = format!("{}.update_success", sub.prefix());
     let rejected = format!("{}.update_rejected", sub.prefix());
-    let (s0, r0) = (admin.counter(&success).await?, admin.counter(&rejected).await?);
+    let (s0, r0) = (
+        admin.counter(&success).await?,
+        admin.counter(&rejected).await?,
+    );
     write_atomically(file, doc)?;
     let deadline = Instant::now() + CONFIRM_TIMEOUT;
     loop {
@@ -315,8 +338,11 @@ async fn update(admin: &Admin, file: &Path, doc: &Value, sub: Sub) -> Result<()>
 fn union_clusters(old: &Value, new: &Value) -> Value {
     let mut doc = new.clone();
     let names: Vec<Value> = resources(new).iter().map(|c| c["name"].clone()).collect();
-    let kept: Vec<Value> =
-        resources(old).iter().filter(|c| !names.contains(&c["name"])).cloned().collect();
+    let kept: Vec<Value> = resources(old)
+        .iter()
+        .filter(|c| !names.contains(&c["name"]))
+        .cloned()
+        .collect();
     if let Some(list) = doc["resources"].as_array_mut() {
         list.extend(kept);
     }
@@ -324,5 +350,8 @@ fn union_clusters(old: &Value, new: &Value) -> Value {
 }
 
 fn resources(doc: &Value) -> &[Value] {
-    doc["resources"].as_array().map(Vec::as_slice).unwrap_or(&[])
+    doc["resources"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
 }

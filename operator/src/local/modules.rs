@@ -14,7 +14,10 @@ pub fn find_or_build_modules(log: &dyn Fn(&str)) -> Result<WasmModules> {
         return modules_in(Path::new(&dir));
     }
     let target = workspace_target_dir().join("wasm-artifacts");
-    let workspace = workspace_target_dir().parent().map(Path::to_path_buf).unwrap_or_default();
+    let workspace = workspace_target_dir()
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
     log("building the filters (cargo build --release --target wasm32-wasip1)");
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .current_dir(&workspace)
@@ -34,6 +37,12 @@ pub fn find_or_build_modules(log: &dyn Fn(&str)) -> Result<WasmModules> {
 }
 
 fn modules_in(dir: &Path) -> Result<WasmModules> {
+    // xtask passes a path relative to the workspace root; tests run in the package dir.
+    let root = workspace_target_dir()
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let dir = &root.join(dir);
     let router = dir.join("portcullis_router.wasm");
     if !router.is_file() {
         return Err(Error::Install(format!(
@@ -42,5 +51,8 @@ fn modules_in(dir: &Path) -> Result<WasmModules> {
         )));
     }
     let audit: PathBuf = dir.join("portcullis_egress_audit.wasm");
-    Ok(WasmModules { router, egress_audit: audit.is_file().then_some(audit) })
+    Ok(WasmModules {
+        router,
+        egress_audit: audit.is_file().then_some(audit),
+    })
 }

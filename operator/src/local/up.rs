@@ -22,9 +22,9 @@ pub struct UpOptions {
 /// Runs until Ctrl-C (SIGINT) or SIGTERM. A change that fails to compile or that Envoy
 /// rejects is reported and the last good configuration keeps serving.
 pub async fn run_up(compiler: Arc<dyn Compiler>, opts: UpOptions) -> anyhow::Result<()> {
-    let compiled = compile(&compiler, &opts).await.map_err(|e| {
-        anyhow::anyhow!("{} does not compile:\n{e}", opts.dir.display())
-    })?;
+    let compiled = compile(&compiler, &opts)
+        .await
+        .map_err(|e| anyhow::anyhow!("{} does not compile:\n{e}", opts.dir.display()))?;
     let mut gateway = LocalGateway::start(compiled, opts.gateway.clone()).await?;
     print_banner(&gateway, &opts);
 
@@ -43,7 +43,9 @@ pub async fn run_up(compiler: Arc<dyn Compiler>, opts: UpOptions) -> anyhow::Res
         }
         seen = now;
         match compile(&compiler, &opts).await {
-            Err(e) => eprintln!("✗ change does not compile; still serving the last good config:\n{e}"),
+            Err(e) => {
+                eprintln!("✗ change does not compile; still serving the last good config:\n{e}")
+            }
             Ok(c) if &c == gateway.current() => eprintln!("· change compiles to the same config"),
             Ok(c) => {
                 let version = c.wire.config_version.clone();
@@ -69,7 +71,10 @@ pub async fn run_up(compiler: Arc<dyn Compiler>, opts: UpOptions) -> anyhow::Res
 }
 
 /// Compiling is synchronous file and CPU work: keep it off the async workers.
-async fn compile(compiler: &Arc<dyn Compiler>, opts: &UpOptions) -> Result<super::Compiled, String> {
+async fn compile(
+    compiler: &Arc<dyn Compiler>,
+    opts: &UpOptions,
+) -> Result<super::Compiled, String> {
     let compiler = Arc::clone(compiler);
     let dir = opts.dir.clone();
     tokio::task::spawn_blocking(move || compiler.compile(&dir))
@@ -86,12 +91,19 @@ fn print_banner(gateway: &LocalGateway, opts: &UpOptions) {
     println!("  envoy log    {}", gateway.envoy_log().display());
     println!("  access log   {}", gateway.access_log().display());
     let hosts = gateway.current().wire.listeners.iter().flat_map(|l| {
-        l.virtual_hosts.iter().flat_map(|v| v.domains.iter()).map(move |d| (l, d))
+        l.virtual_hosts
+            .iter()
+            .flat_map(|v| v.domains.iter())
+            .map(move |d| (l, d))
     });
     println!("Try:");
     for (l, domain) in hosts.take(6) {
         let host = domain.replace('*', "any");
-        let scheme = if l.servers.iter().any(|s| s.tls) { "https" } else { "http" };
+        let scheme = if l.servers.iter().any(|s| s.tls) {
+            "https"
+        } else {
+            "http"
+        };
         let port = l.effective_bind_port();
         if scheme == "https" {
             println!("  curl -k --resolve {host}:{port}:127.0.0.1 https://{host}:{port}/");

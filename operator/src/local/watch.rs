@@ -20,7 +20,9 @@ impl Fingerprint {
 }
 
 fn scan_into(dir: &Path, files: &mut BTreeMap<PathBuf, (u64, Option<SystemTime>)>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
         // Editors' swap files and our own state directory are not configuration.
