@@ -50,6 +50,9 @@ impl EnvoyProcess {
             .args(["-l", "warning", "--component-log-level", "wasm:info"])
             // A replaced listener drains for this long; keep local reloads snappy.
             .args(["--drain-time-s", "2"])
+            // Envoy buffers its log and access-log files for 10 s by default; audit records
+            // and access logs should be readable at once.
+            .args(["--file-flush-interval-msec", "100"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

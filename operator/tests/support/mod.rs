@@ -103,3 +103,29 @@ pub async fn start(wire: WireConfig, plan: EnvoyPlan) -> LocalGateway {
         Err(e) => panic!("gateway did not start: {e}"),
     }
 }
+
+/// Audit records (JSON objects) the egress filter wrote to Envoy's log so far.
+pub fn audit_records(gw: &LocalGateway) -> Vec<Value> {
+    let log = std::fs::read_to_string(gw.envoy_log()).unwrap_or_default();
+    log.lines()
+        .filter(|l| l.contains("[wasm]"))
+        .filter_map(|l| l.find('{').map(|i| &l[i..]))
+        .filter_map(|j| serde_json::from_str::<Value>(j).ok())
+        .filter(|v| v.get("decision").is_some())
+        .collect()
+}
+
+/// Waits up to five seconds for an audit record satisfying `pred`.
+pub async fn wait_audit(gw: &LocalGateway, pred: impl Fn(&Value) -> bool) -> Value {
+    for _ in 0..100 {
+        if let Some(r) = audit_records(gw).into_iter().find(|r| pred(r)) {
+            return r;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!(
+        "no matching audit record; records: {:#?}\nlog:\n{}",
+        audit_records(gw),
+        gw.envoy_log_tail(30)
+    );
+}
