@@ -47,6 +47,9 @@ struct UpArgs {
     /// Envoy worker threads.
     #[arg(long, default_value_t = 1)]
     concurrency: u16,
+    /// Do not write an access log (benchmarks).
+    #[arg(long)]
+    no_access_log: bool,
     /// Where config files and logs go.
     #[arg(long, default_value = ".portcullis")]
     state_dir: PathBuf,
@@ -78,6 +81,7 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
             state_dir,
             concurrency: args.concurrency,
             demo_upstreams: args.demo_upstreams,
+            access_log: !args.no_access_log,
         },
     };
     let compiler = compiler(&args);

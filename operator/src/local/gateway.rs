@@ -32,6 +32,8 @@ pub struct GatewayOptions {
     pub concurrency: u16,
     /// Start echo servers for STATIC 127.0.0.1 endpoints.
     pub demo_upstreams: bool,
+    /// Write an access log (`<state dir>/access.log`); off for benchmarks.
+    pub access_log: bool,
 }
 
 /// What an [`LocalGateway::apply`] changed.
@@ -68,7 +70,7 @@ impl LocalGateway {
             admin_port: opts.admin_port,
             bind_address: "127.0.0.1".into(),
             wasm: opts.wasm.clone(),
-            access_log: Some(opts.state_dir.join("access.log")),
+            access_log: opts.access_log.then(|| opts.state_dir.join("access.log")),
         };
         let resources = render_resources(&compiled.plan, &compiled.wire, &render)?;
         write_atomically(&config_dir.bootstrap_file(), &render_bootstrap(&render))?;

@@ -97,6 +97,7 @@ pub async fn start(wire: WireConfig, plan: EnvoyPlan) -> LocalGateway {
         state_dir: state_dir(),
         concurrency: 1,
         demo_upstreams: true,
+        access_log: true,
     };
     match LocalGateway::start(Compiled { wire, plan }, opts).await {
         Ok(g) => g,
