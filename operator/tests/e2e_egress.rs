@@ -96,3 +96,57 @@ async fn tls_hello(host: &str, port: u16) {
         .await
         .unwrap();
 }
+
+/// HTTP egress: an allowed host reaches its upstream (audited `allowed` with method and
+/// authority), any other host gets the deny status without an upstream (audited `denied`).
+#[ignore = "needs the router matcher (core-matching) on main"]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_egress_allows_listed_hosts_and_denies_others() {
+    let (bind, upstream) = (free_port(), free_port());
+    let cluster = "outbound|80||httpbin.org";
+    let wire = wire(json!({
+        "version": 1,
+        "configVersion": "egress-http",
+        "listeners": [{
+            "port": 80,
+            "bindPort": bind,
+            "servers": [{ "name": "istio-system/egress/http", "hosts": ["*"] }],
+            "virtualHosts": [{ "name": "httpbin.org:80", "domains": ["httpbin.org"], "routes": [
+                { "name": "httpbin", "action": { "route": { "destinations": [{ "cluster": cluster, "weight": 100 }] } } }
+            ]}],
+        }],
+        "egress": {
+            "allowedHosts": [{ "host": "httpbin.org", "ports": [80], "rule": "ServiceEntry default/httpbin" }],
+        },
+    }));
+    let plan = EnvoyPlan {
+        listeners: vec![support::http_listener(80, bind, ListenerKind::Egress)],
+        clusters: vec![local_cluster(cluster, upstream)],
+    };
+    let gw = start(wire, plan).await;
+
+    let r = support::http::get("httpbin.org", "/get?secret=1")
+        .send(bind)
+        .await;
+    assert_eq!((r.status, r.upstream().as_str()), (200, cluster), "{r:?}");
+    assert_eq!(r.echo()["path"], "/get?secret=1");
+    let allowed = wait_audit(&gw, |r| r["authority"] == "httpbin.org").await;
+    assert_eq!(allowed["decision"], "allowed", "{allowed:#}");
+    assert_eq!(allowed["protocol"], "http");
+    assert_eq!(allowed["method"], "GET");
+    assert_eq!(allowed["status"], 200);
+    assert_eq!(allowed["rule"], "ServiceEntry default/httpbin");
+    assert!(
+        !allowed.to_string().contains("secret=1"),
+        "query redacted by default: {allowed}"
+    );
+
+    let r = support::http::get("evil.example.com", "/exfiltrate")
+        .send(bind)
+        .await;
+    assert_eq!((r.status, r.upstream().as_str()), (502, ""), "{r:?}");
+    let denied = wait_audit(&gw, |r| r["authority"] == "evil.example.com").await;
+    assert_eq!(denied["decision"], "denied", "{denied:#}");
+
+    gw.stop().await.unwrap();
+}

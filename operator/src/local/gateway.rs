@@ -133,6 +133,9 @@ impl LocalGateway {
         if new.router != self.resources.router {
             let stats = ecds_stats(ROUTER_FILTER);
             if let Err(e) = update(&admin, &dir.router_file(), &new.router, stats).await {
+                // Put the good document back on disk too: a restarted Envoy, or anyone reading
+                // the file, then sees what is actually serving.
+                let _ = write_atomically(&dir.router_file(), &self.resources.router);
                 self.restore_clusters(clusters_changed).await;
                 return Err(e);
             }
@@ -151,6 +154,9 @@ impl LocalGateway {
                 write_atomically(&dir.egress_audit_file(), audit)
             };
             if let Err(e) = result {
+                if let Some(good) = &self.resources.egress_audit {
+                    let _ = write_atomically(&dir.egress_audit_file(), good);
+                }
                 self.restore_clusters(clusters_changed).await;
                 return Err(e);
             }
