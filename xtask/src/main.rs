@@ -67,9 +67,6 @@ fn up(rest: &[String]) -> Result<()> {
 /// real Envoy end to end).
 fn test() -> Result<()> {
     let started = std::time::Instant::now();
-    run::step("rustup target add wasm32-wasip1", || {
-        run::command("rustup", &["target", "add", "wasm32-wasip1"], &[])
-    })?;
     run::step("cargo fmt --check", || {
         run::cargo(&["fmt", "--all", "--", "--check"], &[])
     })?;

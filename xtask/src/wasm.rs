@@ -16,6 +16,9 @@ pub const FILTERS: [(&str, &str); 3] = [
 
 /// Builds every filter in release and prints each artifact's size.
 pub fn build_and_report() -> Result<Vec<(String, u64)>> {
+    // Idempotent and fast when installed: a fresh machine needs nothing else.
+    run::command("rustup", &["target", "add", "wasm32-wasip1"], &[])
+        .context("`rustup target add wasm32-wasip1` failed")?;
     let mut args = vec!["build", "--release", "--target", "wasm32-wasip1"];
     for (package, _) in FILTERS {
         args.extend(["-p", package]);

@@ -1,1 +1,389 @@
-//! PLACEHOLDER
+//! Compiled string matchers: Istio's `StringMatch` (V-10) and the header/query `ValueMatch`
+//! (V-13 … V-15), with RE2 regex semantics on top of Rust's `regex` crate.
+//!
+//! Differences between RE2 and Rust's `regex` that matter here, and how they are bridged:
+//! - RE2 regexes used by Envoy must match the **whole** value: every pattern is compiled as
+//!   `\A(?:pattern)\z`.
+//! - RE2's Perl classes (`\d \w \s \b` and their negations) are ASCII-only, Rust's are Unicode:
+//!   [`translate_re2`] rewrites them to explicit ASCII classes, so `\d` never matches `٣`.
+//! - RE2 has no `x` (verbose) flag; Rust does. A pattern using it is refused, since RE2 (and so
+//!   Istio's validation) would refuse it too.
+//! - Inside a bracket class RE2 treats `[`, `&&` and `~~` literally, Rust as nested classes and
+//!   set operations: those characters are escaped.
+//!
+//! Case-insensitive `exact`/`prefix` (`ignoreUriCase`, V-11) fold ASCII only, as Envoy's
+//! `ignore_case` does.
+
+use std::fmt;
+
+use regex::{Regex, RegexBuilder};
+
+use crate::config::{StringMatch, ValueMatch};
+
+/// Longest regex accepted, in bytes (Istio validation, S-4).
+pub const MAX_REGEX_LEN: usize = 1024;
+
+/// Upper bound on a compiled regex program, so that a hostile pattern (e.g. `(?i)\pL{500}`) is
+/// refused at config time instead of exhausting the filter's memory (S-4).
+const REGEX_SIZE_LIMIT: usize = 1 << 20;
+
+/// Upper bound on the lazy DFA cache of one regex; thousands of regexes share a wasm heap.
+const REGEX_DFA_SIZE_LIMIT: usize = 1 << 18;
+
+/// Why a regex was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegexError(pub String);
+
+impl fmt::Display for RegexError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for RegexError {}
+
+/// A compiled `StringMatch` (V-10, V-11).
+#[derive(Clone, Debug)]
+pub enum StrMatcher {
+    /// Byte equality.
+    Exact(Box<str>),
+    /// Plain string prefix.
+    Prefix(Box<str>),
+    /// ASCII case-insensitive equality (`ignoreUriCase`).
+    ExactIgnoreCase(Box<str>),
+    /// ASCII case-insensitive prefix (`ignoreUriCase`).
+    PrefixIgnoreCase(Box<str>),
+    /// Full-string RE2 regex.
+    Regex(Box<Regex>),
+}
+
+impl StrMatcher {
+    /// Compiles a wire `StringMatch`. `ignore_case` applies to exact and prefix only (V-11).
+    pub fn compile(m: &StringMatch, ignore_case: bool) -> Result<Self, RegexError> {
+        Ok(match (m, ignore_case) {
+            (StringMatch::Exact(s), false) => StrMatcher::Exact(s.as_str().into()),
+            (StringMatch::Prefix(s), false) => StrMatcher::Prefix(s.as_str().into()),
+            (StringMatch::Exact(s), true) => StrMatcher::ExactIgnoreCase(s.as_str().into()),
+            (StringMatch::Prefix(s), true) => StrMatcher::PrefixIgnoreCase(s.as_str().into()),
+            (StringMatch::Regex(r), _) => StrMatcher::Regex(Box::new(full_match_regex(r)?)),
+        })
+    }
+
+    /// True when `value` satisfies the matcher.
+    pub fn matches(&self, value: &str) -> bool {
+        match self {
+            StrMatcher::Exact(s) => value == &**s,
+            StrMatcher::Prefix(p) => value.starts_with(&**p),
+            StrMatcher::ExactIgnoreCase(s) => value.eq_ignore_ascii_case(s),
+            StrMatcher::PrefixIgnoreCase(p) => value
+                .as_bytes()
+                .get(..p.len())
+                .is_some_and(|head| head.eq_ignore_ascii_case(p.as_bytes())),
+            StrMatcher::Regex(re) => re.is_match(value),
+        }
+    }
+}
+
+/// A compiled header or query-parameter condition (V-13 … V-15).
+#[derive(Clone, Debug)]
+pub enum ValueMatcher {
+    /// A value condition; an absent header or parameter never satisfies it.
+    Value(StrMatcher),
+    /// Presence: `Present(true)` holds when present, `Present(false)` when absent.
+    Present(bool),
+}
+
+impl ValueMatcher {
+    /// Compiles a wire `ValueMatch`.
+    pub fn compile(m: &ValueMatch) -> Result<Self, RegexError> {
+        let s = match m {
+            ValueMatch::Present(p) => return Ok(ValueMatcher::Present(*p)),
+            ValueMatch::Exact(s) => StringMatch::Exact(s.clone()),
+            ValueMatch::Prefix(s) => StringMatch::Prefix(s.clone()),
+            ValueMatch::Regex(s) => StringMatch::Regex(s.clone()),
+        };
+        Ok(ValueMatcher::Value(StrMatcher::compile(&s, false)?))
+    }
+
+    /// Evaluates the condition against a value that may be absent.
+    pub fn matches(&self, value: Option<&str>) -> bool {
+        match self {
+            ValueMatcher::Present(p) => value.is_some() == *p,
+            ValueMatcher::Value(m) => value.is_some_and(|v| m.matches(v)),
+        }
+    }
+
+    /// Evaluates the inverted condition of `withoutHeaders` (V-14): Envoy's `invert_match` with
+    /// `treat_missing_header_as_empty`, except that the presence form is only inverted.
+    pub fn matches_inverted(&self, value: Option<&str>) -> bool {
+        match self {
+            ValueMatcher::Present(p) => value.is_some() != *p,
+            ValueMatcher::Value(m) => !m.matches(value.unwrap_or("")),
+        }
+    }
+}
+
+/// Compiles an RE2 pattern that must match the whole input (Envoy `safe_regex`, V-10).
+pub fn full_match_regex(pattern: &str) -> Result<Regex, RegexError> {
+    let translated = translate_re2(pattern)?;
+    build(&format!(r"\A(?:{translated})\z"))
+}
+
+/// Compiles an RE2 pattern used for searching (`uriRegexRewrite`, V-21): not anchored.
+pub fn search_regex(pattern: &str) -> Result<Regex, RegexError> {
+    build(&translate_re2(pattern)?)
+}
+
+fn build(pattern: &str) -> Result<Regex, RegexError> {
+    RegexBuilder::new(pattern)
+        .size_limit(REGEX_SIZE_LIMIT)
+        .dfa_size_limit(REGEX_DFA_SIZE_LIMIT)
+        .build()
+        .map_err(|e| RegexError(e.to_string()))
+}
+
+/// Rewrites an RE2 pattern into an equivalent pattern for Rust's `regex` crate (see the module
+/// documentation for what differs). Refuses patterns longer than [`MAX_REGEX_LEN`] (S-4) and
+/// the non-RE2 `*` that Istio uses for presence.
+pub fn translate_re2(pattern: &str) -> Result<String, RegexError> {
+    if pattern.len() > MAX_REGEX_LEN {
+        return Err(RegexError(format!(
+            "regex is {} bytes long, the limit is {MAX_REGEX_LEN}",
+            pattern.len()
+        )));
+    }
+    if pattern == "*" {
+        return Err(RegexError(
+            "`*` is not RE2; the compiler turns `regex: \"*\"` into a presence match".into(),
+        ));
+    }
+    let mut out = String::with_capacity(pattern.len() + 16);
+    let mut chars = pattern.chars().peekable();
+    // Inside a bracket class, and whether the class has content yet (a `]` right after `[` or
+    // `[^` is a literal in RE2).
+    let mut in_class = false;
+    let mut class_empty = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                let Some(e) = chars.next() else {
+                    return Err(RegexError("trailing backslash".into()));
+                };
+                match ascii_class(e, in_class) {
+                    Some(class) => out.push_str(class),
+                    // Not a Perl class: keep the escape as written (`\\`, `\.`, `\pL` …).
+                    None => {
+                        out.push('\\');
+                        out.push(e);
+                    }
+                }
+                class_empty = false;
+            }
+            '[' if !in_class => {
+                in_class = true;
+                class_empty = true;
+                out.push('[');
+                if chars.peek() == Some(&'^') {
+                    chars.next();
+                    out.push('^');
+                }
+            }
+            '[' if chars.peek() == Some(&':') => {
+                // A POSIX class `[:alpha:]` (ASCII in both engines): copy through `:]`.
+                out.push('[');
+                let mut prev = '[';
+                for p in chars.by_ref() {
+                    out.push(p);
+                    if prev == ':' && p == ']' {
+                        break;
+                    }
+                    prev = p;
+                }
+                class_empty = false;
+            }
+            '[' | '&' | '~' if in_class => {
+                out.push('\\');
+                out.push(c);
+                class_empty = false;
+            }
+            ']' if in_class && !class_empty => {
+                in_class = false;
+                out.push(']');
+            }
+            '(' if !in_class && chars.peek() == Some(&'?') => {
+                out.push('(');
+                check_flags(chars.clone())?;
+            }
+            _ => {
+                out.push(c);
+                class_empty = false;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// RE2's ASCII meaning of a Perl class escape, in the syntax valid at the current position.
+fn ascii_class(e: char, in_class: bool) -> Option<&'static str> {
+    Some(match (e, in_class) {
+        ('d', false) => "[0-9]",
+        ('D', false) => "[^0-9]",
+        ('w', false) => "[0-9A-Za-z_]",
+        ('W', false) => "[^0-9A-Za-z_]",
+        ('s', false) => r"[\t\n\f\r ]",
+        ('S', false) => r"[^\t\n\f\r ]",
+        ('b', false) => r"(?-u:\b)",
+        ('B', false) => r"(?-u:\B)",
+        ('d', true) => "0-9",
+        ('w', true) => "0-9A-Za-z_",
+        ('s', true) => r"\t\n\f\r ",
+        // Negated classes nest inside a class in Rust's syntax (a union).
+        ('D', true) => "[^0-9]",
+        ('W', true) => "[^0-9A-Za-z_]",
+        ('S', true) => r"[^\t\n\f\r ]",
+        _ => return None,
+    })
+}
+
+/// Refuses the verbose flag `x`, which RE2 lacks. `rest` starts at the `?` of `(?`.
+fn check_flags(mut rest: impl Iterator<Item = char>) -> Result<(), RegexError> {
+    rest.next();
+    for c in rest {
+        match c {
+            'x' => return Err(RegexError("the `x` flag is not supported by RE2".into())),
+            'i' | 'm' | 's' | 'U' | '-' => {}
+            _ => break,
+        }
+    }
+    Ok(())
+}
+
+/// Converts an RE2/Envoy substitution (`\1`, `\\`) into Rust's replacement syntax (`${1}`,
+/// `$$`). Refuses references to groups the pattern does not have, as RE2 does.
+pub fn translate_substitution(sub: &str, groups: usize) -> Result<String, RegexError> {
+    let mut out = String::with_capacity(sub.len() + 8);
+    let mut chars = sub.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some('\\') => out.push('\\'),
+                Some(d @ '0'..='9') => {
+                    let n = d as usize - '0' as usize;
+                    if n >= groups {
+                        return Err(RegexError(format!(
+                            "substitution references group {n}, the pattern has {}",
+                            groups.saturating_sub(1)
+                        )));
+                    }
+                    out.push_str("${");
+                    out.push(d);
+                    out.push('}');
+                }
+                _ => return Err(RegexError("invalid escape in substitution".into())),
+            },
+            '$' => out.push_str("$$"),
+            _ => out.push(c),
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn re(p: &str) -> Regex {
+        full_match_regex(p).unwrap()
+    }
+
+    /// V-10: regexes match the whole value, never a substring.
+    #[test]
+    fn regex_is_full_match() {
+        let r = re(r"\d+");
+        assert!(r.is_match("123"));
+        assert!(!r.is_match("a123"));
+        assert!(!r.is_match("123a"));
+        // Alternation is wrapped, so each branch is anchored.
+        let r = re("a|b");
+        assert!(r.is_match("a") && r.is_match("b") && !r.is_match("ab"));
+    }
+
+    /// RE2's Perl classes are ASCII: `\d` does not match an Arabic-Indic digit, `\w` not `é`.
+    #[test]
+    fn perl_classes_are_ascii() {
+        assert!(!re(r"\d").is_match("٣"));
+        assert!(re(r"\D").is_match("٣"));
+        assert!(!re(r"\w").is_match("é"));
+        assert!(re(r"\W").is_match("é"));
+        assert!(!re(r"\s").is_match("\u{a0}"));
+        assert!(!re(r"\s").is_match("\u{b}"), "RE2 \\s excludes \\v");
+        assert!(re(r"\s").is_match("\u{c}"));
+        assert!(re(r"[\d]+").is_match("42"));
+        assert!(!re(r"[\d]").is_match("٣"));
+        assert!(!re(r"[\w-]+").is_match("é"));
+        assert!(re(r"[\w-]+").is_match("a-b_1"));
+        assert!(re(r"[^\d]").is_match("٣"));
+        assert!(re(r"[\D]").is_match("x") && !re(r"[\D]").is_match("7"));
+        // `\b` is an ASCII word boundary: `é` is not a word character.
+        assert!(re(r".*\bx").is_match("éx"));
+        assert!(!re(r".*\Bx").is_match("éx"));
+    }
+
+    /// An escaped backslash is not the start of a class escape.
+    #[test]
+    fn escaped_backslash() {
+        assert!(re(r"\\d").is_match(r"\d"));
+        assert!(!re(r"\\d").is_match("1"));
+        assert!(re(r"[\\d]").is_match("d"));
+    }
+
+    /// RE2 treats `[` and `&&` inside a class literally.
+    #[test]
+    fn class_literals() {
+        assert!(re(r"[[]").is_match("["));
+        assert!(re(r"[a&&b]+").is_match("a&b"));
+        assert!(re(r"[]a]+").is_match("]a"));
+        assert!(re(r"[[:alpha:]]+").is_match("abc"));
+        assert!(!re(r"[[:alpha:]]").is_match("é"));
+    }
+
+    /// S-4: long patterns, the `*` presence form and the `x` flag are refused.
+    #[test]
+    fn refused_patterns() {
+        assert!(full_match_regex(&"a".repeat(1025)).is_err());
+        assert!(full_match_regex(&"a".repeat(1024)).is_ok());
+        let e = full_match_regex("*").unwrap_err();
+        assert!(e.0.contains("presence"), "{e}");
+        assert!(full_match_regex("(?x)a b").is_err());
+        assert!(full_match_regex("(?i)a").is_ok());
+        assert!(full_match_regex(r"abc\").is_err());
+        assert!(
+            full_match_regex(r"(?i)\pL{1000}{1000}").is_err(),
+            "size limit"
+        );
+    }
+
+    /// V-11: `ignoreUriCase` folds ASCII for exact and prefix.
+    #[test]
+    fn ignore_case() {
+        let m = StrMatcher::compile(&StringMatch::Prefix("/API".into()), true).unwrap();
+        assert!(m.matches("/api/x") && m.matches("/Api") && !m.matches("/ap"));
+        let m = StrMatcher::compile(&StringMatch::Exact("/a".into()), true).unwrap();
+        assert!(m.matches("/A") && !m.matches("/ab"));
+        // Multi-byte input shorter than the prefix or split inside a char never panics.
+        let m = StrMatcher::compile(&StringMatch::Prefix("/éa".into()), true).unwrap();
+        assert!(!m.matches("/é") && m.matches("/éA"));
+    }
+
+    /// V-21: `\1` becomes `${1}`, `$` stays literal, unknown groups are refused.
+    #[test]
+    fn substitution() {
+        assert_eq!(
+            translate_substitution(r"/x/\2/\1$", 3).unwrap(),
+            "/x/${2}/${1}$$"
+        );
+        assert!(translate_substitution(r"\3", 3).is_err());
+        assert!(translate_substitution(r"\q", 3).is_err());
+        assert_eq!(translate_substitution(r"\\", 1).unwrap(), "\\");
+    }
+}

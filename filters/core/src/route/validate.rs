@@ -1,0 +1,131 @@
+//! Compile-time checks of a route's action, fault and mirrors (V-17 … V-24), with the field
+//! paths the errors carry.
+
+use crate::config::{Action, Forward, Route, StringMatch};
+use crate::error::ConfigError;
+use crate::strmatch::RegexError;
+
+use super::rewrite::PathRewrite;
+
+/// Redirect codes Istio turns into an Envoy redirect (V-19); other 3xx make istiod emit a
+/// route without action (F.9), so they are refused.
+const REDIRECT_CODES: [u16; 5] = [301, 302, 303, 307, 308];
+
+/// An `Invalid` error at `{at}.{field}`.
+pub(super) fn invalid(at: &str, field: &str, reason: &str) -> ConfigError {
+    ConfigError::Invalid {
+        at: format!("{at}.{field}"),
+        reason: reason.to_string(),
+    }
+}
+
+/// An `InvalidRegex` error at `{at}.{field}`.
+pub(super) fn regex_error(at: &str, field: &str, pattern: String, e: RegexError) -> ConfigError {
+    ConfigError::InvalidRegex {
+        at: format!("{at}.{field}"),
+        pattern,
+        reason: e.0,
+    }
+}
+
+/// The text of a `StringMatch` regex (for error messages).
+pub(super) fn regex_text(m: Option<&StringMatch>) -> String {
+    match m {
+        Some(StringMatch::Regex(r)) => r.clone(),
+        _ => String::new(),
+    }
+}
+
+/// Checks the action; for a forward, compiles its path rewrite and sums its weights.
+pub(super) fn action(route: &Route, at: &str) -> Result<(Option<PathRewrite>, u64), ConfigError> {
+    match &route.action {
+        Action::Route(f) => forward(f, at),
+        Action::Redirect(r) if !REDIRECT_CODES.contains(&r.code) => Err(invalid(
+            at,
+            "action.redirect.code",
+            "must be one of 301, 302, 303, 307, 308",
+        )),
+        Action::DirectResponse(d) if !(200..=599).contains(&d.status) => Err(invalid(
+            at,
+            "action.directResponse.status",
+            "must be 200-599",
+        )),
+        Action::Redirect(_) | Action::DirectResponse(_) => Ok((None, 0)),
+    }
+}
+
+fn forward(f: &Forward, at: &str) -> Result<(Option<PathRewrite>, u64), ConfigError> {
+    const DESTS: &str = "action.route.destinations";
+    if f.destinations.is_empty() {
+        return Err(invalid(at, DESTS, "no destination"));
+    }
+    let total: u64 = f.destinations.iter().map(|d| u64::from(d.weight)).sum();
+    // One destination takes all traffic whatever its weight (V-18).
+    if f.destinations.len() > 1 && total == 0 {
+        return Err(invalid(at, DESTS, "weights sum to 0"));
+    }
+    let Some(rw) = &f.rewrite else {
+        return Ok((None, total));
+    };
+    if rw.uri.is_some() && rw.uri_regex.is_some() {
+        return Err(invalid(
+            at,
+            "action.route.rewrite",
+            "uri and uriRegex are mutually exclusive",
+        ));
+    }
+    let rewrite = PathRewrite::compile(rw).map_err(|(field, e)| {
+        let text = rw.uri_regex.as_ref().map_or_else(String::new, |r| {
+            if field.ends_with("pattern") {
+                r.pattern.clone()
+            } else {
+                r.substitution.clone()
+            }
+        });
+        regex_error(at, &format!("action.route.{field}"), text, e)
+    })?;
+    Ok((rewrite, total))
+}
+
+/// Faults only with a forward (V-17); percentages in [0, 100]; an abort needs a status (V-23).
+pub(super) fn fault(route: &Route, at: &str) -> Result<(), ConfigError> {
+    let Some(fault) = &route.fault else {
+        return Ok(());
+    };
+    if !matches!(route.action, Action::Route(_)) {
+        return Err(invalid(at, "fault", "a fault needs a route action (V-17)"));
+    }
+    if let Some(d) = &fault.delay {
+        percent(d.percentage, at, "fault.delay.percentage")?;
+    }
+    if let Some(a) = &fault.abort {
+        percent(a.percentage, at, "fault.abort.percentage")?;
+        match (a.http_status, a.grpc_status) {
+            (None, None) => {
+                return Err(invalid(at, "fault.abort", "needs httpStatus or grpcStatus"));
+            }
+            (Some(s), _) if !(200..=599).contains(&s) => {
+                return Err(invalid(at, "fault.abort.httpStatus", "must be 200-599"));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Mirror percentages in [0, 100] (V-24).
+pub(super) fn mirrors(route: &Route, at: &str) -> Result<(), ConfigError> {
+    for (i, m) in route.mirrors.iter().enumerate() {
+        percent(m.percentage, at, &format!("mirrors[{i}].percentage"))?;
+    }
+    Ok(())
+}
+
+fn percent(p: f64, at: &str, field: &str) -> Result<(), ConfigError> {
+    // NaN fails `contains` too.
+    if (0.0..=100.0).contains(&p) {
+        Ok(())
+    } else {
+        Err(invalid(at, field, &format!("{p} is not in [0, 100]")))
+    }
+}
