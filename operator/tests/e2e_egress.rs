@@ -99,7 +99,6 @@ async fn tls_hello(host: &str, port: u16) {
 
 /// HTTP egress: an allowed host reaches its upstream (audited `allowed` with method and
 /// authority), any other host gets the deny status without an upstream (audited `denied`).
-#[ignore = "needs the router matcher (core-matching) on main"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_egress_allows_listed_hosts_and_denies_others() {
     let (bind, upstream) = (free_port(), free_port());

@@ -16,7 +16,6 @@ use support::http::curl_https;
 use support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the router matcher (core-matching) on main"]
 async fn https_terminates_by_sni_and_routes_by_host() {
     let (bind, upstream) = (free_port(), free_port());
     let cert = rcgen::generate_simple_self_signed(vec!["secure.example.com".to_string()]).unwrap();

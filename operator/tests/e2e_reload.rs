@@ -52,7 +52,6 @@ fn compiled(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the router matcher (core-matching) on main"]
 async fn changes_apply_live_without_failed_requests() {
     let (bind, blue, green) = (free_port(), free_port(), free_port());
     let first = compiled(bind, "blue", &[("blue", blue)], "/ping", "v0");

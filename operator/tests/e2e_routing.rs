@@ -87,7 +87,6 @@ async fn gateway() -> (LocalGateway, u16) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the router matcher (core-matching) on main"]
 async fn routing_features() {
     let (gw, port) = gateway().await;
 

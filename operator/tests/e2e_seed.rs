@@ -16,7 +16,6 @@ use support::http::get;
 use support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the router matcher (core-matching) on main"]
 async fn seed_routes_by_host_and_404s_unknown_hosts() {
     let (bind, dev, test) = (free_port(), free_port(), free_port());
     let wire = wire(json!({

@@ -121,6 +121,13 @@ impl LocalGateway {
         let new = render_resources(&compiled.plan, &compiled.wire, &self.render)?;
         let start = Instant::now();
         let mut report = ApplyReport::default();
+        // Upstreams first: the moment Envoy routes to a new endpoint it must answer.
+        if let Some(demo) = &mut self.demo {
+            report.new_demo_upstreams = demo
+                .ensure(&compiled.plan)
+                .await
+                .map_err(|e| Error::Demo(e.to_string()))?;
+        }
         let dir = self.render.config_dir.clone();
         let admin = self.envoy.admin().clone();
 
@@ -170,12 +177,6 @@ impl LocalGateway {
             update(&admin, &dir.clusters_file(), &new.clusters, CDS).await?;
         }
         report.elapsed = start.elapsed();
-        if let Some(demo) = &mut self.demo {
-            report.new_demo_upstreams = demo
-                .ensure(&compiled.plan)
-                .await
-                .map_err(|e| Error::Demo(e.to_string()))?;
-        }
         self.resources = new;
         self.current = compiled;
         Ok(report)
