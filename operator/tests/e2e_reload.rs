@@ -79,6 +79,7 @@ async fn changes_apply_live_without_failed_requests() {
     });
 
     // Swap blue ↔ green ten times; each swap adds the new cluster and drops the old one.
+    let mut elapsed: Vec<std::time::Duration> = Vec::new();
     for i in 1..=10 {
         let (to, port) = if i % 2 == 1 {
             ("green", green)
@@ -87,6 +88,7 @@ async fn changes_apply_live_without_failed_requests() {
         };
         let next = compiled(bind, to, &[(to, port)], "/ping", &format!("v{i}"));
         let report = gw.apply(next).await.unwrap();
+        elapsed.push(report.elapsed);
         assert!(
             report.updated.iter().any(|u| u == "portcullis.router"),
             "{report:?}"
@@ -118,7 +120,13 @@ async fn changes_apply_live_without_failed_requests() {
     );
     assert!(ok > 50, "only {ok} requests");
     assert_eq!(seen.len(), 2, "{seen:?}");
-    eprintln!("live reload: {ok} requests, 0 failed, 10 swaps + 1 rejected change");
+    elapsed.sort();
+    eprintln!(
+        "live reload: {ok} requests, 0 failed, 10 swaps + 1 rejected change; \
+         apply (CDS add + ECDS + CDS remove, each confirmed) median {:?}, max {:?}",
+        elapsed[elapsed.len() / 2],
+        elapsed[elapsed.len() - 1]
+    );
 
     gw.stop().await.unwrap();
 }
