@@ -55,6 +55,13 @@ async fn seed_routes_by_host_and_404s_unknown_hosts() {
         "internal header leaked upstream"
     );
 
+    // A client cannot pick the cluster with the internal header.
+    let r = get("dev.example.com", "/")
+        .header("x-portcullis-cluster", "test")
+        .send(bind)
+        .await;
+    assert_eq!((r.status, r.upstream().as_str()), (200, "dev"), "{r:?}");
+
     let r = get("test.example.com:80", "/").send(bind).await;
     assert_eq!((r.status, r.upstream().as_str()), (200, "test"), "{r:?}");
 

@@ -135,3 +135,64 @@ async fn connection(stream: TcpStream, name: String) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{ClusterPlan, Endpoint};
+
+    /// Only STATIC 127.0.0.1 endpoints get an echo server, labelled by the first cluster.
+    #[test]
+    fn local_endpoints_are_static_loopback_only() {
+        let ep = |address: &str, port| Endpoint {
+            address: address.into(),
+            port,
+        };
+        let cluster = |name: &str, discovery| ClusterPlan {
+            name: name.into(),
+            discovery,
+            http2: false,
+            tls_sni: None,
+        };
+        let plan = EnvoyPlan {
+            listeners: vec![],
+            clusters: vec![
+                cluster(
+                    "a",
+                    Discovery::Static(vec![ep("127.0.0.1", 1), ep("10.0.0.1", 2)]),
+                ),
+                cluster(
+                    "b",
+                    Discovery::Static(vec![ep("127.0.0.1", 1), ep("127.0.0.1", 3)]),
+                ),
+                cluster("c", Discovery::Dns(vec![ep("127.0.0.1", 4)])),
+            ],
+        };
+        let got: Vec<(u16, String)> = local_endpoints(&plan).into_iter().collect();
+        assert_eq!(got, vec![(1, "a".to_string()), (3, "b".to_string())]);
+    }
+
+    /// The echo reports method, path, headers and body, over a kept-alive connection.
+    #[tokio::test]
+    async fn echo_reports_what_it_received() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(serve(listener, "demo".into()));
+        let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let req = "POST /p?q=1 HTTP/1.1\r\nHost: h\r\nX-A: b\r\nContent-Length: 2\r\n\r\nhi";
+        for _ in 0..2 {
+            s.write_all(req.as_bytes()).await.unwrap();
+            let mut buf = vec![0; 4096];
+            let n = s.read(&mut buf).await.unwrap();
+            let text = String::from_utf8_lossy(&buf[..n]).to_string();
+            let (head, body) = text.split_once("\r\n\r\n").unwrap();
+            assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+            let v: serde_json::Value = serde_json::from_str(body).unwrap();
+            assert_eq!(v["upstream"], "demo");
+            assert_eq!(v["method"], "POST");
+            assert_eq!(v["path"], "/p?q=1");
+            assert_eq!(v["headers"]["x-a"], "b");
+            assert_eq!(v["body"], "hi");
+        }
+    }
+}

@@ -364,3 +364,25 @@ fn resources(doc: &Value) -> &[Value] {
         .map(Vec::as_slice)
         .unwrap_or(&[])
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// During an update the old clusters stay until the filter stops routing to them.
+    #[test]
+    fn union_keeps_dropped_clusters_and_takes_new_definitions() {
+        let old = json!({ "resources": [{ "name": "a", "v": 1 }, { "name": "b", "v": 1 }] });
+        let new = json!({ "version_info": "2", "resources": [{ "name": "b", "v": 2 }, { "name": "c", "v": 2 }] });
+        let union = union_clusters(&old, &new);
+        assert_eq!(
+            union,
+            json!({ "version_info": "2", "resources": [
+                { "name": "b", "v": 2 }, { "name": "c", "v": 2 }, { "name": "a", "v": 1 }
+            ]})
+        );
+        assert_eq!(union_clusters(&new, &new), new);
+    }
+}

@@ -89,6 +89,15 @@ fn http_connection_manager(l: &ListenerPlan, opts: &RenderOptions) -> Value {
         "use_remote_address": true,
         "normalize_path": true,
         "upgrade_configs": [{ "upgrade_type": "websocket" }],
+        // Defence in depth: a client-sent cluster header is gone before any filter runs, so
+        // even a filter that forgot to set it could never let a client pick a cluster.
+        "early_header_mutation_extensions": [{
+            "name": "envoy.http.early_header_mutation.header_mutation",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.http.early_header_mutation.header_mutation.v3.HeaderMutation",
+                "mutations": [{ "remove": CLUSTER_HEADER }],
+            },
+        }],
         "route_config": route_config(&l.name),
         "http_filters": http_filters,
     });
