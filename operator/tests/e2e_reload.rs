@@ -102,6 +102,10 @@ async fn changes_apply_live_without_failed_requests() {
     let bad = compiled(bind, "blue", &[("blue", blue)], "(unclosed", "bad");
     let err = gw.apply(bad).await.unwrap_err();
     assert!(err.to_string().contains("portcullis.router"), "{err}");
+    assert!(
+        err.to_string().contains("invalid regex"),
+        "the reason is reported: {err}"
+    );
     assert_eq!(gw.current().wire.config_version, "v10");
     let r = get("dev.example.com", "/").send(bind).await;
     assert_eq!(

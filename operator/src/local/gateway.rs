@@ -144,7 +144,7 @@ impl LocalGateway {
                 // the file, then sees what is actually serving.
                 let _ = write_atomically(&dir.router_file(), &self.resources.router);
                 self.restore_clusters(clusters_changed).await;
-                return Err(e);
+                return Err(self.with_reason(e));
             }
             report.updated.push(ROUTER_FILTER.into());
         }
@@ -165,12 +165,14 @@ impl LocalGateway {
                     let _ = write_atomically(&dir.egress_audit_file(), good);
                 }
                 self.restore_clusters(clusters_changed).await;
-                return Err(e);
+                return Err(self.with_reason(e));
             }
             report.updated.push(EGRESS_AUDIT_FILTER.into());
         }
         if new.listeners != self.resources.listeners {
-            update(&admin, &dir.listeners_file(), &new.listeners, LDS).await?;
+            update(&admin, &dir.listeners_file(), &new.listeners, LDS)
+                .await
+                .map_err(|e| self.with_reason(e))?;
             report.updated.push("listeners".into());
         }
         if clusters_changed && union != new.clusters {
@@ -180,6 +182,22 @@ impl LocalGateway {
         self.resources = new;
         self.current = compiled;
         Ok(report)
+    }
+
+    /// Adds Envoy's own reason (the last error lines of its log) to a rejection.
+    fn with_reason(&self, e: Error) -> Error {
+        match e {
+            Error::Rejected { resource, detail } => {
+                let tail = self.envoy.log_tail(50);
+                let reasons: Vec<&str> = tail.lines().filter(|l| l.contains("][error][")).collect();
+                let reason = reasons[reasons.len().saturating_sub(3)..].join("\n");
+                Error::Rejected {
+                    resource,
+                    detail: format!("{detail}\n{reason}"),
+                }
+            }
+            other => other,
+        }
     }
 
     /// Puts the last good clusters back after a failed update (best effort: Envoy still has
@@ -327,7 +345,7 @@ async fn update(admin: &Admin, file: &Path, doc: &Value, sub: Sub) -> Result<()>
         if admin.counter(&rejected).await? > r0 {
             return Err(Error::Rejected {
                 resource: sub.name(),
-                detail: "update_rejected (see Envoy's log for the reason)".into(),
+                detail: "update_rejected".into(),
             });
         }
         if admin.counter(&success).await? > s0 {
