@@ -1,10 +1,15 @@
 //! The `portcullis` command.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use portcullis::cli::{
+    ExplainArgs, GatewayArgs, RenderArgs, compile_files, explain_command, render_command,
+};
+use portcullis::diagnostics::{Severity, has_errors};
 use portcullis::envoy::find_or_install_envoy;
 use portcullis::local::{
     Compiled, Compiler, GatewayOptions, UpOptions, find_or_build_modules, run_up,
@@ -22,6 +27,10 @@ struct Cli {
 enum Command {
     /// Run a local gateway for a directory of Istio resources, applying changes live.
     Up(UpArgs),
+    /// Compile Istio resources and print the wire config and Envoy plan.
+    Render(RenderArgs),
+    /// Explain which route would take a request.
+    Explain(ExplainArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -32,9 +41,10 @@ struct UpArgs {
     /// Added to every Gateway port to get the local listen port (80 → 10080).
     #[arg(long, default_value_t = 10000)]
     port_offset: u16,
-    /// Labels of the gateway workload, `k=v,k=v`, matched against Gateway selectors.
-    #[arg(long, default_value = "istio=ingressgateway")]
-    gateway_labels: String,
+    /// Labels of the gateway workload, `k=v,k=v`, matched against Gateway selectors
+    /// (`istio=egressgateway` makes it an egress gateway).
+    #[arg(long, default_value = "istio=ingressgateway", value_parser = parse_labels)]
+    gateway_labels: Labels,
     /// Namespace of the gateway workload.
     #[arg(long, default_value = "istio-system")]
     gateway_namespace: String,
@@ -55,14 +65,31 @@ struct UpArgs {
     state_dir: PathBuf,
 }
 
-fn main() -> anyhow::Result<()> {
+/// Parsed `k=v,k=v`.
+#[derive(Clone, Debug)]
+struct Labels(Vec<(String, String)>);
+
+fn parse_labels(s: &str) -> Result<Labels, String> {
+    s.split(',')
+        .filter(|kv| !kv.trim().is_empty())
+        .map(|kv| match kv.trim().split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+            _ => Err(format!("expected k=v, got {kv:?}")),
+        })
+        .collect::<Result<_, _>>()
+        .map(Labels)
+}
+
+fn main() -> anyhow::Result<ExitCode> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
     match cli.command {
-        Command::Up(args) => up(args),
+        Command::Up(args) => up(args).map(|()| ExitCode::SUCCESS),
+        Command::Render(args) => Ok(render_command(&args)),
+        Command::Explain(args) => Ok(explain_command(&args)),
     }
 }
 
@@ -92,15 +119,35 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
         .block_on(run_up(compiler, opts))
 }
 
-/// The Istio compiler lands from the operator-compile branch; until then `up` explains itself.
+/// The Istio compiler for `up`: load the directory, compile for the gateway the flags describe.
+/// Errors refuse the change; warnings are printed and the change applies.
 fn compiler(args: &UpArgs) -> Arc<dyn Compiler> {
-    let settings = format!(
-        "labels {} in namespace {}, port offset {}",
-        args.gateway_labels, args.gateway_namespace, args.port_offset
-    );
-    Arc::new(move |_dir: &std::path::Path| -> Result<Compiled, String> {
-        Err(format!(
-            "the Istio compiler is not built into this binary yet ({settings})"
-        ))
+    let gateway = GatewayArgs {
+        gateway_labels: args.gateway_labels.0.clone(),
+        gateway_namespace: args.gateway_namespace.clone(),
+        port_offset: args.port_offset,
+    };
+    Arc::new(move |dir: &Path| -> Result<Compiled, String> {
+        let out = compile_files(
+            &[dir.to_path_buf()],
+            &gateway.identity(),
+            &gateway.options(),
+        );
+        let shown: Vec<String> = out
+            .diagnostics
+            .iter()
+            .filter(|d| d.severity != Severity::Info)
+            .map(|d| format!("  {d}"))
+            .collect();
+        if has_errors(&out.diagnostics) {
+            return Err(shown.join("\n"));
+        }
+        for line in &shown {
+            eprintln!("{line}");
+        }
+        Ok(Compiled {
+            wire: out.wire,
+            plan: out.envoy,
+        })
     })
 }

@@ -84,7 +84,6 @@ fn write(dir: &Path, name: &str, text: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the Istio compiler (operator-compile) on main"]
 async fn up_applies_edits_live_and_stops_cleanly() {
     let dir = state_dir();
     std::fs::create_dir_all(&dir).unwrap();

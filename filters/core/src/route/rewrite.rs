@@ -6,7 +6,7 @@
 //! included. `uriRegex` is Envoy's `regex_rewrite`: every non-overlapping match in the path
 //! (query excluded) is substituted. No normalisation runs afterwards, as in Envoy.
 
-use regex::Regex;
+use regex_lite::Regex;
 
 use crate::config::Rewrite;
 use crate::strmatch::{RegexError, search_regex, translate_substitution};

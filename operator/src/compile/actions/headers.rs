@@ -1,0 +1,65 @@
+//! Header operations (V-22).
+
+use portcullis_core::config::{HeaderOperations, HeaderOps};
+
+use super::super::context::Reporter;
+use crate::istio;
+
+/// V-22: header operations. `:authority`/`host` in `request.set`/`add` are returned as an
+/// authority rewrite; pseudo-headers and `host` in `remove` are dropped.
+pub(super) fn header_ops(
+    r: &mut Reporter<'_>,
+    h: Option<&istio::Headers>,
+    field: &str,
+    allow_authority: bool,
+) -> (HeaderOps, Option<String>) {
+    let Some(h) = h else {
+        return (HeaderOps::default(), None);
+    };
+    let mut authority = None;
+    let mut convert = |r: &mut Reporter<'_>, ops: Option<&istio::HeaderOperations>, side: &str| {
+        let Some(ops) = ops else {
+            return HeaderOperations::default();
+        };
+        let mut out = HeaderOperations::default();
+        for (verb, src, dst) in [
+            ("set", &ops.set, &mut out.set),
+            ("add", &ops.add, &mut out.add),
+        ] {
+            for (name, value) in src {
+                let lower = name.to_ascii_lowercase();
+                if side == "request" && (lower == ":authority" || lower == "host") {
+                    if allow_authority && authority.is_none() {
+                        authority = Some(value.clone());
+                    }
+                    continue;
+                }
+                if lower.starts_with(':') {
+                    r.warning(
+                        &format!("{field}.{side}.{verb}.{name}"),
+                        "pseudo-headers cannot be set; ignored",
+                        Some("V-22"),
+                    );
+                    continue;
+                }
+                dst.insert(lower, value.clone());
+            }
+        }
+        for name in &ops.remove {
+            let lower = name.to_ascii_lowercase();
+            if lower.starts_with(':') || lower == "host" {
+                r.info(
+                    &format!("{field}.{side}.remove"),
+                    format!("{name} cannot be removed; dropped (as Istio does)"),
+                    Some("V-22"),
+                );
+                continue;
+            }
+            out.remove.push(lower);
+        }
+        out
+    };
+    let request = convert(r, h.request.as_ref(), "request");
+    let response = convert(r, h.response.as_ref(), "response");
+    (HeaderOps { request, response }, authority)
+}

@@ -1,0 +1,223 @@
+//! Upstream clusters (V-18, E-1): ServiceEntry endpoints, DestinationRule subsets and TLS.
+//!
+//! A destination that the registry cannot resolve still keeps its route (Istio answers 503 NC
+//! at runtime); it just gets no cluster here, and a warning says why.
+
+use super::context::{ClusterRef, Ctx};
+use crate::diagnostics::Diagnostic;
+use crate::istio::{DestinationRule, ServiceEntry, Subset, TrafficPolicy};
+use crate::plan::{ClusterPlan, Discovery, Endpoint};
+
+/// Every cluster named by a route, mirror, passthrough or the audit sink, sorted by name.
+pub fn build(ctx: &mut Ctx<'_>) -> Vec<ClusterPlan> {
+    let refs: Vec<(String, ClusterRef)> = ctx
+        .clusters
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let mut out: Vec<ClusterPlan> = Vec::new();
+    for (name, r) in refs {
+        match resolve(ctx, &name, &r) {
+            Ok(plan) => out.push(plan),
+            Err(message) => ctx.push(
+                Diagnostic::warning(
+                    r.referrer.clone(),
+                    format!("{message}: requests to {name} will fail with 503 (no cluster)"),
+                )
+                .field(r.field.clone())
+                .file(r.file.as_deref())
+                .rule("V-18"),
+            ),
+        }
+    }
+    out.extend(ctx.extra_clusters.iter().cloned());
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out.dedup_by(|a, b| a.name == b.name);
+    out
+}
+
+fn resolve(ctx: &mut Ctx<'_>, name: &str, r: &ClusterRef) -> Result<ClusterPlan, String> {
+    let dr = ctx.destination_rule(&r.fqdn);
+    let subset = if r.subset.is_empty() {
+        None
+    } else {
+        let Some(dr) = dr else {
+            return Err(format!(
+                "subset {:?} of {} is not defined (no DestinationRule)",
+                r.subset, r.fqdn
+            ));
+        };
+        match dr.spec.subsets.iter().find(|s| s.name == r.subset) {
+            Some(s) => Some(s),
+            None => {
+                return Err(format!(
+                    "subset {:?} is not defined by {}",
+                    r.subset,
+                    dr.reference()
+                ));
+            }
+        }
+    };
+    let tls_sni = tls_sni(ctx, dr, subset, r);
+    if let Some(se) = ctx.service_entry(&r.fqdn) {
+        return from_service_entry(ctx, se, subset, r, name, tls_sni);
+    }
+    if r.fqdn.ends_with(".svc.cluster.local") {
+        if subset.is_some_and(|s| !s.labels.is_empty()) {
+            ctx.push(
+                Diagnostic::warning(r.referrer.clone(), format!("subset {:?} selects pods by label, which local mode cannot see: every endpoint of {} is used", r.subset, r.fqdn))
+                    .field(r.field.clone())
+                    .file(r.file.as_deref()),
+            );
+        }
+        return Ok(ClusterPlan {
+            name: name.to_string(),
+            discovery: Discovery::Dns(vec![Endpoint {
+                address: r.fqdn.clone(),
+                port: r.port,
+            }]),
+            http2: false,
+            tls_sni,
+        });
+    }
+    Err(format!(
+        "{} is not in the service registry (no ServiceEntry visible to the gateway, not a Kubernetes service name)",
+        r.fqdn
+    ))
+}
+
+fn from_service_entry(
+    ctx: &mut Ctx<'_>,
+    se: &ServiceEntry,
+    subset: Option<&Subset>,
+    r: &ClusterRef,
+    name: &str,
+    tls_sni: Option<String>,
+) -> Result<ClusterPlan, String> {
+    let Some(port) = se.spec.ports.iter().find(|p| p.number == u32::from(r.port)) else {
+        return Err(format!(
+            "{} does not declare port {}",
+            se.reference(),
+            r.port
+        ));
+    };
+    let http2 = matches!(
+        port.protocol.to_ascii_uppercase().as_str(),
+        "GRPC" | "HTTP2"
+    );
+    let target = port
+        .target_port
+        .and_then(|p| u16::try_from(p).ok())
+        .unwrap_or(r.port);
+    let endpoints: Vec<Endpoint> = se
+        .spec
+        .endpoints
+        .iter()
+        .filter(|e| subset.is_none_or(|s| s.labels.iter().all(|(k, v)| e.labels.get(k) == Some(v))))
+        .map(|e| Endpoint {
+            address: e.address.clone(),
+            port: e
+                .ports
+                .get(&port.name)
+                .and_then(|p| u16::try_from(*p).ok())
+                .unwrap_or(target),
+        })
+        .collect();
+    let resolution = se
+        .spec
+        .resolution
+        .clone()
+        .unwrap_or_else(|| "NONE".into())
+        .to_ascii_uppercase();
+    let discovery = match resolution.as_str() {
+        "STATIC" => {
+            if endpoints.is_empty() {
+                ctx.push(
+                    Diagnostic::warning(se.reference(), format!("no endpoint for cluster {name} (check endpoints and subset labels): requests get 503"))
+                        .field("spec.endpoints")
+                        .file(se.file.as_deref())
+                        .rule("E-1"),
+                );
+            }
+            Discovery::Static(endpoints)
+        }
+        "DNS" | "DNS_ROUND_ROBIN" if !se.spec.endpoints.is_empty() => Discovery::Dns(endpoints),
+        "DNS" | "DNS_ROUND_ROBIN" if r.fqdn.starts_with('*') => {
+            return Err(format!(
+                "{} resolves a wildcard host by DNS",
+                se.reference()
+            ));
+        }
+        "DNS" | "DNS_ROUND_ROBIN" => Discovery::Dns(vec![Endpoint {
+            address: r.fqdn.clone(),
+            port: target,
+        }]),
+        _ => {
+            ctx.push(
+                Diagnostic::warning(se.reference(), "resolution NONE forwards to the original destination, which at a gateway is the gateway itself; the cluster has no endpoint (use DNS or STATIC)")
+                    .field("spec.resolution")
+                    .file(se.file.as_deref())
+                    .rule("E-1"),
+            );
+            Discovery::Static(Vec::new())
+        }
+    };
+    Ok(ClusterPlan {
+        name: name.to_string(),
+        discovery,
+        http2,
+        tls_sni,
+    })
+}
+
+/// DestinationRule `tls.mode: SIMPLE` → originate TLS with `sni` (default: the host). The
+/// subset's policy overrides the rule's; a port-level setting overrides both.
+fn tls_sni(
+    ctx: &mut Ctx<'_>,
+    dr: Option<&DestinationRule>,
+    subset: Option<&Subset>,
+    r: &ClusterRef,
+) -> Option<String> {
+    let dr = dr?;
+    let policies: Vec<&TrafficPolicy> = [
+        dr.spec.traffic_policy.as_ref(),
+        subset.and_then(|s| s.traffic_policy.as_ref()),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let mut tls = None;
+    for p in policies {
+        if let Some(t) = &p.tls {
+            tls = Some(t);
+        }
+        if let Some(t) = p
+            .port_level_settings
+            .iter()
+            .find(|s| {
+                s.port
+                    .as_ref()
+                    .is_some_and(|p| p.number == u32::from(r.port))
+            })
+            .and_then(|s| s.tls.as_ref())
+        {
+            tls = Some(t);
+        }
+    }
+    let tls = tls?;
+    match tls.mode.as_deref().unwrap_or("DISABLE") {
+        "SIMPLE" => Some(tls.sni.clone().unwrap_or_else(|| r.fqdn.clone())),
+        "DISABLE" => None,
+        other => {
+            ctx.push(
+                Diagnostic::warning(
+                    dr.reference(),
+                    format!("upstream tls.mode {other} is not supported; plain text is used"),
+                )
+                .field("spec.trafficPolicy.tls.mode")
+                .file(dr.file.as_deref()),
+            );
+            None
+        }
+    }
+}

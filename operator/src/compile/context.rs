@@ -1,0 +1,273 @@
+//! The compilation context: resources in Istio order, lookups, collected clusters and
+//! diagnostics.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use super::GatewayIdentity;
+use super::hosts::{resolve_short_name, subset_of};
+use crate::diagnostics::Diagnostic;
+use crate::istio::{
+    DestinationRule, Gateway, Object, Resources, Secret, ServiceEntry, VirtualService,
+};
+
+/// A cluster some route, mirror or passthrough names, and who named it first.
+#[derive(Clone, Debug)]
+pub struct ClusterRef {
+    pub fqdn: String,
+    pub port: u16,
+    pub subset: String,
+    pub referrer: String,
+    pub file: Option<String>,
+    pub field: String,
+}
+
+pub struct Ctx<'r> {
+    pub identity: &'r GatewayIdentity,
+    /// Istio order (G-2): creation time, name, namespace.
+    pub gateways: Vec<&'r Gateway>,
+    /// Istio order (V-8).
+    pub virtual_services: Vec<&'r VirtualService>,
+    pub service_entries: Vec<&'r ServiceEntry>,
+    pub destination_rules: Vec<&'r DestinationRule>,
+    pub secrets: Vec<&'r Secret>,
+    pub diagnostics: Vec<Diagnostic>,
+    pub clusters: BTreeMap<String, ClusterRef>,
+    /// Extra clusters that are not Istio destinations (audit collector).
+    pub extra_clusters: Vec<crate::plan::ClusterPlan>,
+    /// `ns/name` of the Gateways that select this workload (G-1).
+    pub selected_gateways: BTreeSet<String>,
+    /// VirtualServices (`Kind ns/name`) that produced at least one route or passthrough.
+    pub used_virtual_services: BTreeSet<String>,
+    /// Compiled rules per VirtualService, so each is validated (and reported) once.
+    pub rule_cache: BTreeMap<String, std::rc::Rc<Vec<super::routes::CompiledRule>>>,
+}
+
+/// Collects diagnostics about one resource.
+pub struct Reporter<'a> {
+    pub reference: String,
+    pub file: Option<&'a str>,
+    pub out: &'a mut Vec<Diagnostic>,
+}
+
+impl Reporter<'_> {
+    pub fn error(&mut self, field: &str, message: impl Into<String>, rule: Option<&'static str>) {
+        self.push(
+            Diagnostic::error(self.reference.clone(), message),
+            field,
+            rule,
+        );
+    }
+
+    pub fn warning(&mut self, field: &str, message: impl Into<String>, rule: Option<&'static str>) {
+        self.push(
+            Diagnostic::warning(self.reference.clone(), message),
+            field,
+            rule,
+        );
+    }
+
+    pub fn info(&mut self, field: &str, message: impl Into<String>, rule: Option<&'static str>) {
+        self.push(
+            Diagnostic::info(self.reference.clone(), message),
+            field,
+            rule,
+        );
+    }
+
+    fn push(&mut self, mut d: Diagnostic, field: &str, rule: Option<&'static str>) {
+        if !field.is_empty() {
+            d = d.field(field);
+        }
+        d = d.file(self.file);
+        d.rule = rule;
+        self.out.push(d);
+    }
+}
+
+impl<'r> Ctx<'r> {
+    pub fn new(resources: &'r Resources, identity: &'r GatewayIdentity) -> Self {
+        let mut diagnostics = Vec::new();
+        let gateways = dedup(&resources.gateways, &mut diagnostics);
+        let virtual_services = dedup(&resources.virtual_services, &mut diagnostics);
+        let service_entries = dedup(&resources.service_entries, &mut diagnostics);
+        let destination_rules = dedup(&resources.destination_rules, &mut diagnostics);
+        let mut secrets: Vec<&Secret> = resources.secrets.iter().collect();
+        secrets.sort_by(|a, b| {
+            (a.metadata.namespace(), &a.metadata.name, &a.file).cmp(&(
+                b.metadata.namespace(),
+                &b.metadata.name,
+                &b.file,
+            ))
+        });
+        Ctx {
+            identity,
+            gateways,
+            virtual_services,
+            service_entries,
+            destination_rules,
+            secrets,
+            diagnostics,
+            clusters: BTreeMap::new(),
+            extra_clusters: Vec::new(),
+            selected_gateways: BTreeSet::new(),
+            used_virtual_services: BTreeSet::new(),
+            rule_cache: BTreeMap::new(),
+        }
+    }
+
+    pub fn push(&mut self, diagnostic: Diagnostic) {
+        self.diagnostics.push(diagnostic);
+    }
+
+    /// A reporter for diagnostics about `object`.
+    pub fn reporter<'a, S>(&'a mut self, object: &'a Object<S>) -> Reporter<'a> {
+        Reporter {
+            reference: object.reference(),
+            file: object.file.as_deref(),
+            out: &mut self.diagnostics,
+        }
+    }
+
+    /// VirtualServices bound to Gateway `gateway_ref` (`ns/name`, V-1) and visible in the
+    /// gateway pod's namespace (V-4), in V-8 order: private to that namespace, exported to it,
+    /// public; each group in Istio order.
+    pub fn virtual_services_for(&self, gateway_ref: &str) -> Vec<&'r VirtualService> {
+        let ns = self.identity.namespace.as_str();
+        let mut bound: Vec<(u8, usize, &VirtualService)> = self
+            .virtual_services
+            .iter()
+            .enumerate()
+            .filter(|(_, vs)| super::bind::binds(vs, gateway_ref))
+            .filter_map(|(i, vs)| {
+                super::bind::visibility_group(vs.spec.export_to.as_deref(), vs.namespace(), ns)
+                    .map(|g| (g, i, *vs))
+            })
+            .collect();
+        bound.sort_by_key(|(g, i, _)| (*g, *i));
+        bound.into_iter().map(|(_, _, vs)| vs).collect()
+    }
+
+    /// Registers the cluster `outbound|<port>|<subset>|<fqdn>` (V-18) and returns its name.
+    pub fn cluster(
+        &mut self,
+        fqdn: &str,
+        port: u16,
+        subset: &str,
+        referrer: &Object<impl Sized>,
+        field: &str,
+    ) -> String {
+        let name = format!("outbound|{port}|{subset}|{fqdn}");
+        self.clusters
+            .entry(name.clone())
+            .or_insert_with(|| ClusterRef {
+                fqdn: fqdn.to_string(),
+                port,
+                subset: subset.to_string(),
+                referrer: referrer.reference(),
+                file: referrer.file.clone(),
+                field: field.to_string(),
+            });
+        name
+    }
+
+    /// The ServiceEntry visible to the gateway that declares `fqdn` (exact host first, then
+    /// the most specific wildcard).
+    pub fn service_entry(&self, fqdn: &str) -> Option<&'r ServiceEntry> {
+        let ns = self.identity.namespace.as_str();
+        let visible = || {
+            self.service_entries.iter().copied().filter(move |se| {
+                super::bind::visibility_group(se.spec.export_to.as_deref(), se.namespace(), ns)
+                    .is_some()
+            })
+        };
+        if let Some(se) =
+            visible().find(|se| se.spec.hosts.iter().any(|h| h.eq_ignore_ascii_case(fqdn)))
+        {
+            return Some(se);
+        }
+        visible()
+            .filter_map(|se| {
+                se.spec
+                    .hosts
+                    .iter()
+                    .map(|h| h.to_ascii_lowercase())
+                    .filter(|h| h.starts_with('*') && subset_of(fqdn, h))
+                    .map(|h| h.len())
+                    .max()
+                    .map(|len| (len, se))
+            })
+            .max_by_key(|(len, _)| *len)
+            .map(|(_, se)| se)
+    }
+
+    /// The DestinationRule visible to the gateway for `fqdn` (exact host first, then the most
+    /// specific wildcard).
+    pub fn destination_rule(&self, fqdn: &str) -> Option<&'r DestinationRule> {
+        let ns = self.identity.namespace.as_str();
+        let mut best: Option<(usize, &DestinationRule)> = None;
+        for dr in self.destination_rules.iter().copied() {
+            if super::bind::visibility_group(dr.spec.export_to.as_deref(), dr.namespace(), ns)
+                .is_none()
+            {
+                continue;
+            }
+            let host = resolve_short_name(&dr.spec.host, dr.namespace());
+            let score = if host == fqdn {
+                usize::MAX
+            } else if host.starts_with('*') && subset_of(fqdn, &host) {
+                host.len()
+            } else {
+                continue;
+            };
+            if best.is_none_or(|(s, _)| score > s) {
+                best = Some((score, dr));
+            }
+        }
+        best.map(|(_, dr)| dr)
+    }
+
+    /// Secret `namespace/name`.
+    pub fn secret(&self, namespace: &str, name: &str) -> Option<&'r Secret> {
+        self.secrets
+            .iter()
+            .copied()
+            .find(|s| s.metadata.namespace() == namespace && s.metadata.name == name)
+    }
+}
+
+/// Sorts objects in Istio order and drops later duplicates of one `Kind ns/name` with an error:
+/// the API server would hold only one of them.
+fn dedup<'r, S: Serialize>(
+    objects: &'r [Object<S>],
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Vec<&'r Object<S>> {
+    let mut sorted: Vec<&Object<S>> = objects.iter().collect();
+    // The tie-breaks (file, then content) only make duplicate handling independent of input order.
+    sorted.sort_by_cached_key(|o| {
+        let (ts, name, ns) = o.istio_order_key();
+        (
+            ts.to_string(),
+            name.to_string(),
+            ns.to_string(),
+            o.file.clone(),
+            serde_json::to_string(&o.spec).unwrap_or_default(),
+        )
+    });
+    let mut seen = BTreeSet::new();
+    sorted.retain(|o| {
+        let first = seen.insert((o.namespace().to_string(), o.name().to_string()));
+        if !first {
+            diagnostics.push(
+                Diagnostic::error(
+                    o.reference(),
+                    "defined more than once; this copy is ignored",
+                )
+                .file(o.file.as_deref()),
+            );
+        }
+        first
+    });
+    sorted
+}

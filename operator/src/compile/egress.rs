@@ -1,0 +1,196 @@
+//! The egress section of the wire config (E-1, E-3): the allow-list and the audit settings.
+//!
+//! Audit settings are annotations on a selected egress Gateway (the first in merge order that
+//! has any), so they stay Kubernetes resources and `compile` stays pure:
+//! - `portcullis.dev/audit-sink`: `log` (default, Envoy's log) or `http://host[:port][/path]`
+//!   (a collector reached through a DNS cluster, or a static one for an IP address);
+//! - `portcullis.dev/audit-failure-mode`: `open` (default) or `closed`;
+//! - `portcullis.dev/audit-include-query`: `true` to keep query strings;
+//! - `portcullis.dev/audit-include-headers`: comma-separated request header names.
+
+use portcullis_core::config::{AllowedHost, Audit, AuditSink, Egress, FailureMode, HttpCollector};
+
+use super::context::Ctx;
+use super::servers::PortGroup;
+use crate::istio::Gateway;
+use crate::plan::{ClusterPlan, Discovery, Endpoint};
+
+/// Annotation: where audit records go.
+pub const AUDIT_SINK: &str = "portcullis.dev/audit-sink";
+/// Annotation: `open` or `closed`.
+pub const AUDIT_FAILURE_MODE: &str = "portcullis.dev/audit-failure-mode";
+/// Annotation: keep query strings.
+pub const AUDIT_INCLUDE_QUERY: &str = "portcullis.dev/audit-include-query";
+/// Annotation: headers copied into records.
+pub const AUDIT_INCLUDE_HEADERS: &str = "portcullis.dev/audit-include-headers";
+
+/// Builds the egress section for an egress gateway workload.
+pub fn build(ctx: &mut Ctx<'_>, ports: &[PortGroup<'_>]) -> Egress {
+    let mut allowed = Vec::new();
+    for group in ports {
+        for server in &group.servers {
+            for h in &server.hosts {
+                allowed.push(AllowedHost {
+                    host: h.dns.clone(),
+                    ports: vec![group.port],
+                    rule: format!("Gateway {}", server.gateway_ref),
+                });
+            }
+        }
+    }
+    let ns = ctx.identity.namespace.clone();
+    for se in ctx.service_entries.clone() {
+        if super::bind::visibility_group(se.spec.export_to.as_deref(), se.namespace(), &ns)
+            .is_none()
+        {
+            continue;
+        }
+        let mut ports: Vec<u16> = se
+            .spec
+            .ports
+            .iter()
+            .filter_map(|p| u16::try_from(p.number).ok())
+            .collect();
+        ports.sort_unstable();
+        ports.dedup();
+        for host in &se.spec.hosts {
+            allowed.push(AllowedHost {
+                host: host.to_ascii_lowercase(),
+                ports: ports.clone(),
+                rule: format!("ServiceEntry {}/{}", se.namespace(), se.name()),
+            });
+        }
+    }
+    allowed.sort_by(|a, b| (&a.host, &a.rule, &a.ports).cmp(&(&b.host, &b.rule, &b.ports)));
+    allowed.dedup();
+    let source = ctx
+        .gateways
+        .iter()
+        .copied()
+        .filter(|g| {
+            ctx.selected_gateways
+                .contains(&format!("{}/{}", g.namespace(), g.name()))
+        })
+        .find(|g| {
+            g.metadata
+                .annotations
+                .keys()
+                .any(|k| k.starts_with("portcullis.dev/audit-"))
+        });
+    let audit = match source {
+        Some(g) => audit_from(ctx, g),
+        None => Audit::default(),
+    };
+    Egress {
+        allowed_hosts: allowed,
+        deny_status: 502,
+        audit,
+    }
+}
+
+fn audit_from(ctx: &mut Ctx<'_>, g: &Gateway) -> Audit {
+    let a = &g.metadata.annotations;
+    let mut audit = Audit::default();
+    let mut r = ctx.reporter(g);
+    match a.get(AUDIT_FAILURE_MODE).map(String::as_str) {
+        None | Some("open") => {}
+        Some("closed") => audit.failure_mode = FailureMode::Closed,
+        Some(other) => r.error(
+            &format!("metadata.annotations.{AUDIT_FAILURE_MODE}"),
+            format!("{other:?} is not open or closed; open used"),
+            Some("E-5"),
+        ),
+    }
+    audit.include_query = a.get(AUDIT_INCLUDE_QUERY).is_some_and(|v| v == "true");
+    if let Some(list) = a.get(AUDIT_INCLUDE_HEADERS) {
+        audit.include_headers = list
+            .split(',')
+            .map(|h| h.trim().to_ascii_lowercase())
+            .filter(|h| !h.is_empty())
+            .collect();
+    }
+    let mut extra = None;
+    match a.get(AUDIT_SINK).map(String::as_str) {
+        None | Some("log") => {}
+        Some(url) => match parse_http_url(url) {
+            Some((host, port, path)) => {
+                let cluster = format!("outbound|{port}||{host}");
+                let ip = host.parse::<std::net::IpAddr>().is_ok();
+                let endpoints = vec![Endpoint {
+                    address: host.clone(),
+                    port,
+                }];
+                extra = Some(ClusterPlan {
+                    name: cluster.clone(),
+                    discovery: if ip {
+                        Discovery::Static(endpoints)
+                    } else {
+                        Discovery::Dns(endpoints)
+                    },
+                    http2: false,
+                    tls_sni: None,
+                });
+                let authority = if port == 80 {
+                    host
+                } else {
+                    format!("{host}:{port}")
+                };
+                audit.sink = AuditSink::Http(HttpCollector {
+                    cluster,
+                    authority,
+                    path,
+                    batch_size: 100,
+                    flush_interval_ms: 1000,
+                    max_buffered: 10_000,
+                    timeout_ms: 5000,
+                    initial_backoff_ms: 500,
+                    max_backoff_ms: 30_000,
+                });
+            }
+            None => r.error(
+                &format!("metadata.annotations.{AUDIT_SINK}"),
+                format!(
+                    "{url:?} is neither `log` nor an http:// URL; audit records go to the Envoy log"
+                ),
+                Some("E-5"),
+            ),
+        },
+    }
+    ctx.extra_clusters.extend(extra);
+    audit
+}
+
+/// `http://host[:port][/path]` → (host, port, path).
+fn parse_http_url(url: &str) -> Option<(String, u16, String)> {
+    let rest = url.strip_prefix("http://")?;
+    let (hostport, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], rest[i..].to_string()),
+        None => (rest, "/v1/audit".to_string()),
+    };
+    let (host, port) = match hostport.rsplit_once(':') {
+        Some((h, p)) => (h, p.parse().ok()?),
+        None => (hostport, 80),
+    };
+    if host.is_empty() {
+        return None;
+    }
+    Some((host.to_ascii_lowercase(), port, path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_http_url;
+
+    #[test]
+    fn parses_collector_urls() {
+        assert_eq!(
+            parse_http_url("http://c.ns.svc.cluster.local:8080/x"),
+            Some(("c.ns.svc.cluster.local".into(), 8080, "/x".into()))
+        );
+        assert_eq!(
+            parse_http_url("http://127.0.0.1"),
+            Some(("127.0.0.1".into(), 80, "/v1/audit".into()))
+        );
+        assert_eq!(parse_http_url("https://x"), None);
+    }
+}
