@@ -134,3 +134,38 @@ async fn changes_apply_live_without_failed_requests() {
 
     gw.stop().await.unwrap();
 }
+
+/// A new Gateway port goes live through LDS without disturbing the existing listener.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_listener_goes_live() {
+    let (bind, blue) = (free_port(), free_port());
+    let first = compiled(bind, "blue", &[("blue", blue)], "/ping", "v0");
+    let mut gw = start(first.wire.clone(), first.plan.clone()).await;
+
+    let second_bind = free_port();
+    let mut next = first;
+    let mut listener = next.wire.listeners[0].clone();
+    listener.port = 8080;
+    listener.bind_port = Some(second_bind);
+    next.wire.listeners.push(listener);
+    next.wire.config_version = "v1".into();
+    next.plan
+        .listeners
+        .push(http_listener(8080, second_bind, ListenerKind::Ingress));
+    let report = gw.apply(next).await.unwrap();
+    assert_eq!(
+        report.updated,
+        ["portcullis.router", "listeners"],
+        "{report:?}"
+    );
+
+    for port in [bind, second_bind] {
+        let r = get("dev.example.com", "/").send(port).await;
+        assert_eq!(
+            (r.status, r.upstream().as_str()),
+            (200, "blue"),
+            "port {port}: {r:?}"
+        );
+    }
+    gw.stop().await.unwrap();
+}

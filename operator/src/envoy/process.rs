@@ -107,6 +107,18 @@ impl EnvoyProcess {
         }
     }
 
+    /// `Some(reason)` once Envoy has exited on its own.
+    pub fn exited(&mut self) -> Option<String> {
+        match self.child.try_wait() {
+            Ok(Some(status)) => Some(format!(
+                "envoy exited with {status}; last log lines:\n{}",
+                self.log_tail(20)
+            )),
+            Ok(None) => None,
+            Err(e) => Some(format!("envoy process: {e}")),
+        }
+    }
+
     /// The last `n` lines of Envoy's log.
     pub fn log_tail(&self, n: usize) -> String {
         let text = std::fs::read_to_string(&self.log_path).unwrap_or_default();

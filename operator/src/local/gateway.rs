@@ -244,6 +244,11 @@ impl LocalGateway {
         }
     }
 
+    /// `Some(reason)` once Envoy has exited on its own (crash, killed from outside).
+    pub fn envoy_exited(&mut self) -> Option<String> {
+        self.envoy.exited()
+    }
+
     /// The configuration serving now (the last good one).
     pub fn current(&self) -> &Compiled {
         &self.current

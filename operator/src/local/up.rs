@@ -37,6 +37,9 @@ pub async fn run_up(compiler: Arc<dyn Compiler>, opts: UpOptions) -> anyhow::Res
             _ = &mut stop => break,
             _ = ticker.tick() => {}
         }
+        if let Some(reason) = gateway.envoy_exited() {
+            anyhow::bail!("{reason}");
+        }
         let now = Fingerprint::scan(&opts.dir);
         if now == seen {
             continue;
