@@ -102,7 +102,6 @@ fn explain_port_errors() {
 /// Once the core matcher lands: every example passes the filters' own validation and explain
 /// follows the bookinfo routes.
 #[test]
-#[ignore = "needs portcullis_core::Gateway (core-matching branch)"]
 fn examples_pass_core_validation_and_explain() {
     for name in ["seed", "bookinfo"] {
         let out = portcullis::cli::compile_files(

@@ -125,12 +125,13 @@ pub fn value_match(sm: &IstioMatch) -> Result<ValueMatch, String> {
     })
 }
 
-/// RE2 syntax (the `regex` crate is RE2-compatible), at most 1024 characters (S-4).
+/// RE2 syntax, at most 1024 characters (S-4), checked by the same engine the filters run, so
+/// a regex the filters would refuse is reported here, on the resource.
 pub fn validate_regex(re: &str) -> Result<(), String> {
     if re.len() > MAX_REGEX_LEN {
         return Err(format!("regex longer than {MAX_REGEX_LEN} characters"));
     }
-    regex_lite::Regex::new(re)
+    portcullis_core::strmatch::full_match_regex(re)
         .map(|_| ())
         .map_err(|e| format!("invalid regex {re:?}: {e}"))
 }

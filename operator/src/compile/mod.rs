@@ -137,6 +137,14 @@ pub fn compile(
     let content_hash = hash::content_hash(&wire, &envoy);
     wire.config_version = content_hash.clone();
     let mut diagnostics = ctx.diagnostics;
+    // The filters compile the wire config again in `on_configure`; anything their core refuses
+    // would be refused by every gateway, so it is an error here, where the user looks.
+    if let Err(error) = validate_with_core(&wire) {
+        diagnostics.push(Diagnostic::error(
+            "compiled configuration",
+            format!("the filters would reject this configuration: {error}"),
+        ));
+    }
     diagnostics.sort();
     diagnostics.dedup();
     CompileOutput {

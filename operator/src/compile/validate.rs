@@ -4,9 +4,8 @@ use portcullis_core::ConfigError;
 use portcullis_core::config::WireConfig;
 
 /// Compiles `wire` with `portcullis_core::Gateway::compile`, exactly as the filters will in
-/// `on_configure`: anything it rejects would make the gateway refuse the config. Not called by
-/// `compile` yet because the core's `Gateway::compile` is still a placeholder on this branch;
-/// `tests/core.rs` exercises it (ignored until the core matcher lands).
+/// `on_configure`: anything it rejects would make the gateway refuse the config. `compile`
+/// turns a rejection into an error diagnostic.
 pub fn validate_with_core(wire: &WireConfig) -> Result<(), ConfigError> {
     portcullis_core::Gateway::compile(wire).map(|_| ())
 }
