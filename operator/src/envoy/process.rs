@@ -199,7 +199,9 @@ impl Admin {
 
     /// Stats whose name matches the regex `filter`, as name → value text.
     pub async fn stats(&self, filter: &str) -> Result<BTreeMap<String, String>> {
-        let body = self.get(&format!("/stats?filter={filter}")).await?;
+        let body = self
+            .get(&format!("/stats?filter={}", percent_encode(filter)))
+            .await?;
         Ok(body
             .lines()
             .filter_map(|l| l.split_once(": "))
@@ -209,9 +211,7 @@ impl Admin {
 
     /// One counter or gauge; 0 when absent.
     pub async fn counter(&self, name: &str) -> Result<u64> {
-        let stats = self
-            .stats(&format!("^{}$", name.replace('.', "\\.")))
-            .await?;
+        let stats = self.stats(&format!("^{}$", regex_escape(name))).await?;
         Ok(stats.get(name).and_then(|v| v.parse().ok()).unwrap_or(0))
     }
 }
@@ -230,4 +230,43 @@ fn dechunk(body: &str) -> String {
         rest = tail[n..].trim_start_matches("\r\n");
     }
     out
+}
+
+/// Escapes regex metacharacters (cluster names hold `|`).
+fn regex_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if "\\.+*?()|[]{}^$".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Percent-encodes a query parameter value.
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Stat names become exact, URL-safe regex filters.
+    #[test]
+    fn stat_filters_are_escaped_and_encoded() {
+        assert_eq!(
+            regex_escape("cluster.a|1||b.c"),
+            "cluster\\.a\\|1\\|\\|b\\.c"
+        );
+        assert_eq!(percent_encode("^a\\.b|c$"), "%5Ea%5C.b%7Cc%24");
+    }
 }
