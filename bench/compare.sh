@@ -78,6 +78,12 @@ for r in $(seq 1 "$ROUNDS"); do
   echo "$pc $native" >> "$TMP/results"
 done
 
+# Resident memory of each Envoy after the load (the wasm VMs cost memory, not just CPU).
+rss_mb() { awk '/VmRSS/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status"; }
+PC_ENVOY=$(pgrep -f "$TMP/portcullis/config/bootstrap.json" | head -1)
+NA_ENVOY=$(pgrep -f "$TMP/native.yaml" | head -1)
+PC_RSS=$(rss_mb "$PC_ENVOY"); NA_RSS=$(rss_mb "$NA_ENVOY")
+
 median() { sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 PC_RPS=$(cut -d' ' -f1 "$TMP/results" | median)
 PC_P99=$(cut -d' ' -f2 "$TMP/results" | median)
@@ -106,6 +112,8 @@ alternate the two; figures are medians of $ROUNDS rounds.
 | Portcullis (wasm router) | $PC_RPS | $PC_P99 |
 | native Envoy routes | $NA_RPS | $NA_P99 |
 | ratio Portcullis / native | $RATIO_RPS | $RATIO_P99 |
+
+Envoy resident memory after the runs: Portcullis $PC_RSS MB, native $NA_RSS MB.
 
 Per round (req/s, p99 ms):
 

@@ -40,6 +40,10 @@ impl EnvoyProcess {
     /// `--disable-hot-restart`: no shared-memory segment, so any number of Envoys (parallel
     /// tests) can run on one machine without choosing distinct `--base-id`s.
     pub async fn start(opts: &EnvoyProcessOptions, ready_timeout: Duration) -> Result<Self> {
+        // Errors before Envoy's logger is up (flag parsing) only reach stderr: keep them.
+        let stderr_path = opts.log_path.with_extension("stderr");
+        let stderr = std::fs::File::create(&stderr_path)
+            .map_err(|e| Error::io("create", &stderr_path, e))?;
         let child = Command::new(&opts.binary)
             .arg("-c")
             .arg(&opts.bootstrap)
@@ -55,7 +59,7 @@ impl EnvoyProcess {
             .args(["--file-flush-interval-msec", "100"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::from(stderr))
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| Error::Process(format!("spawn {}: {e}", opts.binary.display())))?;
