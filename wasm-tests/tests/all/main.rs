@@ -1,1 +1,15 @@
-//! Suites that load the built filters.
+//! Suites that load the built filters and the probe.
+
+mod callouts;
+mod filters;
+mod headers;
+mod lifecycle;
+mod metering;
+mod metrics;
+mod properties;
+mod queues;
+mod routing;
+mod shared_data;
+mod support;
+mod timers;
+mod wasi;
