@@ -78,7 +78,7 @@ async fn passthrough_allows_listed_sni_and_denies_others() {
         "denied SNI never reaches an upstream"
     );
 
-    gw.stop().await.unwrap();
+    finish(gw).await;
 }
 
 /// Opens a TLS connection with SNI `host` (curl; it gives up after a second).
@@ -147,5 +147,5 @@ async fn http_egress_allows_listed_hosts_and_denies_others() {
     let denied = wait_audit(&gw, |r| r["authority"] == "evil.example.com").await;
     assert_eq!(denied["decision"], "denied", "{denied:#}");
 
-    gw.stop().await.unwrap();
+    finish(gw).await;
 }

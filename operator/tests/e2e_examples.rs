@@ -59,7 +59,7 @@ async fn seed() {
     assert_eq!(r.echo()["path"], "/x");
     let r = get("prod.example.com", "/").send(port).await;
     assert_eq!((r.status, r.upstream().as_str()), (404, ""), "{r:?}");
-    gw.stop().await.unwrap();
+    finish(gw).await;
 }
 
 /// Bookinfo: the listed paths reach productpage, any host; other paths 404 (V-9).
@@ -90,7 +90,7 @@ async fn bookinfo() {
             "{path}: {r:?}"
         );
     }
-    gw.stop().await.unwrap();
+    finish(gw).await;
 }
 
 /// Egress: httpbin.org goes out (to the local stand-in) with an `allowed` audit record naming
@@ -119,5 +119,5 @@ async fn egress() {
     assert!(r.status >= 400, "{r:?}");
     let denied = wait_audit(&gw, |a| a["authority"] == "example.com").await;
     assert_eq!(denied["decision"], "denied", "{denied:#}");
-    gw.stop().await.unwrap();
+    finish(gw).await;
 }

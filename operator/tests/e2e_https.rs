@@ -69,5 +69,6 @@ async fn https_terminates_by_sni_and_routes_by_host() {
     let (status, _) = curl_https("other.example.com", bind, "/", &ca_file).await;
     assert_eq!(status, 0);
 
-    gw.stop().await.unwrap();
+    finish(gw).await;
+    let _ = std::fs::remove_dir_all(dir);
 }

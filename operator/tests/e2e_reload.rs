@@ -132,7 +132,7 @@ async fn changes_apply_live_without_failed_requests() {
         elapsed[elapsed.len() - 1]
     );
 
-    gw.stop().await.unwrap();
+    finish(gw).await;
 }
 
 /// A new Gateway port goes live through LDS without disturbing the existing listener.
@@ -167,5 +167,5 @@ async fn a_new_listener_goes_live() {
             "port {port}: {r:?}"
         );
     }
-    gw.stop().await.unwrap();
+    finish(gw).await;
 }

@@ -197,5 +197,5 @@ async fn routing_features() {
     }
     assert!((60..=140).contains(&a), "a got {a} of 200");
 
-    gw.stop().await.unwrap();
+    finish(gw).await;
 }

@@ -73,5 +73,5 @@ async fn seed_routes_by_host_and_404s_unknown_hosts() {
         "a 404 must not reach an upstream"
     );
 
-    gw.stop().await.unwrap();
+    finish(gw).await;
 }

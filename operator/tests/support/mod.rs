@@ -130,3 +130,10 @@ pub async fn wait_audit(gw: &LocalGateway, pred: impl Fn(&Value) -> bool) -> Val
         gw.envoy_log_tail(30)
     );
 }
+
+/// Stops the gateway and removes its state directory (a failed test keeps it for debugging).
+pub async fn finish(gw: LocalGateway) {
+    let dir = gw.state_dir().to_path_buf();
+    gw.stop().await.unwrap();
+    let _ = std::fs::remove_dir_all(dir);
+}
