@@ -1,0 +1,156 @@
+//! `portcullis up` as a user runs it: the real binary on a directory of Istio YAML with demo
+//! upstreams; an edited VirtualService is applied live; a broken file keeps the last good
+//! config serving; SIGTERM stops Envoy and the upstreams.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests"
+)]
+
+mod support;
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use support::http::get;
+use support::*;
+
+const GATEWAY: &str = "
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: default}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 80, name: http, protocol: HTTP}
+    hosts: [dev.example.com]
+";
+
+fn service_entry(name: &str, port: u16) -> String {
+    format!(
+        "
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: {name}, namespace: default}}
+spec:
+  hosts: [{name}.demo.local]
+  location: MESH_INTERNAL
+  ports: [{{number: 80, name: http, protocol: HTTP}}]
+  resolution: STATIC
+  endpoints: [{{address: 127.0.0.1, ports: {{http: {port}}}}}]
+"
+    )
+}
+
+fn virtual_service(to: &str) -> String {
+    format!(
+        "
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: dev, namespace: default}}
+spec:
+  hosts: [dev.example.com]
+  gateways: [gw]
+  http:
+  - route:
+    - destination: {{host: {to}.demo.local}}
+"
+    )
+}
+
+/// Polls until dev.example.com is answered by `cluster`, for at most ten seconds.
+async fn wait_upstream(port: u16, cluster: &str) {
+    let mut last = None;
+    for _ in 0..200 {
+        if let Ok(r) = get("dev.example.com", "/").try_send(port).await {
+            if r.upstream() == cluster {
+                return;
+            }
+            last = Some(r);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("never answered by {cluster}; last response {last:?}");
+}
+
+fn write(dir: &Path, name: &str, text: &str) {
+    // Write then rename, like an editor's safe save; the watcher must see it either way.
+    let tmp = dir.join(format!(".{name}.tmp"));
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, dir.join(name)).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_applies_edits_live_and_stops_cleanly() {
+    let dir = state_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    let (blue, green, admin) = (free_port(), free_port(), free_port());
+    let listen = free_port();
+    write(&dir, "gateway.yaml", GATEWAY);
+    write(
+        &dir,
+        "upstreams.yaml",
+        &format!(
+            "{}---{}",
+            service_entry("blue", blue),
+            service_entry("green", green)
+        ),
+    );
+    write(&dir, "vs.yaml", &virtual_service("blue"));
+
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(["up", "-f"])
+        .arg(&dir)
+        .args(["--port-offset", &(listen - 80).to_string()])
+        .args([
+            "--admin-port",
+            &admin.to_string(),
+            "--demo-upstreams",
+            "--state-dir",
+        ])
+        .arg(dir.join(".state"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+
+    wait_upstream(listen, "outbound|80||blue.demo.local").await;
+
+    write(&dir, "vs.yaml", &virtual_service("green"));
+    wait_upstream(listen, "outbound|80||green.demo.local").await;
+
+    // A broken edit: reported, and the last good config keeps serving.
+    write(
+        &dir,
+        "vs.yaml",
+        "kind: VirtualService\nspec: [not, a, map]\n",
+    );
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let r = get("dev.example.com", "/").send(listen).await;
+    assert_eq!(r.upstream(), "outbound|80||green.demo.local", "{r:?}");
+
+    // SIGTERM: `up` stops Envoy (admin gone) and exits successfully.
+    let pid = child.id().unwrap().to_string();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "{status}");
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", admin)).is_err(),
+        "Envoy still running"
+    );
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", blue)).is_err(),
+        "demo upstream still running"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
