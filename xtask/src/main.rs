@@ -40,15 +40,9 @@ fn dispatch(args: &[String]) -> Result<()> {
 fn up(rest: &[String]) -> Result<()> {
     wasm::build_and_report()?;
     let envoy = envoy::ensure()?;
-    let mut args = vec![
-        "run",
-        "--release",
-        "--quiet",
-        "-p",
-        "portcullis",
-        "--",
-        "up",
-    ];
+    // The dev profile: the release profile is tuned for small .wasm (LTO, one codegen unit)
+    // and would make this native build several times slower for no visible gain.
+    let mut args = vec!["run", "--quiet", "-p", "portcullis", "--", "up"];
     if !rest.iter().any(|a| a == "-f") {
         args.extend(["-f", "examples/seed", "--demo-upstreams"]);
     }
