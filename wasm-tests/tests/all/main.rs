@@ -1,6 +1,9 @@
 //! Suites that load the built filters and the probe.
 
 mod callouts;
+mod egress_collector;
+mod egress_http;
+mod egress_tcp;
 mod filters;
 mod fixtures;
 mod headers;
