@@ -1,6 +1,7 @@
 //! Suites that load the built filters and the probe.
 
 mod callouts;
+mod config_reload;
 mod egress_collector;
 mod egress_http;
 mod egress_tcp;
