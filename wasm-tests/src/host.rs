@@ -2066,6 +2066,11 @@ impl<'h> HttpRequest<'h> {
         self.headers.push((k.to_string(), v.to_string()));
         self
     }
+    /// A header whose value is arbitrary bytes (obs-text, invalid UTF-8), as Envoy accepts
+    /// them; the guest reads exactly these bytes (see [`crate::abi::raw_value`]).
+    pub fn header_bytes(self, k: &str, v: &[u8]) -> Self {
+        self.header(k, &crate::abi::raw_value(v))
+    }
     /// `:method GET`, `:scheme https`, `:path`, `:authority`.
     pub fn get(self, authority: &str, path: &str) -> Self {
         self.header(":method", "GET")

@@ -84,10 +84,7 @@ fn reconfigure_creates_a_new_root_context_on_the_same_vm__envoy_ecds_update() {
         .get("a", "/")
         .send_headers_only()
         .unwrap();
-    assert_eq!(
-        host.log_messages().iter().filter(|m| *m == "v2").count(),
-        2
-    );
+    assert_eq!(host.log_messages().iter().filter(|m| *m == "v2").count(), 2);
 }
 
 #[test]
