@@ -2,6 +2,7 @@
 
 mod callouts;
 mod config_reload;
+mod differential;
 mod egress_collector;
 mod egress_http;
 mod egress_tcp;
