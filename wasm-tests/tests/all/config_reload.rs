@@ -42,7 +42,7 @@ fn valid_update_switches_routing_and_the_version_gauge() {
         assert_eq!(s.upstream_cluster(), Some(cluster("new")));
     }
     assert_ne!(gauge(&host), before);
-    assert_eq!(gauge(&host), Some(0xbbbb_bbbb_bbbb_b));
+    assert_eq!(gauge(&host), Some(0xb_bbbb_bbbb_bbbb));
     assert_eq!(
         host.metrics().counter("portcullis.router.config_accepted"),
         Some(4)

@@ -160,9 +160,12 @@ fn config(g: &mut Gen, index: usize) -> Value {
     let mut route_no = 0;
     let vhosts: Vec<Value> = (0..1 + g.below(3))
         .map(|v| {
-            let mut domains: Vec<&str> = (0..1 + g.below(2))
-                .filter_map(|_| (!unused.is_empty()).then(|| unused.remove(g.below(unused.len()))))
-                .collect();
+            let mut domains: Vec<&str> = Vec::new();
+            for _ in 0..1 + g.below(2) {
+                if !unused.is_empty() {
+                    domains.push(unused.remove(g.below(unused.len())));
+                }
+            }
             if let Some(at) = unused.iter().position(|d| *d == "*").filter(|_| g.chance(50)) {
                 domains.push(unused.remove(at));
             }
@@ -206,7 +209,7 @@ fn request(g: &mut Gen) -> Request {
     Request {
         method: if g.chance(20) { "POST" } else { "GET" },
         scheme: if g.chance(20) { "http" } else { "https" },
-        authority: *g.pick(&AUTHORITIES),
+        authority: AUTHORITIES[g.below(AUTHORITIES.len())],
         path,
         headers,
     }

@@ -1,6 +1,6 @@
 //! Every match type of a route through the .wasm (V-10 … V-15): each test puts a matching
 //! route first and a catch-all `fallback` second, so the chosen cluster shows which matched.
-#![allow(clippy::unwrap_used, reason = "test code")]
+#![allow(clippy::unwrap_used, clippy::panic, reason = "test code")]
 
 use portcullis_wasm_tests::Host;
 use serde_json::{Value, json};
