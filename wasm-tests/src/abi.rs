@@ -99,25 +99,60 @@ impl LogLevel {
     }
 }
 
+/// First of the 256 private-use chars that stand for one raw byte in a header value (see
+/// [`raw_value`]): Envoy header values are bytes, not necessarily UTF-8, while the host keeps
+/// them as `String`s.
+pub const RAW_BYTE_BASE: u32 = 0xF700;
+
+/// Encodes arbitrary bytes as a header value the host can store: ASCII as is, every other
+/// byte as `RAW_BYTE_BASE + byte`. [`value_bytes`] turns it back into the raw bytes.
+pub fn raw_value(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .map(|&b| match b {
+            0..=0x7f => char::from(b),
+            _ => char::from_u32(RAW_BYTE_BASE + u32::from(b)).unwrap_or('\u{fffd}'),
+        })
+        .collect()
+}
+
+/// The bytes the guest sees for a stored header value: raw-byte chars become their byte.
+pub fn value_bytes(v: &str) -> std::borrow::Cow<'_, [u8]> {
+    let raw = |c: char| (RAW_BYTE_BASE..RAW_BYTE_BASE + 256).contains(&u32::from(c));
+    if !v.chars().any(raw) {
+        return std::borrow::Cow::Borrowed(v.as_bytes());
+    }
+    let mut out = Vec::with_capacity(v.len());
+    for c in v.chars() {
+        match u8::try_from(u32::from(c).wrapping_sub(RAW_BYTE_BASE)) {
+            Ok(b) if raw(c) => out.push(b),
+            _ => out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// Serializes pairs the way cpp-host does; an empty map is zero bytes, never `[0]`.
 pub fn serialize_pairs(pairs: &[(String, String)]) -> Vec<u8> {
     if pairs.is_empty() {
         return Vec::new();
     }
+    let pairs: Vec<(&String, std::borrow::Cow<'_, [u8]>)> =
+        pairs.iter().map(|(k, v)| (k, value_bytes(v))).collect();
     let mut size = 4;
-    for (k, v) in pairs {
+    for (k, v) in &pairs {
         size += 8 + k.len() + 1 + v.len() + 1;
     }
     let mut out = Vec::with_capacity(size);
     out.extend_from_slice(&(pairs.len() as u32).to_le_bytes());
-    for (k, v) in pairs {
+    for (k, v) in &pairs {
         out.extend_from_slice(&(k.len() as u32).to_le_bytes());
         out.extend_from_slice(&(v.len() as u32).to_le_bytes());
     }
-    for (k, v) in pairs {
+    for (k, v) in &pairs {
         out.extend_from_slice(k.as_bytes());
         out.push(0);
-        out.extend_from_slice(v.as_bytes());
+        out.extend_from_slice(v);
         out.push(0);
     }
     out
@@ -170,5 +205,16 @@ mod tests {
         assert_eq!(&bytes[0..4], &2u32.to_le_bytes());
         assert_eq!(deserialize_pairs(&bytes), Some(pairs));
         assert!(serialize_pairs(&[]).is_empty());
+    }
+
+    /// Non-UTF-8 bytes stored with `raw_value` reach the guest as the raw bytes.
+    #[test]
+    fn raw_header_bytes_round_trip() {
+        let raw = [b'a', 0xff, 0xc3, b'z', 0x80];
+        let stored = raw_value(&raw);
+        assert_eq!(&*value_bytes(&stored), &raw);
+        assert_eq!(&*value_bytes("plain é"), "plain é".as_bytes());
+        let bytes = serialize_pairs(&[("k".into(), stored)]);
+        assert_eq!(&bytes[14..19], &raw);
     }
 }

@@ -488,13 +488,28 @@ impl Host {
 
     /// Re-configures: a new root context on each existing VM (Envoy, on a plugin-config
     /// update for the same `vm_id`). Returns `on_configure`'s result per worker. New streams
-    /// attach to the new root.
+    /// attach to the new root. When any `on_configure` returns false, Envoy rejects the
+    /// update ("Unable to create Wasm HTTP filter") and the previous filter config, with its
+    /// root contexts, keeps serving.
     pub fn reconfigure(&mut self, plugin_config: impl Into<Vec<u8>>) -> Result<Vec<bool>> {
-        self.cfg.plugin_config = plugin_config.into();
+        let previous = (
+            std::mem::replace(&mut self.cfg.plugin_config, plugin_config.into()),
+            self.roots.clone(),
+            self.configure_results.clone(),
+        );
         let mut out = Vec::new();
         for w in 0..self.vms.len() {
             self.vms[w].store.data_mut().plugin_config = self.cfg.plugin_config.clone();
             out.push(self.start_root(w)?);
+        }
+        if out.contains(&false) {
+            let (config, roots, results) = previous;
+            for vm in &mut self.vms {
+                vm.store.data_mut().plugin_config = config.clone();
+            }
+            self.cfg.plugin_config = config;
+            self.roots = roots;
+            self.configure_results = results;
         }
         Ok(out)
     }
@@ -2050,6 +2065,11 @@ impl<'h> HttpRequest<'h> {
     pub fn header(mut self, k: &str, v: &str) -> Self {
         self.headers.push((k.to_string(), v.to_string()));
         self
+    }
+    /// A header whose value is arbitrary bytes (obs-text, invalid UTF-8), as Envoy accepts
+    /// them; the guest reads exactly these bytes (see [`crate::abi::raw_value`]).
+    pub fn header_bytes(self, k: &str, v: &[u8]) -> Self {
+        self.header(k, &crate::abi::raw_value(v))
     }
     /// `:method GET`, `:scheme https`, `:path`, `:authority`.
     pub fn get(self, authority: &str, path: &str) -> Self {

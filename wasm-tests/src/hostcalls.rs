@@ -471,7 +471,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<VmData>, abi_version: AbiVersion
                 None => done(&c, name, detail, Status::BadArgument),
                 Some(None) => done(&c, name, detail, Status::NotFound),
                 Some(Some(v)) => {
-                    let st = copy_out(&mut c, v.as_bytes(), vpp, vlp)?;
+                    let st = copy_out(&mut c, &crate::abi::value_bytes(&v), vpp, vlp)?;
                     done(&c, name, format!("{detail} value={v}"), st)
                 }
             }

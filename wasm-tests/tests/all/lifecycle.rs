@@ -69,11 +69,22 @@ fn reconfigure_creates_a_new_root_context_on_the_same_vm__envoy_ecds_update() {
         .send_headers_only()
         .unwrap();
     assert!(host.log_messages().contains(&"v2".to_string()));
+    let serving = host.root_context(0);
     assert!(
         host.reconfigure(json!({"configure_result": false}).to_string())
             .unwrap()
             == vec![false]
     );
+    assert_eq!(
+        host.root_context(0),
+        serving,
+        "a rejected update keeps the previous root serving (Envoy rejects the filter config)"
+    );
+    host.http_request()
+        .get("a", "/")
+        .send_headers_only()
+        .unwrap();
+    assert_eq!(host.log_messages().iter().filter(|m| *m == "v2").count(), 2);
 }
 
 #[test]

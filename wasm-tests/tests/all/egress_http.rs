@@ -1,0 +1,169 @@
+//! The HTTP egress filter through its .wasm: the REGISTRY_ONLY allow-list (E-3, E-4), deny
+//! answers that say why, and one audit record per request in the log sink, redacted.
+#![allow(clippy::unwrap_used, reason = "test code")]
+
+use portcullis_wasm_tests::Host;
+use serde_json::{Value, json};
+
+use crate::fixtures::{egress_builder, egress_wire, status_of};
+
+fn config() -> Value {
+    egress_wire(json!({
+        "allowedHosts": [
+            {"host": "api.example.com", "ports": [443], "rule": "ServiceEntry default/api"},
+            {"host": "*.github.com", "rule": "ServiceEntry default/github"}
+        ],
+        "audit": {"includeHeaders": ["authorization", "x-team"]}
+    }))
+}
+
+fn egress() -> Host {
+    egress_builder(&config(), "egress_audit").build().unwrap()
+}
+
+/// The audit records written to the log, parsed.
+pub fn records(host: &Host) -> Vec<Value> {
+    host.log_messages()
+        .iter()
+        .filter(|m| m.starts_with('{'))
+        .filter_map(|m| serde_json::from_str(m).ok())
+        .collect()
+}
+
+/// E-3: an allowed host continues; its record names the rule and the matched pattern, with
+/// the query and credentials redacted.
+#[test]
+fn allowed_host_continues_and_is_audited_with_redaction() {
+    let mut host = egress();
+    let mut s = host
+        .http_request()
+        .get("api.example.com", "/v1/items?token=abc")
+        .header("authorization", "Bearer secret")
+        .header("x-team", "payments")
+        .header("x-request-id", "req-1")
+        .send_headers_only()
+        .unwrap();
+    assert_eq!(status_of(&s), 0, "{}", s.host_report());
+    s.respond_headers(201, &[], true);
+    s.finish();
+    let r = records(&host);
+    assert_eq!(r.len(), 1, "{:?}", host.log_messages());
+    let r = &r[0];
+    assert_eq!(r["protocol"], "http");
+    assert_eq!(r["decision"], "allowed");
+    assert_eq!(r["rule"], "ServiceEntry default/api");
+    assert_eq!(r["authority"], "api.example.com");
+    assert_eq!(r["method"], "GET");
+    assert_eq!(r["path"], "/v1/items?[REDACTED]");
+    assert_eq!(r["request_id"], "req-1");
+    assert_eq!(r["headers"]["authorization"], "[REDACTED]");
+    assert_eq!(r["headers"]["x-team"], "payments");
+    assert_eq!(r["config_version"], "sha256:egress0000000000");
+    let m = host.metrics();
+    assert_eq!(m.counter("portcullis.egress.allowed"), Some(1));
+    assert_eq!(m.counter("portcullis.egress.audited"), Some(1));
+}
+
+/// E-4: an unknown host gets 502 with a body and a header saying why, and a denied record.
+#[test]
+fn unknown_host_is_denied_with_502_and_a_reason() {
+    let mut host = egress();
+    let s = host
+        .http_request()
+        .get("evil.com", "/exfil")
+        .send_headers_only()
+        .unwrap();
+    let resp = s.local_response().unwrap();
+    assert_eq!(resp.status, 502);
+    assert_eq!(
+        resp.body_str(),
+        "egress to \"evil.com:443\" denied: host is not in the egress allow-list (REGISTRY_ONLY)\n"
+    );
+    assert!(
+        resp.headers
+            .contains(&("x-portcullis-egress-denied".into(), "unknown_host".into()))
+    );
+    s.finish();
+    let r = records(&host);
+    assert_eq!(
+        (r[0]["decision"].as_str(), r[0]["rule"].as_str()),
+        (Some("denied"), Some("unknown_host"))
+    );
+    assert_eq!(host.metrics().counter("portcullis.egress.denied"), Some(1));
+}
+
+/// E-3: wildcard entries allow any port; a host listed for 443 only is denied on another port.
+#[test]
+fn ports_are_checked_per_entry() {
+    let mut host = egress();
+    let s = host
+        .http_request()
+        .get("api.example.com", "/")
+        .property("destination.port", 8443i64)
+        .send_headers_only()
+        .unwrap();
+    let resp = s.local_response().unwrap();
+    assert_eq!(resp.status, 502);
+    assert!(
+        resp.body_str().contains("api.example.com:8443"),
+        "{}",
+        resp.body_str()
+    );
+    assert!(resp.headers.contains(&(
+        "x-portcullis-egress-denied".into(),
+        "port_not_allowed".into()
+    )));
+    let s = host
+        .http_request()
+        .get("raw.github.com", "/")
+        .property("destination.port", 8443i64)
+        .send_headers_only()
+        .unwrap();
+    assert_eq!(status_of(&s), 0);
+}
+
+/// E-4: no host at all is denied as missing_host.
+#[test]
+fn missing_host_is_denied() {
+    let mut host = egress();
+    let s = host
+        .http_request()
+        .header(":method", "GET")
+        .header(":path", "/")
+        .send_headers_only()
+        .unwrap();
+    let resp = s.local_response().unwrap();
+    assert_eq!(resp.status, 502);
+    assert!(
+        resp.headers
+            .contains(&("x-portcullis-egress-denied".into(), "missing_host".into()))
+    );
+}
+
+/// E-4: `denyStatus` replaces 502.
+#[test]
+fn deny_status_is_configurable() {
+    let mut config = config();
+    config["egress"]["denyStatus"] = json!(403);
+    let mut host = egress_builder(&config, "egress_audit").build().unwrap();
+    let s = host
+        .http_request()
+        .get("evil.com", "/")
+        .send_headers_only()
+        .unwrap();
+    assert_eq!(status_of(&s), 403);
+}
+
+/// includeQuery keeps the query string in the record.
+#[test]
+fn include_query_keeps_the_query_in_records() {
+    let mut config = config();
+    config["egress"]["audit"]["includeQuery"] = json!(true);
+    let mut host = egress_builder(&config, "egress_audit").build().unwrap();
+    host.http_request()
+        .get("x.github.com", "/a?b=c")
+        .send_headers_only()
+        .unwrap()
+        .finish();
+    assert_eq!(records(&host)[0]["path"], "/a?b=c");
+}
