@@ -89,6 +89,12 @@ pub fn local_cluster(name: &str, port: u16) -> ClusterPlan {
 
 /// Starts a gateway with demo upstreams.
 pub async fn start(wire: WireConfig, plan: EnvoyPlan) -> LocalGateway {
+    start_with(wire, plan, true).await
+}
+
+/// Starts a gateway, with or without demo upstreams (a test that serves its own upstreams
+/// on the plan's ports says no).
+pub async fn start_with(wire: WireConfig, plan: EnvoyPlan, demo_upstreams: bool) -> LocalGateway {
     let t = tools();
     let opts = GatewayOptions {
         envoy: t.envoy.clone(),
@@ -96,7 +102,7 @@ pub async fn start(wire: WireConfig, plan: EnvoyPlan) -> LocalGateway {
         admin_port: free_port(),
         state_dir: state_dir(),
         concurrency: 1,
-        demo_upstreams: true,
+        demo_upstreams,
         access_log: true,
     };
     match LocalGateway::start(Compiled { wire, plan }, opts).await {
