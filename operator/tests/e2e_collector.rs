@@ -171,13 +171,14 @@ async fn records_reach_the_collector_after_it_recovers() {
         "every record exactly once; log:\n{}",
         gw.envoy_log_tail(30)
     );
-    let collector = state.lock().unwrap();
-    assert_eq!(
-        collector.refused, 2,
-        "the collector failed twice before accepting"
-    );
-    assert!(collector.records.iter().any(|r| r["decision"] == "denied"));
-    drop(collector);
+    {
+        let collector = state.lock().unwrap();
+        assert_eq!(
+            collector.refused, 2,
+            "the collector failed twice before accepting"
+        );
+        assert!(collector.records.iter().any(|r| r["decision"] == "denied"));
+    }
 
     let admin = gw.admin();
     assert_eq!(
