@@ -20,7 +20,7 @@ pub enum FailurePolicy {
     FailReload,
 }
 
-/// Host configuration, set through [`HostBuilder`].
+/// Host configuration, set through [`HostBuilder`](super::HostBuilder).
 #[derive(Debug, Clone)]
 pub struct HostConfig {
     pub vm_config: Vec<u8>,
@@ -50,7 +50,7 @@ pub struct HostConfig {
     pub strip_any_host_port: bool,
     /// Also start the VM Envoy runs on the main thread (lifecycle and ticks, no streams).
     pub main_thread_vm: bool,
-    /// Run inside another host's process (see [`Host::process`]).
+    /// Run inside another host's process (see [`Host::process`](super::Host::process)).
     pub process: Option<Process>,
 }
 

@@ -12,6 +12,8 @@ use crate::state::{Pairs, Phase};
 
 use super::{Host, Side, StreamId, StreamRecord};
 
+// === impl HttpRequest ===
+
 /// A request being built: headers and per-stream properties, then [`HttpRequest::send_headers`].
 #[derive(Debug)]
 pub struct HttpRequest<'h> {
@@ -73,6 +75,8 @@ impl<'h> HttpRequest<'h> {
         })
     }
 }
+
+// === impl HttpStream ===
 
 /// A live HTTP stream. Methods drive it; accessors read the recorded state.
 pub struct HttpStream<'h> {

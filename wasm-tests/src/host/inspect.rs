@@ -211,9 +211,10 @@ impl Host {
         Some(rec)
     }
 
-    /// The "Envoy process" this host runs in; pass it to [`HostBuilder::process`] to run
-    /// another plugin beside this one (shared data and queues are then shared by `vm_id`,
-    /// metrics and clusters by the process).
+    /// The "Envoy process" this host runs in; pass it to
+    /// [`HostBuilder::process`](super::HostBuilder::process) to run another plugin beside this
+    /// one (shared data and queues are then shared by `vm_id`, metrics and clusters by the
+    /// process).
     pub fn process(&self) -> Process {
         Process(self.world.clone())
     }

@@ -140,6 +140,7 @@ enum Side {
 // === impl Host ===
 
 impl Host {
+    /// The filter's view of a live stream (gone once the stream is deleted).
     fn st(&mut self, id: StreamId) -> Option<&mut HttpState> {
         self.vms[id.worker]
             .store
@@ -148,6 +149,7 @@ impl Host {
             .get_mut(&id.context)
     }
 
+    /// One direction of a live stream.
     fn dir(&mut self, id: StreamId, side: Side) -> Option<&mut Direction> {
         let s = self.st(id)?;
         Some(match side {
@@ -156,6 +158,7 @@ impl Host {
         })
     }
 
+    /// The host's record of a stream, created on first use.
     fn rec(&mut self, id: StreamId) -> &mut StreamRecord {
         self.streams.entry(id).or_default()
     }
