@@ -32,7 +32,8 @@ pub enum ExplainError {
     /// No listener for the requested port, or several and none chosen.
     #[error("{0}")]
     Port(String),
-    /// The core refused the compiled config (a compiler or core bug, or a core placeholder).
+    /// The core refused the compiled config (a compiler or core bug: `compile` validates with
+    /// the same core, so a user only sees this for a hand-written wire config).
     #[error("the filters' core rejected the compiled config: {0}")]
     Core(String),
 }
