@@ -5,6 +5,7 @@
 use std::fmt;
 
 use portcullis_core::config::WireConfig;
+use portcullis_core::host::strip_port;
 use portcullis_core::{Decision, Gateway, Outcome, RequestView, SplitMix64};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -20,6 +21,10 @@ pub struct ExplainRequest {
     pub method: String,
     /// `http` or `https`; `None` = https when the listener terminates TLS, else http.
     pub scheme: Option<String>,
+    /// TLS SNI of the connection, which selects the server on a TLS port (G-11); `None` = for
+    /// an https request the Host without its port (what clients send), else none. `Some("")`
+    /// means the client sent no SNI.
+    pub sni: Option<String>,
     /// Other headers (lowercase names).
     pub headers: Vec<(String, String)>,
     /// Gateway port; `None` = the only listener (an error when there are several).
@@ -101,12 +106,18 @@ pub fn explain(
         .iter()
         .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
         .collect();
+    let sni = match &request.sni {
+        Some(sni) => sni.clone(),
+        None if scheme.eq_ignore_ascii_case("https") => strip_port(&request.host).to_string(),
+        None => String::new(),
+    };
     let view = RequestView {
         bind_port: listener.effective_bind_port(),
         authority: &request.host,
         path: &request.path,
         method: &request.method,
         scheme: &scheme,
+        sni: Some(sni.as_str()).filter(|s| !s.is_empty()),
         headers: &headers,
     };
     let decision = gateway.decide(&view, &mut SplitMix64(seed));
