@@ -52,7 +52,9 @@ pub struct Explanation {
     pub listener_port: u16,
     /// Port Envoy binds for it.
     pub bind_port: u16,
-    /// Server that admitted the host.
+    /// TLS SNI the request was explained with (`None`: plain text or no SNI).
+    pub sni: Option<String>,
+    /// Server that admitted the host (on a TLS port: the one the SNI selected, G-11).
     pub server: Option<String>,
     /// Host pattern that matched.
     pub matched_host: Option<String>,
@@ -121,12 +123,14 @@ pub fn explain(
         headers: &headers,
     };
     let decision = gateway.decide(&view, &mut SplitMix64(seed));
-    Ok(describe(
+    let mut explanation = describe(
         &decision,
         wire,
         listener.port,
         listener.effective_bind_port(),
-    ))
+    );
+    explanation.sni = view.sni.map(str::to_string);
+    Ok(explanation)
 }
 
 fn describe(decision: &Decision<'_>, wire: &WireConfig, port: u16, bind_port: u16) -> Explanation {
@@ -171,6 +175,7 @@ fn describe(decision: &Decision<'_>, wire: &WireConfig, port: u16, bind_port: u1
         config_version: wire.config_version.clone(),
         listener_port: e.listener_port.unwrap_or(port),
         bind_port,
+        sni: None,
         server: e.server.map(str::to_string),
         matched_host: e.matched_host.map(str::to_string),
         virtual_host: e.virtual_host.map(str::to_string),
@@ -189,6 +194,9 @@ impl fmt::Display for Explanation {
             "listener        gateway port {} (Envoy binds {})",
             self.listener_port, self.bind_port
         )?;
+        if let Some(sni) = &self.sni {
+            writeln!(f, "sni             {sni}")?;
+        }
         writeln!(f, "server          {}", or_none(&self.server))?;
         writeln!(f, "matched host    {}", or_none(&self.matched_host))?;
         writeln!(f, "virtual host    {}", or_none(&self.virtual_host))?;

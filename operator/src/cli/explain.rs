@@ -10,7 +10,8 @@ use super::gateway_args::parse_key_value;
 use super::{GatewayArgs, compile_files};
 use crate::explain::{ExplainRequest, explain};
 
-/// `portcullis explain -f PATH... --host H --path P [--method M] [--header k=v]... [--port N]`.
+/// `portcullis explain -f PATH... --host H --path P [--method M] [--header k=v]... [--port N]
+/// [--sni NAME]`.
 #[derive(Args, Clone, Debug)]
 pub struct ExplainArgs {
     /// YAML files or directories holding the Istio resources.

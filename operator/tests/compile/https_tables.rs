@@ -131,8 +131,17 @@ fn g11_explain_follows_sni() {
         sni: sni.map(str::to_string),
         ..Default::default()
     };
-    let e = explain(&out.wire, &request("b.example.com", None), 1).unwrap();
+    let e = explain(&out.wire, &request("b.example.com:443", None), 1).unwrap();
     assert_eq!(e.outcome, "forward");
+    assert_eq!(
+        e.sni.as_deref(),
+        Some("b.example.com"),
+        "the Host without its port"
+    );
+    assert!(
+        e.to_string().contains("sni             b.example.com"),
+        "{e}"
+    );
     assert_eq!(e.server.as_deref(), Some("default/gw-b/https-b"));
     let e = explain(&out.wire, &request("a.example.com", None), 1).unwrap();
     assert_eq!(e.server.as_deref(), Some("default/gw-a/https-a"));
