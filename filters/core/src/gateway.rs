@@ -384,9 +384,20 @@ fn compile_listener(l: &Listener, at: &str) -> Result<CompiledListener, ConfigEr
             });
         }
     }
+    let exclusive = !l.servers.is_empty() && l.servers.iter().all(|s| s.tls);
+    if exclusive && !l.virtual_hosts.is_empty() {
+        // A config written before G-11 tables existed: routing it would 404 every request, so
+        // refuse it loudly instead.
+        return Err(ConfigError::Invalid {
+            at: format!("{at}.virtualHosts"),
+            reason: "every server of this listener terminates TLS, so requests are routed in \
+                     each server's own virtualHosts (G-11); this shared table would never be used"
+                .into(),
+        });
+    }
     let tls = (!tls_servers.is_empty()).then(|| TlsServers {
         by_sni,
-        exclusive: l.servers.iter().all(|s| s.tls),
+        exclusive,
         servers: tls_servers,
     });
     Ok(CompiledListener {

@@ -256,4 +256,12 @@ fn server_tables_are_validated() {
         err.contains("listeners[0].servers[0].virtualHosts[1].domains[0]"),
         "{err}"
     );
+
+    // A shared table on a TLS-only port (the pre-G-11 layout) would never be used: refused.
+    let err = refused(config(vec![listener(
+        443,
+        vec![tls_server("ns/gw/https", &["a.example.com"], vec![])],
+        vec![vhost("a", &["a.example.com"], vec![])],
+    )]));
+    assert!(err.contains("listeners[0].virtualHosts"), "{err}");
 }
