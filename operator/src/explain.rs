@@ -5,6 +5,7 @@
 use std::fmt;
 
 use portcullis_core::config::WireConfig;
+use portcullis_core::host::strip_port;
 use portcullis_core::{Decision, Gateway, Outcome, RequestView, SplitMix64};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -20,6 +21,10 @@ pub struct ExplainRequest {
     pub method: String,
     /// `http` or `https`; `None` = https when the listener terminates TLS, else http.
     pub scheme: Option<String>,
+    /// TLS SNI of the connection, which selects the server on a TLS port (G-11); `None` = for
+    /// an https request the Host without its port (what clients send), else none. `Some("")`
+    /// means the client sent no SNI.
+    pub sni: Option<String>,
     /// Other headers (lowercase names).
     pub headers: Vec<(String, String)>,
     /// Gateway port; `None` = the only listener (an error when there are several).
@@ -48,7 +53,9 @@ pub struct Explanation {
     pub listener_port: u16,
     /// Port Envoy binds for it.
     pub bind_port: u16,
-    /// Server that admitted the host.
+    /// TLS SNI the request was explained with (`None`: plain text or no SNI).
+    pub sni: Option<String>,
+    /// Server that admitted the host (on a TLS port: the one the SNI selected, G-11).
     pub server: Option<String>,
     /// Host pattern that matched.
     pub matched_host: Option<String>,
@@ -102,21 +109,29 @@ pub fn explain(
         .iter()
         .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
         .collect();
+    let sni = match &request.sni {
+        Some(sni) => sni.clone(),
+        None if scheme.eq_ignore_ascii_case("https") => strip_port(&request.host).to_string(),
+        None => String::new(),
+    };
     let view = RequestView {
         bind_port: listener.effective_bind_port(),
         authority: &request.host,
         path: &request.path,
         method: &request.method,
         scheme: &scheme,
+        sni: Some(sni.as_str()).filter(|s| !s.is_empty()),
         headers: &headers,
     };
     let decision = gateway.decide(&view, &mut SplitMix64(seed));
-    Ok(describe(
+    let mut explanation = describe(
         &decision,
         wire,
         listener.port,
         listener.effective_bind_port(),
-    ))
+    );
+    explanation.sni = view.sni.map(str::to_string);
+    Ok(explanation)
 }
 
 fn describe(decision: &Decision<'_>, wire: &WireConfig, port: u16, bind_port: u16) -> Explanation {
@@ -161,6 +176,7 @@ fn describe(decision: &Decision<'_>, wire: &WireConfig, port: u16, bind_port: u1
         config_version: wire.config_version.clone(),
         listener_port: e.listener_port.unwrap_or(port),
         bind_port,
+        sni: None,
         server: e.server.map(str::to_string),
         matched_host: e.matched_host.map(str::to_string),
         virtual_host: e.virtual_host.map(str::to_string),
@@ -179,6 +195,9 @@ impl fmt::Display for Explanation {
             "listener        gateway port {} (Envoy binds {})",
             self.listener_port, self.bind_port
         )?;
+        if let Some(sni) = &self.sni {
+            writeln!(f, "sni             {sni}")?;
+        }
         writeln!(f, "server          {}", or_none(&self.server))?;
         writeln!(f, "matched host    {}", or_none(&self.matched_host))?;
         writeln!(f, "virtual host    {}", or_none(&self.virtual_host))?;

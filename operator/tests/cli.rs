@@ -134,3 +134,38 @@ fn examples_pass_core_validation_and_explain() {
     };
     assert_eq!(explain(&out.wire, &request, 1).unwrap().outcome, "refused");
 }
+
+/// `explain --sni` reaches the request (G-11): the SNI defaults to the Host, `''` is none.
+#[test]
+fn explain_sni_flag() {
+    let Cli::Explain(a) = Cli::try_parse_from([
+        "p", "explain", "-f", "x", "--host", "a.test", "--sni", "b.test",
+    ])
+    .unwrap() else {
+        panic!()
+    };
+    assert_eq!(a.sni.as_deref(), Some("b.test"));
+    let Cli::Explain(a) =
+        Cli::try_parse_from(["p", "explain", "-f", "x", "--host", "a.test"]).unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(a.sni, None);
+    let features = example("features");
+    for sni in ["", "other.example"] {
+        assert_eq!(
+            run(&[
+                "explain",
+                "-f",
+                &features,
+                "--port",
+                "443",
+                "--host",
+                "secure.shop.example",
+                "--sni",
+                sni,
+            ]),
+            ExitCode::SUCCESS
+        );
+    }
+}

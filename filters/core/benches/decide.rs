@@ -97,6 +97,7 @@ fn config(vhosts: Vec<VirtualHost>, server_hosts: Vec<String>) -> Gateway {
                 hosts: server_hosts,
                 https_redirect: false,
                 tls: false,
+                virtual_hosts: Vec::new(),
             }],
             virtual_hosts: vhosts,
         }],
@@ -160,6 +161,7 @@ fn decide(gw: &Gateway, authority: &str, path: &str) -> bool {
         path,
         method: "GET",
         scheme: "http",
+        sni: None,
         headers,
     };
     matches!(

@@ -8,7 +8,8 @@ use crate::config::{Cors, HeaderOperations, Retries};
 pub struct Evidence<'g> {
     /// The Gateway server port of the listener that received the request.
     pub listener_port: Option<u16>,
-    /// The Gateway server whose hosts admitted the request (`ns/gateway/portName`).
+    /// The Gateway server whose hosts admitted the request (`ns/gateway/portName`); on a TLS
+    /// port, the server the SNI selected (G-11).
     pub server: Option<&'g str>,
     /// The host pattern that matched (a server host or a vhost domain).
     pub matched_host: Option<&'g str>,
@@ -29,6 +30,9 @@ pub enum Refusal {
     MissingAuthority,
     /// No Gateway server on this port lists the host (G-10: 404).
     HostNotAllowed,
+    /// On a TLS port, no server's SNI list matches the connection's SNI. Envoy closes such a
+    /// connection during the handshake (G-11); a filter that sees one anyway answers 404.
+    NoTlsServer,
     /// The host is served, but no virtual host was built for it (no bound VirtualService, G-10).
     NoVirtualHost,
     /// The virtual host has no route matching the request (V-9: 404).
@@ -42,6 +46,7 @@ impl Refusal {
             Refusal::MissingAuthority => 400,
             Refusal::UnknownListener
             | Refusal::HostNotAllowed
+            | Refusal::NoTlsServer
             | Refusal::NoVirtualHost
             | Refusal::NoRoute => 404,
         }
@@ -53,6 +58,7 @@ impl Refusal {
             Refusal::UnknownListener => "unknown_listener",
             Refusal::MissingAuthority => "missing_authority",
             Refusal::HostNotAllowed => "host_not_allowed",
+            Refusal::NoTlsServer => "no_tls_server",
             Refusal::NoVirtualHost => "route_not_found",
             Refusal::NoRoute => "route_not_found",
         }
@@ -64,6 +70,7 @@ impl Refusal {
             Refusal::UnknownListener => "no gateway listener is configured for this port",
             Refusal::MissingAuthority => "the request has no host",
             Refusal::HostNotAllowed => "no gateway server on this port lists the host",
+            Refusal::NoTlsServer => "no TLS server on this port matches the connection's SNI",
             Refusal::NoVirtualHost => "no virtual service is bound to the gateway for this host",
             Refusal::NoRoute => "no route of the virtual service matches the request",
         }

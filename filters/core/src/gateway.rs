@@ -1,14 +1,16 @@
 //! The compiled gateway: wire config turned into indexed matchers, and the per-request decision
 //! (Istio's procedure, section E of the semantics notes).
 //!
-//! Per request: listener by bind port → server by host (G-5, G-9; none → 404) → `httpsRedirect`
-//! (G-7) → virtual host by host (G-9, no fall-through; none → 404, G-10) → `requireTls` (G-7) →
-//! first matching route (V-5; none → 404, V-9) → CORS, fault, action (V-18 … V-24).
+//! Per request: listener by bind port → on a TLS port, server by SNI (G-11; none → the handshake
+//! fails, here 404) → server by host (G-5, G-9; none → 404) → `httpsRedirect` (G-7) → virtual
+//! host by host in the route table of the port (plain text, G-8) or of the SNI-selected server
+//! (G-11) (G-9, no fall-through; none → 404, G-10) → `requireTls` (G-7) → first matching route
+//! (V-5; none → 404, V-9) → CORS, fault, action (V-18 … V-24).
 
 use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
 
-use crate::config::{Listener, WireConfig};
+use crate::config::{Listener, VirtualHost, WireConfig};
 use crate::host::{HostIndex, HostPattern, normalize_authority};
 use crate::route::{CompiledRoute, RouteInput, https_location};
 use crate::{
@@ -24,15 +26,56 @@ pub struct Gateway {
     /// Bind port → index in `listeners`.
     by_bind_port: HashMap<u16, usize>,
     referenced_headers: Vec<String>,
+    /// Some listener has a TLS server, so requests must carry their SNI (G-11).
+    needs_sni: bool,
 }
 
-/// One listener: its servers and virtual hosts, each behind a host index.
+/// One listener: its plain-text servers and their shared route table (G-8), and its terminated
+/// HTTPS servers, each with its own table (G-11).
 #[derive(Debug)]
 struct CompiledListener {
     port: u16,
     servers: HostIndex<ServerRef>,
+    table: RouteTable,
+    tls: Option<TlsServers>,
+}
+
+/// A route table: virtual hosts behind a host index (G-9).
+#[derive(Debug, Default)]
+struct RouteTable {
     vhosts: Vec<CompiledVhost>,
-    vhost_index: HostIndex<usize>,
+    index: HostIndex<usize>,
+}
+
+impl RouteTable {
+    /// The vhost for a normalised host and the domain that selected it (G-9).
+    fn lookup(&self, host: &str) -> Option<(&str, &CompiledVhost)> {
+        let found = self.index.lookup(host)?;
+        Some((found.pattern, self.vhosts.get(*found.value)?))
+    }
+
+    fn routes(&self) -> impl Iterator<Item = &CompiledRoute> {
+        self.vhosts.iter().flat_map(|v| &v.routes)
+    }
+}
+
+/// The terminated HTTPS servers of a listener, selected by SNI like Envoy's filter chains
+/// (G-11): exact name, then the longest `*.suffix`, then `*` (which also matches no SNI).
+#[derive(Debug)]
+struct TlsServers {
+    /// SNI pattern → index in `servers`; the first server listing a pattern keeps it.
+    by_sni: HostIndex<usize>,
+    servers: Vec<TlsServer>,
+    /// No plain-text server shares the port, so every connection on it is TLS (Envoy only
+    /// accepts TLS there), whatever `:scheme` says.
+    exclusive: bool,
+}
+
+#[derive(Debug)]
+struct TlsServer {
+    name: String,
+    hosts: HostIndex<()>,
+    table: RouteTable,
 }
 
 /// What a server host pattern leads to. Several servers may list the same host on one port
@@ -46,7 +89,9 @@ struct ServerRef {
 
 /// A request past the host stage.
 struct Admitted<'g, 'r> {
-    listener: &'g CompiledListener,
+    listener_port: u16,
+    /// The route table the request is routed in (the port's, or the SNI-selected server's).
+    table: &'g RouteTable,
     host: Cow<'r, str>,
     evidence: Evidence<'g>,
 }
@@ -64,6 +109,7 @@ impl Gateway {
         let mut by_bind_port = HashMap::new();
         let mut listeners = Vec::with_capacity(config.listeners.len());
         let mut headers = BTreeSet::new();
+        let mut needs_sni = false;
         for (li, l) in config.listeners.iter().enumerate() {
             let at = format!("listeners[{li}]");
             if let Some(prev) = by_bind_port.insert(l.effective_bind_port(), li) {
@@ -76,7 +122,13 @@ impl Gateway {
                 });
             }
             let listener = compile_listener(l, &at)?;
-            for route in listener.vhosts.iter().flat_map(|v| &v.routes) {
+            needs_sni |= listener.tls.is_some();
+            let tls_routes = listener
+                .tls
+                .iter()
+                .flat_map(|t| &t.servers)
+                .flat_map(|s| s.table.routes());
+            for route in listener.table.routes().chain(tls_routes) {
                 headers.extend(route.matcher().header_names().map(str::to_string));
                 if route.has_cors() {
                     headers.insert("origin".to_string());
@@ -90,7 +142,14 @@ impl Gateway {
             listeners,
             by_bind_port,
             referenced_headers: headers.into_iter().collect(),
+            needs_sni,
         })
+    }
+
+    /// True when some listener has a terminated HTTPS server: the filters must then read the
+    /// connection's SNI into [`RequestView::sni`] (G-11). Other configs skip that host call.
+    pub fn needs_sni(&self) -> bool {
+        self.needs_sni
     }
 
     /// The config's identity (`configVersion`).
@@ -121,7 +180,8 @@ impl Gateway {
         entropy: &mut dyn Entropy,
     ) -> Decision<'g> {
         let Admitted {
-            listener,
+            listener_port,
+            table,
             host,
             mut evidence,
         } = match self.admit(request) {
@@ -151,13 +211,10 @@ impl Gateway {
             outcome: Outcome::Refused(refusal),
         };
         // One vhost is chosen; a vhost without a matching route does not fall through (G-9).
-        let Some(found) = listener.vhost_index.lookup(&host) else {
+        let Some((domain, vhost)) = table.lookup(&host) else {
             return refused(evidence, Refusal::NoVirtualHost);
         };
-        let Some(vhost) = listener.vhosts.get(*found.value) else {
-            return refused(evidence, Refusal::NoVirtualHost);
-        };
-        evidence.matched_host = Some(found.pattern);
+        evidence.matched_host = Some(domain);
         evidence.virtual_host = Some(&vhost.name);
         if vhost.require_tls && is_plain(request) {
             return Decision {
@@ -170,7 +227,7 @@ impl Gateway {
             req: *request,
             path,
             query,
-            listener_port: listener.port,
+            listener_port,
         };
         let Some(route) = vhost.routes.iter().find(|r| r.matches(&input)) else {
             return refused(evidence, Refusal::NoRoute);
@@ -185,7 +242,8 @@ impl Gateway {
     }
 
     /// The host stage shared by [`Gateway::admit_host`] and [`Gateway::decide`]: listener,
-    /// authority, server, `httpsRedirect`. The host is normalised once here.
+    /// server (by SNI on a TLS port, G-11), authority, server hosts, `httpsRedirect`. The host
+    /// is normalised once here.
     fn admit<'g, 'r>(
         &'g self,
         request: &RequestView<'r>,
@@ -196,6 +254,35 @@ impl Gateway {
             return refused(evidence, Refusal::UnknownListener);
         };
         evidence.listener_port = Some(listener.port);
+        if let Some(tls) = &listener.tls
+            && (tls.exclusive || !is_plain(request))
+        {
+            // G-11: the handshake chose the server by SNI; the request is routed only within
+            // that server's route table, by Host.
+            let sni = normalize_authority(strip_dot(request.sni.unwrap_or_default()));
+            let Some(server) = tls
+                .by_sni
+                .lookup(&sni)
+                .and_then(|found| tls.servers.get(*found.value))
+            else {
+                return refused(evidence, Refusal::NoTlsServer);
+            };
+            evidence.server = Some(&server.name);
+            if request.authority.is_empty() {
+                return refused(evidence, Refusal::MissingAuthority);
+            }
+            let host = normalize_authority(request.authority);
+            let Some(found) = server.hosts.lookup(&host) else {
+                return refused(evidence, Refusal::HostNotAllowed);
+            };
+            evidence.matched_host = Some(found.pattern);
+            return Ok(Admitted {
+                listener_port: listener.port,
+                table: &server.table,
+                host,
+                evidence,
+            });
+        }
         if request.authority.is_empty() {
             return refused(evidence, Refusal::MissingAuthority);
         }
@@ -210,7 +297,8 @@ impl Gateway {
             return Err(HostVerdict::HttpsRedirect { evidence, location });
         }
         Ok(Admitted {
-            listener,
+            listener_port: listener.port,
+            table: &listener.table,
             host,
             evidence,
         })
@@ -227,6 +315,12 @@ impl Gateway {
 /// the connection, G-7).
 fn is_plain(request: &RequestView<'_>) -> bool {
     !request.scheme.eq_ignore_ascii_case("https")
+}
+
+/// An SNI is a host name without port; a trailing dot, which some clients send, does not change
+/// the name.
+fn strip_dot(sni: &str) -> &str {
+    sni.strip_suffix('.').unwrap_or(sni)
 }
 
 fn https_redirect<'g>(location: String) -> Outcome<'g> {
@@ -249,9 +343,28 @@ fn parse_host(pattern: &str, at: String) -> Result<HostPattern, ConfigError> {
 
 fn compile_listener(l: &Listener, at: &str) -> Result<CompiledListener, ConfigError> {
     let mut servers = HostIndex::new();
+    let mut tls_servers = Vec::new();
+    let mut by_sni = HostIndex::new();
     for (si, s) in l.servers.iter().enumerate() {
+        let sat = format!("{at}.servers[{si}]");
+        if !s.tls && !s.virtual_hosts.is_empty() {
+            return Err(ConfigError::Invalid {
+                at: format!("{sat}.virtualHosts"),
+                reason: "only a TLS server has its own route table; plain-text servers share \
+                         the listener's virtualHosts"
+                    .into(),
+            });
+        }
+        let mut hosts = HostIndex::new();
         for (hi, h) in s.hosts.iter().enumerate() {
-            let pattern = parse_host(h, format!("{at}.servers[{si}].hosts[{hi}]"))?;
+            let pattern = parse_host(h, format!("{sat}.hosts[{hi}]"))?;
+            if s.tls {
+                // G-11: the server names of the filter chain; a repeated name keeps the first
+                // server (the compiler drops such servers, G-2).
+                let _ = by_sni.insert(&pattern, tls_servers.len());
+                let _ = hosts.insert(&pattern, ());
+                continue;
+            }
             let server = ServerRef {
                 name: s.name.clone(),
                 https_redirect: s.https_redirect,
@@ -263,16 +376,49 @@ fn compile_listener(l: &Listener, at: &str) -> Result<CompiledListener, ConfigEr
                 first.https_redirect = true;
             }
         }
+        if s.tls {
+            tls_servers.push(TlsServer {
+                name: s.name.clone(),
+                hosts,
+                table: compile_table(&s.virtual_hosts, &format!("{sat}.virtualHosts"))?,
+            });
+        }
     }
-    let mut vhosts = Vec::with_capacity(l.virtual_hosts.len());
-    let mut vhost_index = HostIndex::new();
-    for (vi, v) in l.virtual_hosts.iter().enumerate() {
-        let vat = format!("{at}.virtualHosts[{vi}]");
+    let exclusive = !l.servers.is_empty() && l.servers.iter().all(|s| s.tls);
+    if exclusive && !l.virtual_hosts.is_empty() {
+        // A config written before G-11 tables existed: routing it would 404 every request, so
+        // refuse it loudly instead.
+        return Err(ConfigError::Invalid {
+            at: format!("{at}.virtualHosts"),
+            reason: "every server of this listener terminates TLS, so requests are routed in \
+                     each server's own virtualHosts (G-11); this shared table would never be used"
+                .into(),
+        });
+    }
+    let tls = (!tls_servers.is_empty()).then(|| TlsServers {
+        by_sni,
+        exclusive,
+        servers: tls_servers,
+    });
+    Ok(CompiledListener {
+        port: l.port,
+        servers,
+        table: compile_table(&l.virtual_hosts, &format!("{at}.virtualHosts"))?,
+        tls,
+    })
+}
+
+/// Compiles one route table; `at` is the path of its `virtualHosts` list.
+fn compile_table(virtual_hosts: &[VirtualHost], at: &str) -> Result<RouteTable, ConfigError> {
+    let mut vhosts = Vec::with_capacity(virtual_hosts.len());
+    let mut index = HostIndex::new();
+    for (vi, v) in virtual_hosts.iter().enumerate() {
+        let vat = format!("{at}[{vi}]");
         for (di, d) in v.domains.iter().enumerate() {
             let dat = format!("{vat}.domains[{di}]");
             let pattern = parse_host(d, dat.clone())?;
             // Envoy refuses a route table that lists a domain twice.
-            if vhost_index.insert(&pattern, vi).is_err() {
+            if index.insert(&pattern, vi).is_err() {
                 return Err(ConfigError::InvalidHost {
                     at: dat,
                     pattern: d.clone(),
@@ -292,10 +438,5 @@ fn compile_listener(l: &Listener, at: &str) -> Result<CompiledListener, ConfigEr
             routes,
         });
     }
-    Ok(CompiledListener {
-        port: l.port,
-        servers,
-        vhosts,
-        vhost_index,
-    })
+    Ok(RouteTable { vhosts, index })
 }

@@ -40,6 +40,9 @@ pub struct RequestView<'a> {
     pub method: &'a str,
     /// `:scheme` (`http` or `https`), as Envoy sets it from the connection.
     pub scheme: &'a str,
+    /// The TLS SNI of the connection (`connection.requested_server_name`); `None` for plain
+    /// text or a TLS client that sent none. Selects the server on TLS ports (G-11).
+    pub sni: Option<&'a str>,
     /// Every other header, by lowercase name.
     pub headers: &'a dyn Headers,
 }
@@ -52,6 +55,7 @@ impl std::fmt::Debug for RequestView<'_> {
             .field("path", &self.path)
             .field("method", &self.method)
             .field("scheme", &self.scheme)
+            .field("sni", &self.sni)
             .finish_non_exhaustive()
     }
 }

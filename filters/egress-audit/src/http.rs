@@ -50,7 +50,7 @@ impl Context for EgressHttp {}
 
 impl HttpContext for EgressHttp {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        let request = RequestData::read(&[]);
+        let request = RequestData::read(&[], false);
         self.seen = Seen {
             start_nanos: host::now_nanos(),
             port: self.served.gateway_port(request.bind_port),

@@ -17,6 +17,9 @@ pub struct RequestData {
     pub method: String,
     /// `:scheme`.
     pub scheme: String,
+    /// The connection's TLS SNI (`connection.requested_server_name`), read only when the config
+    /// has a TLS server (G-11); `None` otherwise, for plain text, or when the client sent none.
+    pub sni: Option<String>,
     /// Headers the config's matchers read, repeated values joined with `,` as Envoy's header
     /// matchers see them.
     pub headers: Vec<(String, String)>,
@@ -25,12 +28,19 @@ pub struct RequestData {
 impl RequestData {
     /// Reads the pseudo-headers one by one and, only when some matcher needs other headers,
     /// the header map once. Most configs match on host and path only, and single-header reads
-    /// are the cheapest host calls.
-    pub fn read(referenced_headers: &[String]) -> Self {
+    /// are the cheapest host calls. The SNI is read only when `read_sni` (see
+    /// [`portcullis_core::Gateway::needs_sni`]), so configs without HTTPS servers pay nothing.
+    pub fn read(referenced_headers: &[String], read_sni: bool) -> Self {
         let mut data = RequestData {
             bind_port: host::property_u64(&["destination", "port"])
                 .and_then(|p| u16::try_from(p).ok())
                 .unwrap_or(0),
+            sni: if read_sni {
+                host::property_string(&["connection", "requested_server_name"])
+                    .filter(|s| !s.is_empty())
+            } else {
+                None
+            },
             ..RequestData::default()
         };
         if referenced_headers.is_empty() {
@@ -69,6 +79,7 @@ impl RequestData {
             path: &self.path,
             method: &self.method,
             scheme: &self.scheme,
+            sni: self.sni.as_deref(),
             headers: &self.headers,
         }
     }

@@ -111,7 +111,7 @@ impl HttpContext for HostFilterStream {
             return Action::Pause;
         };
         // Host filtering needs no header beyond the pseudo-headers.
-        let request = RequestData::read(&[]);
+        let request = RequestData::read(&[], gateway.needs_sni());
         match gateway.admit_host(&request.view()) {
             HostVerdict::Admitted(_) => {
                 self.metrics.allowed.inc();

@@ -120,7 +120,7 @@ impl HttpContext for RouterStream {
             respond::send_text(503, &[], "portcullis: no valid routing configuration\n");
             return Action::Pause;
         };
-        let request = RequestData::read(gateway.referenced_headers());
+        let request = RequestData::read(gateway.referenced_headers(), gateway.needs_sni());
         let decision = {
             let mut entropy = self.shared.entropy.borrow_mut();
             gateway.decide(&request.view(), &mut *entropy)
@@ -147,6 +147,7 @@ impl HttpContext for RouterStream {
                     refusal,
                     portcullis_core::Refusal::HostNotAllowed
                         | portcullis_core::Refusal::MissingAuthority
+                        | portcullis_core::Refusal::NoTlsServer
                 ) {
                     metrics.refused.inc();
                 }

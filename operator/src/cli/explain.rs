@@ -10,7 +10,8 @@ use super::gateway_args::parse_key_value;
 use super::{GatewayArgs, compile_files};
 use crate::explain::{ExplainRequest, explain};
 
-/// `portcullis explain -f PATH... --host H --path P [--method M] [--header k=v]... [--port N]`.
+/// `portcullis explain -f PATH... --host H --path P [--method M] [--header k=v]... [--port N]
+/// [--sni NAME]`.
 #[derive(Args, Clone, Debug)]
 pub struct ExplainArgs {
     /// YAML files or directories holding the Istio resources.
@@ -37,6 +38,10 @@ pub struct ExplainArgs {
     /// Scheme (`http` or `https`); default: https on a TLS listener, else http.
     #[arg(long)]
     pub scheme: Option<String>,
+    /// TLS SNI, which selects the server on a TLS port (G-11); default: the Host (without its
+    /// port) for an https request. `--sni ''` means the client sent none.
+    #[arg(long)]
+    pub sni: Option<String>,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
@@ -62,6 +67,7 @@ pub fn explain_command(args: &ExplainArgs) -> ExitCode {
         path: args.path.clone(),
         method: args.method.clone(),
         scheme: args.scheme.clone(),
+        sni: args.sni.clone(),
         headers: args.headers.clone(),
         port: args.port,
     };

@@ -1,4 +1,5 @@
-//! Virtual hosts of one HTTP port (G-7, G-8, G-10, V-2, V-3, V-8).
+//! Route tables of one HTTP port: one shared by the plain-text servers (G-8), one per
+//! terminated HTTPS server (G-11); virtual hosts per G-7, G-10, V-2, V-3, V-8.
 
 use std::collections::BTreeSet;
 
@@ -7,7 +8,7 @@ use portcullis_core::config::{Listener, Server, VirtualHost};
 use super::context::Ctx;
 use super::hosts::{intersect, resolve_short_name};
 use super::matches::is_catch_all;
-use super::servers::{PortGroup, ServerMode};
+use super::servers::{MergedServer, PortGroup, ServerMode};
 
 /// The wire listener of a port that carries HTTP (plain or terminated); `None` for a port with
 /// only passthrough servers (no HTTP is ever seen there).
@@ -24,9 +25,74 @@ pub fn build_listener(
     if http_servers.is_empty() {
         return None;
     }
+    // G-8: the plain-text servers of a port share one route table; G-11: each terminated HTTPS
+    // server has its own, built from that server alone.
+    let plain: Vec<_> = http_servers
+        .iter()
+        .copied()
+        .filter(|s| s.mode == ServerMode::PlainHttp)
+        .collect();
+    let shared = if plain.is_empty() {
+        Vec::new()
+    } else {
+        let vhosts = build_table(ctx, &plain, group.port);
+        if vhosts.is_empty()
+            && let Some(first) = plain.first()
+        {
+            let port = group.port;
+            ctx.reporter(first.gateway).info(
+                &first.field,
+                format!(
+                    "no VirtualService produced a route on port {port}: every request on it gets 404"
+                ),
+                Some("G-10"),
+            );
+        }
+        vhosts
+    };
+    let mut servers = Vec::with_capacity(http_servers.len());
+    for s in &http_servers {
+        let terminated = s.mode == ServerMode::Terminated;
+        let virtual_hosts = if terminated {
+            let vhosts = build_table(ctx, std::slice::from_ref(s), group.port);
+            if vhosts.is_empty() {
+                let (port, name) = (group.port, &s.name);
+                ctx.reporter(s.gateway).info(
+                    &s.field,
+                    format!(
+                        "no VirtualService produced a route for HTTPS server {name} on port {port}: every request whose SNI selects it gets 404"
+                    ),
+                    Some("G-10"),
+                );
+            }
+            vhosts
+        } else {
+            Vec::new()
+        };
+        servers.push(Server {
+            name: s.name.clone(),
+            hosts: s.hosts.iter().map(|h| h.dns.clone()).collect(),
+            https_redirect: s.https_redirect,
+            tls: terminated,
+            virtual_hosts,
+        });
+    }
+    Some(Listener {
+        port: group.port,
+        bind_port: (bind_port != group.port).then_some(bind_port),
+        servers,
+        // G-10: an empty list is the blackhole (every request 404).
+        virtual_hosts: shared,
+    })
+}
+
+/// One route table built from `servers` in merge order (G-8): for each server, each bound VS,
+/// the host intersection with that server's hosts only (V-2, V-3); routes accumulate per
+/// domain (V-8); `httpsRedirect` servers answer every listed host (G-7).
+fn build_table(ctx: &mut Ctx<'_>, servers: &[&MergedServer<'_>], port: u16) -> Vec<VirtualHost> {
     let mut vhosts: Vec<VirtualHost> = Vec::new();
     let mut seen: BTreeSet<(String, String)> = BTreeSet::new();
-    for server in &http_servers {
+    for server in servers {
         let mut server_domains = BTreeSet::new();
         for vs in ctx.virtual_services_for(&server.gateway_ref) {
             let allowed: Vec<&str> = server.hosts_for(vs.namespace()).collect();
@@ -44,13 +110,13 @@ pub fn build_listener(
             if domains.is_empty() {
                 continue;
             }
-            let routes = super::routes::emit(ctx, vs, &server.gateway_ref, group.port);
+            let routes = super::routes::emit(ctx, vs, &server.gateway_ref, port);
             if !routes.is_empty() {
                 ctx.used_virtual_services.insert(vs.reference());
             }
             for domain in domains {
                 server_domains.insert(domain.clone());
-                let vh = vhost(&mut vhosts, &domain, group.port);
+                let vh = vhost(&mut vhosts, &domain, port);
                 vh.require_tls |= server.https_redirect;
                 // One VS adds its routes to a vhost once, even through several servers (G-8).
                 if seen.insert((domain, vs.reference())) {
@@ -62,7 +128,7 @@ pub fn build_listener(
         if server.https_redirect {
             for h in &server.hosts {
                 if !server_domains.contains(&h.dns) {
-                    vhost(&mut vhosts, &h.dns, group.port).require_tls = true;
+                    vhost(&mut vhosts, &h.dns, port).require_tls = true;
                 }
             }
         }
@@ -71,48 +137,7 @@ pub fn build_listener(
         // V-8: catch-alls last, keeping the relative order of everything else.
         vh.routes.sort_by_key(|r| is_catch_all(&r.matcher));
     }
-    let terminated: Vec<_> = http_servers
-        .iter()
-        .filter(|s| s.mode == ServerMode::Terminated)
-        .collect();
-    if let [_, second, ..] = terminated.as_slice() {
-        // G-11: Istio gives each HTTPS server its own route table, chosen by SNI; the wire format
-        // has one per port, so a Host of another server on the port is routed instead of 404.
-        let port = group.port;
-        ctx.reporter(second.gateway).warning(
-            &second.field,
-            format!("several HTTPS servers on port {port} share one route table in Portcullis: a request whose SNI and Host belong to different servers is routed where Istio answers 404"),
-            Some("G-11"),
-        );
-    }
-    if vhosts.is_empty()
-        && let Some(first) = http_servers.first()
-    {
-        let port = group.port;
-        ctx.reporter(first.gateway).info(
-            &first.field,
-            format!(
-                "no VirtualService produced a route on port {port}: every request on it gets 404"
-            ),
-            Some("G-10"),
-        );
-    }
-    let servers = http_servers
-        .iter()
-        .map(|s| Server {
-            name: s.name.clone(),
-            hosts: s.hosts.iter().map(|h| h.dns.clone()).collect(),
-            https_redirect: s.https_redirect,
-            tls: s.mode == ServerMode::Terminated,
-        })
-        .collect();
-    Some(Listener {
-        port: group.port,
-        bind_port: (bind_port != group.port).then_some(bind_port),
-        servers,
-        // G-10: an empty list is the blackhole (every request 404).
-        virtual_hosts: vhosts,
-    })
+    vhosts
 }
 
 fn vhost<'v>(vhosts: &'v mut Vec<VirtualHost>, domain: &str, port: u16) -> &'v mut VirtualHost {

@@ -11,6 +11,7 @@ mod binding;
 mod clusters;
 mod determinism;
 mod gateways;
+mod https_tables;
 mod routes;
 mod tls_egress;
 
@@ -38,14 +39,31 @@ pub fn compile_for(yaml: &str, identity: &GatewayIdentity) -> CompileOutput {
     compile(&loaded.resources, identity, &CompileOptions::default())
 }
 
-/// The vhost for `domain` on `port`.
+/// The vhost for `domain` on `port`: in the plain-text table, else in the first HTTPS server's
+/// table that has it.
 pub fn vhost<'o>(out: &'o CompileOutput, port: u16, domain: &str) -> &'o VirtualHost {
     out.wire
         .listeners
         .iter()
         .find(|l| l.port == port)
-        .and_then(|l| l.virtual_hosts.iter().find(|v| v.domains == [domain]))
+        .and_then(|l| {
+            l.virtual_hosts
+                .iter()
+                .chain(l.servers.iter().flat_map(|s| &s.virtual_hosts))
+                .find(|v| v.domains == [domain])
+        })
         .unwrap_or_else(|| panic!("no vhost {domain} on {port}: {:#?}", out.wire.listeners))
+}
+
+/// The route table of the HTTPS server `server` (`ns/gateway/portName`) on `port` (G-11).
+pub fn server_table<'o>(out: &'o CompileOutput, port: u16, server: &str) -> &'o [VirtualHost] {
+    out.wire
+        .listeners
+        .iter()
+        .find(|l| l.port == port)
+        .and_then(|l| l.servers.iter().find(|s| s.name == server))
+        .map(|s| s.virtual_hosts.as_slice())
+        .unwrap_or_else(|| panic!("no server {server} on {port}: {:#?}", out.wire.listeners))
 }
 
 /// Route names of a vhost.

@@ -143,6 +143,18 @@ pub async fn curl_https(
     path: &str,
     ca_file: &std::path::Path,
 ) -> (u16, String) {
+    curl_https_with_host(host, host, port, path, ca_file).await
+}
+
+/// Like [`curl_https`], but the TLS SNI is `sni` (also the URL host) while the `Host` header is
+/// `host` (G-11: the SNI selects the server, the Host the vhost).
+pub async fn curl_https_with_host(
+    sni: &str,
+    host: &str,
+    port: u16,
+    path: &str,
+    ca_file: &std::path::Path,
+) -> (u16, String) {
     let out = tokio::process::Command::new("curl")
         .args([
             "-sS",
@@ -153,8 +165,9 @@ pub async fn curl_https(
             "--cacert",
         ])
         .arg(ca_file)
-        .args(["--resolve", &format!("{host}:{port}:127.0.0.1")])
-        .arg(format!("https://{host}:{port}{path}"))
+        .args(["--resolve", &format!("{sni}:{port}:127.0.0.1")])
+        .args(["-H", &format!("host: {host}")])
+        .arg(format!("https://{sni}:{port}{path}"))
         .output()
         .await
         .unwrap();

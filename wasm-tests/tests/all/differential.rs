@@ -240,6 +240,7 @@ fn native(gateway: &Gateway, config: &Value, r: &Request) -> String {
         path: r.path,
         method: r.method,
         scheme: r.scheme,
+        sni: None,
         headers: &r.headers,
     };
     let decision = gateway.decide(&view, &mut SplitMix64(7));

@@ -111,8 +111,8 @@ fn destination_port_selects_the_listener_by_bind_port() {
     config["listeners"]
         .as_array_mut()
         .unwrap()
-        .push(json!({"port": 443, "servers": [{"name": "ns/gw/https", "hosts": ["b.example.com"], "tls": true}],
-            "virtualHosts": [{"name": "b", "domains": ["*"], "routes": [route("b", json!({}), to(&cluster("b")), json!({}))]}]}));
+        .push(json!({"port": 443, "servers": [{"name": "ns/gw/https", "hosts": ["b.example.com"], "tls": true,
+            "virtualHosts": [{"name": "b", "domains": ["*"], "routes": [route("b", json!({}), to(&cluster("b")), json!({}))]}]}]}));
     let mut host = router_builder(&config)
         .property("destination.port", 8080i64)
         .build()
@@ -127,6 +127,7 @@ fn destination_port_selects_the_listener_by_bind_port() {
         .http_request()
         .get("b.example.com", "/")
         .property("destination.port", 443i64)
+        .property("connection.requested_server_name", "b.example.com")
         .send_headers_only()
         .unwrap();
     assert_eq!(
@@ -167,4 +168,48 @@ fn served_host_without_virtual_host_is_404() {
         Some(0),
         "not a host refusal"
     );
+}
+
+/// G-11: on a TLS port the SNI (`connection.requested_server_name`) selects the server and the
+/// Host is routed only within that server's table: SNI `a` + Host `b` of another server → 404.
+#[test]
+fn sni_selects_the_https_server_and_its_route_table() {
+    let table = |name: &str| {
+        json!([{"name": name, "domains": [format!("{name}.example.com")],
+            "routes": [route(name, json!({}), to(&cluster(name)), json!({}))]}])
+    };
+    let config = json!({"version": 1, "configVersion": "sha256:sni", "listeners": [{
+        "port": 443,
+        "servers": [
+            {"name": "ns/a/https", "hosts": ["a.example.com"], "tls": true, "virtualHosts": table("a")},
+            {"name": "ns/b/https", "hosts": ["b.example.com"], "tls": true, "virtualHosts": table("b")},
+        ],
+    }]});
+    let mut host = router_builder(&config)
+        .property("destination.port", 443i64)
+        .build()
+        .unwrap();
+    for (sni, authority, expected) in [
+        ("b.example.com", "b.example.com", Some("b")),
+        ("a.example.com", "a.example.com", Some("a")),
+        ("a.example.com", "b.example.com", None),
+        // No SNI and no `*` server: no filter chain would have accepted the connection.
+        ("", "a.example.com", None),
+    ] {
+        let s = host
+            .http_request()
+            .get(authority, "/")
+            .property("connection.requested_server_name", sni)
+            .send_headers_only()
+            .unwrap();
+        match expected {
+            Some(c) => assert_eq!(
+                s.upstream_cluster(),
+                Some(cluster(c)),
+                "{}",
+                s.host_report()
+            ),
+            None => assert_eq!(status_of(&s), 404, "{sni} {authority}: {}", s.host_report()),
+        }
+    }
 }

@@ -54,8 +54,10 @@ pub struct Listener {
     /// Servers on this port, in merge order.
     #[serde(default)]
     pub servers: Vec<Server>,
-    /// Virtual hosts of this port's route table, in Istio's order. Empty means every request on
-    /// this port gets 404 (Istio's `blackhole` vhost, G-10).
+    /// Virtual hosts of the route table shared by this port's plain-text servers (G-8), in
+    /// Istio's order. Empty means every plain-text request on this port gets 404 (Istio's
+    /// `blackhole` vhost, G-10). Terminated HTTPS servers carry their own table instead
+    /// (`servers[].virtualHosts`, G-11).
     #[serde(default)]
     pub virtual_hosts: Vec<VirtualHost>,
 }
@@ -79,9 +81,15 @@ pub struct Server {
     /// `tls.httpsRedirect`: plain-text requests for these hosts get a 301 to https (G-7).
     #[serde(default, skip_serializing_if = "is_false")]
     pub https_redirect: bool,
-    /// The server terminates TLS (HTTPS with SIMPLE, MUTUAL, …).
+    /// The server terminates TLS (HTTPS with SIMPLE, MUTUAL, …). The connection's SNI selects
+    /// the server among the TLS servers of the port (G-11).
     #[serde(default, skip_serializing_if = "is_false")]
     pub tls: bool,
+    /// With `tls`: this server's own route table (Istio's `https.<port>.<portName>.<gw>.<ns>`),
+    /// the only one a request whose SNI selected this server is routed in, by Host (G-9, G-11).
+    /// Empty means every such request gets 404 (G-10). Must be empty on plain-text servers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub virtual_hosts: Vec<VirtualHost>,
 }
 
 /// An Envoy-style virtual host: one or more domains and an ordered route list.

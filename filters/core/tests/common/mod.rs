@@ -77,6 +77,7 @@ pub struct Req {
     pub path: String,
     pub method: String,
     pub scheme: String,
+    pub sni: Option<String>,
     pub headers: Vec<(String, String)>,
 }
 
@@ -88,6 +89,7 @@ impl Req {
             path: &self.path,
             method: &self.method,
             scheme: &self.scheme,
+            sni: self.sni.as_deref(),
             headers: &self.headers,
         }
     }
@@ -107,6 +109,13 @@ impl Req {
         self
     }
 
+    /// An https request on a TLS connection with this SNI (`None`: the client sent none).
+    pub fn tls(mut self, sni: Option<&str>) -> Self {
+        self.scheme = "https".to_string();
+        self.sni = sni.map(str::to_string);
+        self
+    }
+
     pub fn port(mut self, p: u16) -> Self {
         self.bind_port = p;
         self
@@ -121,6 +130,7 @@ pub fn get(authority: &str, path: &str) -> Req {
         path: path.to_string(),
         method: "GET".to_string(),
         scheme: "http".to_string(),
+        sni: None,
         headers: Vec::new(),
     }
 }
@@ -172,4 +182,9 @@ pub fn redirect(gw: &Gateway, req: &Req) -> (u16, String) {
 /// True when the host filter admits the request.
 pub fn admitted(gw: &Gateway, req: &Req) -> bool {
     matches!(gw.admit_host(&req.view()), HostVerdict::Admitted(_))
+}
+
+/// A terminated HTTPS server listing `hosts` with its own route table (G-11).
+pub fn tls_server(name: &str, hosts: &[&str], vhosts: Vec<Value>) -> Value {
+    json!({ "name": name, "hosts": hosts, "tls": true, "virtualHosts": vhosts })
 }
