@@ -540,3 +540,20 @@ fn deterministic_with_entropy() {
     };
     assert_eq!(a, b);
 }
+
+/// G-12: a 421 (Misdirected Request) is opt-in: Istio's guidance is a VirtualService whose
+/// fault aborts with `httpStatus: 421` at 100%; the filter answers it locally.
+#[test]
+fn g12_misdirected_request_via_fault_abort() {
+    let gw = fault_gw(json!({"abort": {"httpStatus": 421, "percentage": 100.0}}));
+    let decision = gw.decide(&get("h", "/").view(), &mut SplitMix64(1));
+    assert_eq!(
+        decision.outcome,
+        Outcome::Abort {
+            status: 421,
+            grpc_status: None
+        },
+        "{decision:?}"
+    );
+    assert_eq!(decision.evidence.route, Some("r"));
+}

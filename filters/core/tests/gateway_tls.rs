@@ -53,7 +53,8 @@ fn g11_sni_selects_the_server() {
     );
 }
 
-/// G-11: SNI `a` + Host `b` of another server on the port → 404, not routed to `b`.
+/// G-11, S-3: SNI `a` + Host `b` of another server on the port → 404, not routed to `b`:
+/// `:authority` and SNI are not cross-checked, and no 421 is sent.
 #[test]
 fn g11_sni_of_one_server_host_of_another_is_404() {
     let gw = two_servers();

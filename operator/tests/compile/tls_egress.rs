@@ -166,3 +166,81 @@ fn ingress_workload_has_no_egress_section() {
     assert!(out.wire.egress.is_none());
     assert!(out.envoy.listeners.is_empty());
 }
+
+/// E-2: the two-hop egress VirtualService (`gateways: [mesh, egress]`, per-rule
+/// `match.gateways`): at the egress gateway only the rule matching it exists, and it sends the
+/// request to the external host; the `mesh` rule (sidecar → egress gateway) is not emitted.
+#[test]
+fn e2_two_hop_virtual_service_keeps_only_the_gateway_rule() {
+    let yaml = "
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: egress, namespace: istio-system}
+spec:
+  selector: {istio: egressgateway}
+  servers:
+  - port: {number: 80, name: http, protocol: HTTP}
+    hosts: [edition.cnn.com]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: cnn, namespace: default}
+spec:
+  hosts: [edition.cnn.com]
+  ports: [{number: 80, name: http, protocol: HTTP}]
+  resolution: DNS
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: direct-cnn-through-egress-gateway, namespace: default}
+spec:
+  hosts: [edition.cnn.com]
+  gateways: [istio-system/egress, mesh]
+  http:
+  - match: [{gateways: [mesh], port: 80}]
+    route:
+    - destination: {host: istio-egressgateway.istio-system.svc.cluster.local, subset: cnn, port: {number: 80}}
+  - match: [{gateways: [istio-system/egress], port: 80}]
+    route:
+    - destination: {host: edition.cnn.com, port: {number: 80}}
+      weight: 100
+";
+    let out = compile_for(yaml, &egress_identity());
+    let vh = vhost(&out, 80, "edition.cnn.com");
+    assert_eq!(vh.routes.len(), 1, "{:#?}", vh.routes);
+    assert_eq!(
+        destinations(&vh.routes[0]),
+        [("outbound|80||edition.cnn.com", 100)]
+    );
+    assert!(
+        out.envoy
+            .clusters
+            .iter()
+            .all(|c| !c.name.contains("istio-egressgateway")),
+        "the mesh hop is not the gateway's business: {:#?}",
+        out.envoy.clusters
+    );
+}
+
+/// G-4: `bind` is not supported locally: the server still listens (on every address) and the
+/// user is told so on the resource.
+#[test]
+fn g4_bind_is_reported() {
+    let yaml = "
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: default}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 80, name: http, protocol: HTTP}
+    hosts: [a.example.com]
+    bind: 10.0.0.1
+";
+    let out = compile_yaml(yaml);
+    assert_eq!(out.wire.listeners[0].port, 80);
+    let warned = out.diagnostics.iter().any(|d| {
+        d.resource == "Gateway default/gw" && d.message.contains("bind") && d.rule == Some("G-4")
+    });
+    assert!(warned, "{:#?}", out.diagnostics);
+}
