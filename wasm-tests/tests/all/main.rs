@@ -6,6 +6,7 @@ mod differential;
 mod egress_collector;
 mod egress_http;
 mod egress_tcp;
+mod egress_tcp_closed;
 mod filters;
 mod fixtures;
 mod headers;
