@@ -4,6 +4,7 @@ mod callouts;
 mod config_reload;
 mod differential;
 mod egress_collector;
+mod egress_collector_workers;
 mod egress_http;
 mod egress_tcp;
 mod egress_tcp_closed;
