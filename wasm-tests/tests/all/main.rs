@@ -20,6 +20,7 @@ mod metrics;
 mod properties;
 mod queues;
 mod router_actions;
+mod router_cors_unmatched;
 mod router_faults;
 mod router_hosts;
 mod router_matches;
