@@ -76,6 +76,29 @@ fn gateway_flags() {
     };
     assert!(a.gateway.identity().is_egress());
     assert!(Cli::try_parse_from(["p", "render", "-f", "x", "--gateway-label", "novalue"]).is_err());
+    // The documented form: one flag, comma-separated.
+    let Cli::Explain(a) = Cli::try_parse_from([
+        "p",
+        "explain",
+        "-f",
+        "x",
+        "--host",
+        "h",
+        "--path",
+        "/",
+        "--gateway-labels",
+        "istio=egressgateway,app=gw",
+    ])
+    .unwrap() else {
+        panic!()
+    };
+    assert_eq!(
+        a.gateway.gateway_labels,
+        [
+            ("istio".to_string(), "egressgateway".to_string()),
+            ("app".to_string(), "gw".to_string())
+        ]
+    );
 }
 
 /// `explain` needs a port it can find before anything else.

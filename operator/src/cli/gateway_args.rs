@@ -8,9 +8,16 @@ use crate::compile::{CompileOptions, GatewayIdentity};
 /// Which gateway workload to compile for, and how local mode maps its ports.
 #[derive(Args, Clone, Debug, PartialEq, Eq)]
 pub struct GatewayArgs {
-    /// Label of the gateway workload, `key=value`; repeat for several. Gateways whose selector
-    /// is a subset of these labels apply (Istio G-1).
-    #[arg(long = "gateway-label", value_name = "KEY=VALUE", value_parser = parse_key_value, default_value = "istio=ingressgateway")]
+    /// Labels of the gateway workload, `k=v,k2=v2` (or the flag repeated). Gateways whose
+    /// selector is a subset of these labels apply (Istio G-1).
+    #[arg(
+        long = "gateway-labels",
+        visible_alias = "gateway-label",
+        value_name = "KEY=VALUE,...",
+        value_delimiter = ',',
+        value_parser = parse_key_value,
+        default_value = "istio=ingressgateway"
+    )]
     pub gateway_labels: Vec<(String, String)>,
     /// Namespace of the gateway workload: VirtualService `exportTo` and `credentialName`
     /// Secrets are resolved there.
