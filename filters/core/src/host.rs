@@ -288,28 +288,36 @@ impl<T> HostIndex<T> {
 
     /// Finds the most specific pattern for a normalised host (see [`normalize_authority`]).
     pub fn lookup(&self, host: &str) -> Option<HostMatch<'_, T>> {
-        if let Some(e) = self.exact.get(host) {
-            return Some(found(e, MatchKind::Exact));
-        }
-        if !self.suffix.is_empty() {
-            // Candidate suffixes start at each dot after the first character, leftmost (longest)
-            // first; the star then covers the non-empty text before the dot.
-            for (i, _) in host.match_indices('.').filter(|(i, _)| *i > 0) {
-                if let Some(e) = self.suffix.get(&host[i..]) {
-                    return Some(found(e, MatchKind::Suffix));
-                }
-            }
-        }
-        if !self.prefix.is_empty() {
-            // Candidate prefixes end at each dot before the last character, rightmost (longest)
-            // first.
-            for (i, _) in host.rmatch_indices('.').filter(|(i, _)| i + 1 < host.len()) {
-                if let Some(e) = self.prefix.get(&host[..=i]) {
-                    return Some(found(e, MatchKind::Prefix));
-                }
-            }
-        }
-        self.any.as_ref().map(|e| found(e, MatchKind::Any))
+        self.matches(host).next()
+    }
+
+    /// Every pattern matching a normalised host, most specific first: the exact name, then
+    /// `*.suffix` patterns from the longest suffix to the shortest, then `prefix.*` patterns
+    /// from the longest prefix, then `*`. Lazy: taking the first costs what [`HostIndex::lookup`]
+    /// costs. Egress walks further when the best pattern does not allow the port.
+    pub fn matches<'i, 'h>(
+        &'i self,
+        host: &'h str,
+    ) -> impl Iterator<Item = HostMatch<'i, T>> + use<'i, 'h, T> {
+        let exact = self.exact.get(host).map(|e| found(e, MatchKind::Exact));
+        // Candidate suffixes start at each dot after the first character, leftmost (longest)
+        // first; the star then covers the non-empty text before the dot.
+        let suffixes = host
+            .match_indices('.')
+            .filter(|(i, _)| *i > 0)
+            .filter(|_| !self.suffix.is_empty())
+            .filter_map(|(i, _)| self.suffix.get(&host[i..]))
+            .map(|e| found(e, MatchKind::Suffix));
+        // Candidate prefixes end at each dot before the last character, rightmost (longest)
+        // first.
+        let prefixes = host
+            .rmatch_indices('.')
+            .filter(|(i, _)| i + 1 < host.len())
+            .filter(|_| !self.prefix.is_empty())
+            .filter_map(|(i, _)| self.prefix.get(&host[..=i]))
+            .map(|e| found(e, MatchKind::Prefix));
+        let any = self.any.as_ref().map(|e| found(e, MatchKind::Any));
+        exact.into_iter().chain(suffixes).chain(prefixes).chain(any)
     }
 
     /// Normalises an authority and looks it up.

@@ -289,7 +289,7 @@ fn at(err: &ConfigError) -> &str {
 #[test]
 fn rejects_bad_host_patterns() {
     for bad in [
-        "", "foo.*", "a.*.com", "**.com", "*.", "a..b", "a.com.", "a b.com", "[::1]", "*x.com",
+        "", "foo.*", "a.*.com", "**.com", "*.", "a..b", "a.com.", "a b.com", "[::1", "*x.com",
     ] {
         let err = compile_err(json!({ "allowedHosts": [
             { "host": "ok.com", "rule": "r" },
@@ -304,6 +304,22 @@ fn rejects_bad_host_patterns() {
     let long_label = format!("{}.com", "a".repeat(64));
     let err = compile_err(json!({ "allowedHosts": [{ "host": long_label, "rule": "r" }] }));
     assert_eq!(at(&err), "egress.allowedHosts[0].host");
+}
+
+/// IP literals are exact hosts, as in Gateway server hosts (G-5): an IPv6 literal matches a
+/// bracketed `:authority` with or without a port.
+#[test]
+fn ip_literals_are_exact_hosts() {
+    let p = policy(json!({ "allowedHosts": [
+        { "host": "[::1]", "rule": "SE v6" },
+        { "host": "10.0.0.7", "rule": "SE v4" },
+    ]}));
+    assert_eq!(p.decide_http("[::1]:8080", 8080), allowed("SE v6", "[::1]"));
+    assert_eq!(p.decide_http("10.0.0.7", 80), allowed("SE v4", "10.0.0.7"));
+    assert_eq!(
+        p.decide_http("10.0.0.8", 80),
+        denied(DenyReason::UnknownHost)
+    );
 }
 
 /// Other semantic errors name their field.

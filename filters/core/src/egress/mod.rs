@@ -17,13 +17,14 @@ pub use deny::{AUDIT_UNAVAILABLE_STATUS, DenyReason};
 use crate::ConfigError;
 use crate::audit::Redaction;
 use crate::config::{Audit, Egress, FailureMode};
-use hosts::{HostPattern, HostTable};
+use crate::host::HostIndex;
 
 /// The compiled egress section. Immutable; shared by every request of a filter instance.
 #[derive(Debug)]
 pub struct EgressPolicy {
     entries: Vec<Entry>,
-    table: HostTable,
+    /// Pattern → indices of the entries listing it, in wire order.
+    table: HostIndex<Vec<usize>>,
     deny_status: u16,
     audit: Audit,
     redaction: Redaction,
@@ -89,11 +90,11 @@ impl EgressPolicy {
             });
         }
         let mut entries = Vec::with_capacity(egress.allowed_hosts.len());
-        let mut table = HostTable::default();
+        let mut table: HostIndex<Vec<usize>> = HostIndex::new();
         for (i, allowed) in egress.allowed_hosts.iter().enumerate() {
             let at = format!("egress.allowedHosts[{i}]");
             let pattern =
-                HostPattern::parse(&allowed.host).map_err(|reason| ConfigError::InvalidHost {
+                hosts::parse_pattern(&allowed.host).map_err(|reason| ConfigError::InvalidHost {
                     at: format!("{at}.host"),
                     pattern: allowed.host.clone(),
                     reason,
@@ -110,7 +111,13 @@ impl EgressPolicy {
                     reason: "empty rule: audit records must name what allowed the host".to_string(),
                 });
             }
-            table.insert(&pattern, entries.len());
+            let index = entries.len();
+            if let Err(mut first) = table.insert(&pattern, vec![index]) {
+                // The pattern is listed again (another rule, other ports): keep both entries.
+                if let Some(indices) = table.get_mut(&pattern) {
+                    indices.append(&mut first);
+                }
+            }
             entries.push(Entry {
                 pattern: allowed.host.to_ascii_lowercase(),
                 ports: allowed.ports.clone(),
@@ -154,10 +161,11 @@ impl EgressPolicy {
 
     fn decide_host(&self, host: &str, port: u16) -> EgressDecision<'_> {
         let mut host_matched = false;
-        for group in self.table.candidates(host) {
+        for group in self.table.matches(host) {
             host_matched = true;
             // Within one pattern, the first entry in wire order that allows the port wins.
             let found = group
+                .value
                 .iter()
                 .filter_map(|i| self.entries.get(*i))
                 .find(|entry| entry.allows_port(port));
