@@ -97,15 +97,9 @@ impl HttpContext for EgressHttp {
         }
         let decision = self.decision();
         let record = line(&self.served, &decision, Protocol::Http, &self.seen, None);
-        // A refusal for audit unavailability is logged, never queued: it would push out the
-        // records still waiting for the collector.
-        if self.refused.is_some() {
-            host::log(proxy_wasm::types::LogLevel::Warn, &record);
-            return;
-        }
         self.shared
             .pipeline
             .borrow()
-            .write(record, self.shared.metrics);
+            .write(record, self.refused.is_some(), self.shared.metrics);
     }
 }

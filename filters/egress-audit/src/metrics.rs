@@ -1,6 +1,6 @@
 //! The egress filter's metrics (`wasmcustom.portcullis.egress.*`).
 
-use portcullis_glue::{Counter, Gauge};
+use portcullis_glue::{ConfigMetrics, Counter, Gauge};
 
 /// Counters and gauges of one root context.
 #[derive(Clone, Copy, Debug)]
@@ -21,12 +21,8 @@ pub struct EgressMetrics {
     pub failed_batches: Counter,
     /// Records waiting for the collector on this worker.
     pub buffered: Gauge,
-    /// Configurations accepted.
-    pub config_accepted: Counter,
-    /// Configurations rejected (the previous one kept serving).
-    pub config_rejected: Counter,
-    /// Fingerprint of the serving config version.
-    pub config_version: Gauge,
+    /// Configurations accepted and rejected, and the serving version.
+    pub config: ConfigMetrics,
 }
 
 impl EgressMetrics {
@@ -42,9 +38,7 @@ impl EgressMetrics {
             sent: c("sent"),
             failed_batches: c("failed_batches"),
             buffered: Gauge::define("portcullis.egress.buffered"),
-            config_accepted: c("config_accepted"),
-            config_rejected: c("config_rejected"),
-            config_version: Gauge::define("portcullis.egress.config_version"),
+            config: ConfigMetrics::define("egress"),
         }
     }
 }

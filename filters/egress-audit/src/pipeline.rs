@@ -69,10 +69,14 @@ impl Pipeline {
         }
     }
 
-    /// Hands one record (a JSON line) to the sink. Called from streams.
-    pub fn write(&self, line: String, metrics: EgressMetrics) {
+    /// Hands one record (a JSON line) to the sink. Called from streams. The record of a
+    /// request or connection refused because records cannot be delivered (`failureMode:
+    /// closed`) is logged, never queued: queued, it would push out records still waiting for
+    /// the collector.
+    pub fn write(&self, line: String, refused_unaudited: bool, metrics: EgressMetrics) {
         metrics.audited.inc();
         match self {
+            _ if refused_unaudited => host::log(LogLevel::Warn, &line),
             Pipeline::Log => host::log(LogLevel::Info, &line),
             Pipeline::Collector(c) => {
                 let queued = c.queue_id.is_some_and(|id| {

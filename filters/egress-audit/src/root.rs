@@ -5,11 +5,10 @@ use std::rc::Rc;
 
 use portcullis_core::EgressPolicy;
 use portcullis_core::config::WireConfig;
-use portcullis_glue::metrics::version_fingerprint;
 use portcullis_glue::{host, load_wire_config};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext, StreamContext};
-use proxy_wasm::types::{ContextType, LogLevel, MapType};
+use proxy_wasm::types::{ContextType, MapType};
 
 use crate::http::EgressHttp;
 use crate::metrics::EgressMetrics;
@@ -48,6 +47,11 @@ impl Served {
                 .map(|l| (l.effective_bind_port(), l.port))
                 .collect(),
         })
+    }
+
+    /// The wire config's `configVersion`.
+    pub fn version(&self) -> &str {
+        &self.config_version
     }
 
     /// The Gateway port for the connection's destination port.
@@ -111,19 +115,13 @@ impl RootContext for EgressRoot {
     fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
         self.tcp = host::property_string(&["plugin_root_id"]).as_deref() == Some(TCP_ROOT_ID);
         let metrics = *self.metrics.get_or_insert_with(EgressMetrics::define);
-        match load_wire_config().and_then(|wire| Served::compile(&wire)) {
-            Ok(served) => {
-                host::log(
-                    LogLevel::Info,
-                    &format!(
-                        "portcullis egress: serving config {}",
-                        served.config_version
-                    ),
-                );
-                metrics.config_accepted.inc();
-                metrics
-                    .config_version
-                    .set(version_fingerprint(&served.config_version));
+        let outcome = load_wire_config().and_then(|wire| Served::compile(&wire));
+        let kept = self.served.as_ref().map(|s| s.config_version.as_str());
+        match metrics
+            .config
+            .report("egress", outcome, Served::version, kept)
+        {
+            Some(served) => {
                 let audit = served.policy.audit();
                 let pipeline = Pipeline::new(&audit.sink, audit.failure_mode);
                 self.shared = Some(Rc::new(Shared {
@@ -133,21 +131,7 @@ impl RootContext for EgressRoot {
                 self.served = Some(Rc::new(served));
                 true
             }
-            Err(error) => {
-                let kept = self
-                    .served
-                    .as_ref()
-                    .map_or("none", |s| s.config_version.as_str());
-                host::log(
-                    LogLevel::Error,
-                    &format!(
-                        "portcullis egress: rejected config ({}): {error}; still serving config {kept}",
-                        error.metric_label()
-                    ),
-                );
-                metrics.config_rejected.inc();
-                false
-            }
+            None => false,
         }
     }
 

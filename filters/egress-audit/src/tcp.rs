@@ -108,15 +108,9 @@ impl StreamContext for EgressTcp {
         let decision = self.decision();
         let bytes = Some((self.bytes_in, self.bytes_out));
         let record = line(&self.served, &decision, Protocol::Tcp, &self.seen, bytes);
-        // As in the HTTP filter: a refusal for audit unavailability is logged, never queued,
-        // or it would push out the records still waiting for the collector.
-        if self.refused_unaudited {
-            host::log(proxy_wasm::types::LogLevel::Warn, &record);
-            return;
-        }
         self.shared
             .pipeline
             .borrow()
-            .write(record, self.shared.metrics);
+            .write(record, self.refused_unaudited, self.shared.metrics);
     }
 }

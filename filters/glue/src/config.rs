@@ -3,7 +3,10 @@
 use portcullis_core::ConfigError;
 use portcullis_core::config::WireConfig;
 use proxy_wasm::hostcalls;
-use proxy_wasm::types::BufferType;
+use proxy_wasm::types::{BufferType, LogLevel};
+
+use crate::host;
+use crate::metrics::{Counter, Gauge, version_fingerprint};
 
 /// Reads and parses the plugin configuration handed to `on_configure`.
 pub fn load_wire_config() -> Result<WireConfig, ConfigError> {
@@ -17,4 +20,60 @@ pub fn load_wire_config() -> Result<WireConfig, ConfigError> {
         ));
     }
     WireConfig::from_json(&bytes)
+}
+
+/// What every filter records about its configuration: accepted and rejected counts and a
+/// fingerprint of the serving version (`portcullis.<filter>.config_*`).
+#[derive(Clone, Copy, Debug)]
+pub struct ConfigMetrics {
+    accepted: Counter,
+    rejected: Counter,
+    version: Gauge,
+}
+
+impl ConfigMetrics {
+    /// Defines the metrics under `portcullis.<filter>.`.
+    pub fn define(filter: &str) -> Self {
+        ConfigMetrics {
+            accepted: Counter::define(&format!("portcullis.{filter}.config_accepted")),
+            rejected: Counter::define(&format!("portcullis.{filter}.config_rejected")),
+            version: Gauge::define(&format!("portcullis.{filter}.config_version")),
+        }
+    }
+
+    /// Reports the outcome of `on_configure` in one log line and the metrics, and hands back
+    /// the accepted configuration. On a rejection the caller keeps serving its previous one
+    /// (`kept`, named in the log line) and returns `false` to the host.
+    pub fn report<T>(
+        self,
+        who: &str,
+        outcome: Result<T, ConfigError>,
+        version_of: impl Fn(&T) -> &str,
+        kept: Option<&str>,
+    ) -> Option<T> {
+        match outcome {
+            Ok(config) => {
+                let version = version_of(&config);
+                host::log(
+                    LogLevel::Info,
+                    &format!("portcullis {who}: serving config {version}"),
+                );
+                self.accepted.inc();
+                self.version.set(version_fingerprint(version));
+                Some(config)
+            }
+            Err(error) => {
+                host::log(
+                    LogLevel::Error,
+                    &format!(
+                        "portcullis {who}: rejected config ({}): {error}; still serving config {}",
+                        error.metric_label(),
+                        kept.unwrap_or("none")
+                    ),
+                );
+                self.rejected.inc();
+                None
+            }
+        }
+    }
 }

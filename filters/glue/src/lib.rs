@@ -10,6 +10,6 @@ pub mod metrics;
 pub mod request;
 pub mod respond;
 
-pub use config::load_wire_config;
+pub use config::{ConfigMetrics, load_wire_config};
 pub use metrics::{Counter, Gauge};
 pub use request::RequestData;

@@ -8,8 +8,7 @@
 use std::rc::Rc;
 
 use portcullis_core::{Gateway, HostVerdict};
-use portcullis_glue::metrics::version_fingerprint;
-use portcullis_glue::{Counter, Gauge, RequestData, host, load_wire_config, respond};
+use portcullis_glue::{ConfigMetrics, Counter, RequestData, load_wire_config, respond};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel};
 
@@ -23,9 +22,7 @@ struct Metrics {
     allowed: Counter,
     refused: Counter,
     redirected: Counter,
-    config_accepted: Counter,
-    config_rejected: Counter,
-    config_version: Gauge,
+    config: ConfigMetrics,
 }
 
 impl Metrics {
@@ -35,9 +32,7 @@ impl Metrics {
             allowed: c("allowed"),
             refused: c("refused"),
             redirected: c("redirected"),
-            config_accepted: c("config_accepted"),
-            config_rejected: c("config_rejected"),
-            config_version: Gauge::define("portcullis.host_filter.config_version"),
+            config: ConfigMetrics::define("host_filter"),
         }
     }
 }
@@ -53,34 +48,17 @@ impl Context for HostFilterRoot {}
 impl RootContext for HostFilterRoot {
     fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
         let metrics = *self.metrics.get_or_insert_with(Metrics::define);
-        match load_wire_config().and_then(|wire| Gateway::compile(&wire)) {
-            Ok(gateway) => {
-                host::log(
-                    LogLevel::Info,
-                    &format!(
-                        "portcullis host filter: serving config {}",
-                        gateway.config_version()
-                    ),
-                );
-                metrics.config_accepted.inc();
-                metrics
-                    .config_version
-                    .set(version_fingerprint(gateway.config_version()));
+        let outcome = load_wire_config().and_then(|wire| Gateway::compile(&wire));
+        let kept = self.gateway.as_ref().map(|g| g.config_version());
+        match metrics
+            .config
+            .report("host filter", outcome, Gateway::config_version, kept)
+        {
+            Some(gateway) => {
                 self.gateway = Some(Rc::new(gateway));
                 true
             }
-            Err(error) => {
-                let kept = self.gateway.as_ref().map_or("none", |g| g.config_version());
-                host::log(
-                    LogLevel::Error,
-                    &format!(
-                        "portcullis host filter: rejected config ({}): {error}; still serving config {kept}",
-                        error.metric_label()
-                    ),
-                );
-                metrics.config_rejected.inc();
-                false
-            }
+            None => false,
         }
     }
 

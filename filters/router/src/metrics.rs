@@ -1,6 +1,6 @@
 //! The router's metrics (Envoy exposes them as `wasmcustom.portcullis.router.*`).
 
-use portcullis_glue::{Counter, Gauge};
+use portcullis_glue::{ConfigMetrics, Counter};
 
 /// Counters and gauges of one root context.
 #[derive(Clone, Copy, Debug)]
@@ -23,12 +23,8 @@ pub struct RouterMetrics {
     pub mirrored: Counter,
     /// Mirror callouts the host refused.
     pub mirror_failed: Counter,
-    /// Configurations accepted.
-    pub config_accepted: Counter,
-    /// Configurations rejected (the previous one kept serving).
-    pub config_rejected: Counter,
-    /// Fingerprint of the serving config version.
-    pub config_version: Gauge,
+    /// Configurations accepted and rejected, and the serving version.
+    pub config: ConfigMetrics,
 }
 
 impl RouterMetrics {
@@ -45,9 +41,7 @@ impl RouterMetrics {
             delayed: c("delayed"),
             mirrored: c("mirrored"),
             mirror_failed: c("mirror_failed"),
-            config_accepted: c("config_accepted"),
-            config_rejected: c("config_rejected"),
-            config_version: Gauge::define("portcullis.router.config_version"),
+            config: ConfigMetrics::define("router"),
         }
     }
 }

@@ -4,9 +4,9 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use portcullis_core::{Gateway, SplitMix64};
-use portcullis_glue::{host, load_wire_config, metrics::version_fingerprint};
+use portcullis_glue::{host, load_wire_config};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{ContextType, LogLevel};
+use proxy_wasm::types::ContextType;
 
 use crate::metrics::RouterMetrics;
 use crate::stream::RouterStream;
@@ -55,36 +55,18 @@ impl RootContext for RouterRoot {
 
     fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
         let shared = self.shared();
-        let compiled = load_wire_config().and_then(|wire| Gateway::compile(&wire));
-        match compiled {
-            Ok(gateway) => {
-                host::log(
-                    LogLevel::Info,
-                    &format!(
-                        "portcullis router: serving config {}",
-                        gateway.config_version()
-                    ),
-                );
-                shared.metrics.config_accepted.inc();
-                shared
-                    .metrics
-                    .config_version
-                    .set(version_fingerprint(gateway.config_version()));
+        let outcome = load_wire_config().and_then(|wire| Gateway::compile(&wire));
+        let kept = self.gateway.as_ref().map(|g| g.config_version());
+        match shared
+            .metrics
+            .config
+            .report("router", outcome, Gateway::config_version, kept)
+        {
+            Some(gateway) => {
                 self.gateway = Some(Rc::new(gateway));
                 true
             }
-            Err(error) => {
-                let kept = self.gateway.as_ref().map_or("none", |g| g.config_version());
-                host::log(
-                    LogLevel::Error,
-                    &format!(
-                        "portcullis router: rejected config ({}): {error}; still serving config {kept}",
-                        error.metric_label()
-                    ),
-                );
-                shared.metrics.config_rejected.inc();
-                false
-            }
+            None => false,
         }
     }
 
