@@ -4,8 +4,8 @@
 
 use std::fmt;
 
-use portcullis_core::config::WireConfig;
 use portcullis_core::host::strip_port;
+use portcullis_core::wire::WireConfig;
 use portcullis_core::{Decision, Gateway, Outcome, RequestView, SplitMix64};
 use serde::Serialize;
 use serde_json::{Value, json};

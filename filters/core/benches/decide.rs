@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use portcullis_core::config::{
+use portcullis_core::wire::{
     Action, Destination, Forward, Listener, Route, RouteMatch, Server, StringMatch, ValueMatch,
     VirtualHost, WireConfig,
 };

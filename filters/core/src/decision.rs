@@ -1,6 +1,6 @@
 //! Results of the gateway decision, with the evidence that explains them.
 
-use crate::config::{Cors, HeaderOperations, Retries};
+use crate::wire::{Cors, HeaderOperations, Retries};
 
 /// Which parts of the configuration took part in a decision. Each field is filled as far as the
 /// decision got: a request refused for its host names no virtual host.

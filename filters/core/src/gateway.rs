@@ -10,9 +10,9 @@
 use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
 
-use crate::config::{Listener, VirtualHost, WireConfig};
 use crate::host::{HostIndex, HostPattern, normalize_authority};
 use crate::route::{CompiledRoute, RouteInput, https_location};
+use crate::wire::{Listener, VirtualHost, WireConfig};
 use crate::{
     ConfigError, Decision, Entropy, Evidence, HostVerdict, Outcome, Refusal, RequestView,
     split_query,

@@ -2,7 +2,7 @@
 //! wasmtime test host and any offline tool.
 //!
 //! Layers, converted at named edges:
-//! 1. [`config`]: the versioned wire format (serde), the contract with the operator;
+//! 1. [`wire`]: the versioned wire format (serde), the contract with the operator;
 //! 2. [`Gateway`] and [`EgressPolicy`]: the wire config compiled once into indexed matchers;
 //! 3. [`Decision`] / [`EgressDecision`]: per-request results that carry their evidence.
 //!
@@ -11,7 +11,6 @@
 //! path never panics.
 
 pub mod audit;
-pub mod config;
 mod decision;
 pub mod egress;
 mod error;
@@ -20,6 +19,7 @@ pub mod host;
 mod request;
 pub mod route;
 pub mod strmatch;
+pub mod wire;
 
 pub use decision::*;
 pub use egress::{EgressDecision, EgressPolicy};

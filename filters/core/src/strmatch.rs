@@ -21,7 +21,7 @@ use std::fmt;
 
 use regex_lite::{Regex, RegexBuilder};
 
-use crate::config::{StringMatch, ValueMatch};
+use crate::wire::{StringMatch, ValueMatch};
 
 /// Longest regex accepted, in bytes (Istio validation, S-4).
 pub const MAX_REGEX_LEN: usize = 1024;

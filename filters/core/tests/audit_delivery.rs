@@ -8,7 +8,7 @@
 )]
 
 use portcullis_core::audit::{Batch, Delivery, DeliveryStats, PushResult};
-use portcullis_core::config::{FailureMode, HttpCollector};
+use portcullis_core::wire::{FailureMode, HttpCollector};
 use proptest::prelude::*;
 use serde_json::json;
 

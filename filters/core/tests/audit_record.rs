@@ -8,8 +8,8 @@
 )]
 
 use portcullis_core::audit::{AuditRecord, Protocol, Redaction, SinkLine, rfc3339_millis};
-use portcullis_core::config::Audit;
 use portcullis_core::egress::DenyReason;
+use portcullis_core::wire::Audit;
 use portcullis_core::{EgressDecision, EgressPolicy};
 use serde_json::json;
 

@@ -7,8 +7,8 @@
     reason = "test helpers: a failing test should stop at the failing line"
 )]
 
-use portcullis_core::config::{Egress, FailureMode};
 use portcullis_core::egress::DenyReason;
+use portcullis_core::wire::{Egress, FailureMode};
 use portcullis_core::{ConfigError, EgressDecision, EgressPolicy};
 use serde_json::json;
 

@@ -5,8 +5,8 @@
     reason = "test helpers: a failing test should stop at the failing line"
 )]
 
-use portcullis_core::config::Egress;
 use portcullis_core::egress::DenyReason;
+use portcullis_core::wire::Egress;
 use portcullis_core::{EgressDecision, EgressPolicy};
 use proptest::prelude::*;
 use serde_json::json;

@@ -1,9 +1,9 @@
 //! Property tests of the matcher invariants (G-9, S-2, V-10, V-15, S-4).
 
-use portcullis_core::config::{StringMatch, ValueMatch};
 use portcullis_core::host::{HostIndex, HostPattern, MatchKind, normalize_authority};
 use portcullis_core::route::first_param;
 use portcullis_core::strmatch::{StrMatcher, ValueMatcher, full_match_regex};
+use portcullis_core::wire::{StringMatch, ValueMatch};
 use proptest::prelude::*;
 
 /// A DNS label from a tiny alphabet, so random hosts and patterns often collide.

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use portcullis_core::config::WireConfig;
+use portcullis_core::wire::WireConfig;
 
 #[test]
 fn wire_config_schema_matches_the_committed_file() {

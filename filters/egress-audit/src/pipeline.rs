@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use portcullis_core::audit::{Delivery, DeliveryStats};
-use portcullis_core::config::{AuditSink, FailureMode, HttpCollector};
+use portcullis_core::wire::{AuditSink, FailureMode, HttpCollector};
 use portcullis_glue::host;
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::LogLevel;

@@ -4,7 +4,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use portcullis_core::EgressPolicy;
-use portcullis_core::config::WireConfig;
+use portcullis_core::wire::WireConfig;
 use portcullis_glue::{host, load_wire_config};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext, StreamContext};

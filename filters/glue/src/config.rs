@@ -1,7 +1,7 @@
 //! Reading the plugin configuration (the wire config JSON).
 
 use portcullis_core::ConfigError;
-use portcullis_core::config::WireConfig;
+use portcullis_core::wire::WireConfig;
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{BufferType, LogLevel};
 

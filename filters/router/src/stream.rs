@@ -3,7 +3,7 @@
 use std::rc::Rc;
 use std::time::Duration;
 
-use portcullis_core::config::HeaderOperations;
+use portcullis_core::wire::HeaderOperations;
 use portcullis_core::{ForwardPlan, Gateway, Outcome};
 use portcullis_glue::{RequestData, host, respond};
 use proxy_wasm::hostcalls;

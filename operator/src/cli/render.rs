@@ -50,7 +50,7 @@ pub fn render_command(args: &RenderArgs) -> ExitCode {
     #[serde(rename_all = "camelCase")]
     struct Rendered<'a> {
         content_hash: &'a str,
-        wire: &'a portcullis_core::config::WireConfig,
+        wire: &'a portcullis_core::wire::WireConfig,
         envoy: &'a crate::plan::EnvoyPlan,
     }
     let json = if args.wire_only {

@@ -8,7 +8,7 @@
 //! - `portcullis.dev/audit-include-query`: `true` to keep query strings;
 //! - `portcullis.dev/audit-include-headers`: comma-separated request header names.
 
-use portcullis_core::config::{AllowedHost, Audit, AuditSink, Egress, FailureMode, HttpCollector};
+use portcullis_core::wire::{AllowedHost, Audit, AuditSink, Egress, FailureMode, HttpCollector};
 
 use super::context::Ctx;
 use super::servers::PortGroup;

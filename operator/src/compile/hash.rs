@@ -1,6 +1,6 @@
 //! The content hash that becomes `configVersion`.
 
-use portcullis_core::config::WireConfig;
+use portcullis_core::wire::WireConfig;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 

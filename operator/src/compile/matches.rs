@@ -1,6 +1,6 @@
 //! Runtime match conditions (V-10 … V-15): Istio `StringMatch` → wire matchers.
 
-use portcullis_core::config::{RouteMatch, StringMatch, ValueMatch};
+use portcullis_core::wire::{RouteMatch, StringMatch, ValueMatch};
 
 use super::context::Reporter;
 use crate::istio::{HttpMatchRequest, StringMatch as IstioMatch};

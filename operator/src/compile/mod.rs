@@ -22,7 +22,7 @@ mod vhosts;
 
 use std::collections::BTreeMap;
 
-use portcullis_core::config::{WIRE_VERSION, WireConfig};
+use portcullis_core::wire::{WIRE_VERSION, WireConfig};
 use serde::Serialize;
 
 use crate::diagnostics::Diagnostic;

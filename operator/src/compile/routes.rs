@@ -2,7 +2,7 @@
 
 use std::rc::Rc;
 
-use portcullis_core::config::{Action, Destination, Forward, Mirror, Route, RouteMatch};
+use portcullis_core::wire::{Action, Destination, Forward, Mirror, Route, RouteMatch};
 
 use super::actions::{ActionTemplate, DestRef, RuleBody, rule_body};
 use super::bind::gateway_ref;

@@ -1,7 +1,7 @@
 //! Validation of the compiled wire config by the filters' own core.
 
 use portcullis_core::ConfigError;
-use portcullis_core::config::WireConfig;
+use portcullis_core::wire::WireConfig;
 
 /// Compiles `wire` with `portcullis_core::Gateway::compile`, exactly as the filters will in
 /// `on_configure`: anything it rejects would make the gateway refuse the config. `compile`

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use portcullis_core::config::{Listener, Server, VirtualHost};
+use portcullis_core::wire::{Listener, Server, VirtualHost};
 
 use super::context::Ctx;
 use super::hosts::{intersect, resolve_short_name};

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use portcullis_core::config::WireConfig;
+use portcullis_core::wire::WireConfig;
 
 use crate::plan::EnvoyPlan;
 

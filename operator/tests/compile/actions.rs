@@ -1,6 +1,6 @@
 //! Actions and route options (V-17 … V-25).
 
-use portcullis_core::config::{Action, DerivePort};
+use portcullis_core::wire::{Action, DerivePort};
 
 use super::*;
 

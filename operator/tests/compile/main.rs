@@ -18,7 +18,7 @@ mod tls_egress;
 use portcullis::compile::{CompileOptions, CompileOutput, GatewayIdentity, compile};
 use portcullis::diagnostics::{Diagnostic, Severity};
 use portcullis::load::load_str;
-use portcullis_core::config::{Action, Route, VirtualHost};
+use portcullis_core::wire::{Action, Route, VirtualHost};
 
 /// Compiles YAML for the default ingress gateway (`istio=ingressgateway`, `istio-system`).
 pub fn compile_yaml(yaml: &str) -> CompileOutput {

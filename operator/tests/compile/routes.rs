@@ -1,6 +1,6 @@
 //! Route lists (V-5 … V-8, V-13, V-16, V-26).
 
-use portcullis_core::config::{StringMatch, ValueMatch};
+use portcullis_core::wire::{StringMatch, ValueMatch};
 
 use super::*;
 

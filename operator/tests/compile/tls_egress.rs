@@ -2,7 +2,7 @@
 
 use portcullis::compile::GatewayIdentity;
 use portcullis::plan::ListenerKind;
-use portcullis_core::config::{AuditSink, FailureMode};
+use portcullis_core::wire::{AuditSink, FailureMode};
 
 use super::*;
 

@@ -17,7 +17,7 @@ use portcullis::envoy::WasmModules;
 use portcullis::envoy::{EnvoyBinary, find_or_install_envoy};
 use portcullis::local::{Compiled, GatewayOptions, LocalGateway, find_or_build_modules};
 use portcullis::plan::{ClusterPlan, Discovery, Endpoint, EnvoyPlan, ListenerKind, ListenerPlan};
-use portcullis_core::config::WireConfig;
+use portcullis_core::wire::WireConfig;
 use serde_json::Value;
 
 struct Tools {

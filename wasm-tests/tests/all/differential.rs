@@ -15,7 +15,7 @@
 
 use std::collections::BTreeMap;
 
-use portcullis_core::config::{HeaderOperations, WireConfig};
+use portcullis_core::wire::{HeaderOperations, WireConfig};
 use portcullis_core::{Entropy, Gateway, Outcome, RequestView, SplitMix64};
 use serde_json::{Value, json};
 

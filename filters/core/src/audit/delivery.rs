@@ -9,7 +9,7 @@
 
 use std::collections::VecDeque;
 
-use crate::config::{FailureMode, HttpCollector};
+use crate::wire::{FailureMode, HttpCollector};
 
 /// Outcome of [`Delivery::push`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

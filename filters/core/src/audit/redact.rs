@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::AuditRecord;
 use crate::ConfigError;
-use crate::config::Audit;
+use crate::wire::Audit;
 
 /// Replaces the query string of a recorded path unless `includeQuery` is set: `/p?a=1` is
 /// recorded as `/p?[REDACTED]`. The `?` is kept so a reader knows a query was present.

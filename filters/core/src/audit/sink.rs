@@ -2,7 +2,7 @@
 
 use super::AuditRecord;
 use crate::ConfigError;
-use crate::config::AuditSink;
+use crate::wire::AuditSink;
 
 /// One record as the line written by the `log` sink (and buffered by [`super::Delivery`]):
 /// exactly [`AuditRecord::to_json_line`], no prefix, no trailing newline.

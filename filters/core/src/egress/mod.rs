@@ -16,8 +16,8 @@ pub use deny::{AUDIT_UNAVAILABLE_STATUS, DenyReason};
 
 use crate::ConfigError;
 use crate::audit::Redaction;
-use crate::config::{Audit, Egress, FailureMode};
 use crate::host::HostIndex;
+use crate::wire::{Audit, Egress, FailureMode};
 
 /// The compiled egress section. Immutable; shared by every request of a filter instance.
 #[derive(Debug)]

@@ -3,8 +3,8 @@
 //! headers added.
 
 use crate::RequestView;
-use crate::config::Cors;
 use crate::strmatch::{RegexError, StrMatcher};
+use crate::wire::Cors;
 
 use super::matcher::header;
 

@@ -2,7 +2,7 @@
 //! V-23, mirrors V-24). Randomness comes from the caller's [`Entropy`].
 
 use crate::Entropy;
-use crate::config::Destination;
+use crate::wire::Destination;
 
 /// Picks a destination index with probability `weight / total`. One destination always wins
 /// (V-18: 100% whatever its weight); zero-weight destinations are never picked. `total` is the

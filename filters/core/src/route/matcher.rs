@@ -7,8 +7,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::config::{RouteMatch, StringMatch, ValueMatch};
 use crate::strmatch::{RegexError, StrMatcher, ValueMatcher};
+use crate::wire::{RouteMatch, StringMatch, ValueMatch};
 use crate::{Headers, RequestView};
 
 use super::query::first_param;

@@ -22,8 +22,8 @@ pub use rewrite::PathRewrite;
 
 use std::collections::BTreeMap;
 
-use crate::config::{Action, Destination, Forward, HeaderOperations, HeaderOps, Route};
 use crate::error::ConfigError;
+use crate::wire::{Action, Destination, Forward, HeaderOperations, HeaderOps, Route};
 use crate::{Entropy, ForwardPlan, Outcome, RequestView};
 
 /// One compiled route: the wire route (for evidence and pass-through fields) and its matchers.

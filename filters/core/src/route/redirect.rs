@@ -2,8 +2,8 @@
 //! Envoy's router builds it.
 
 use crate::RequestView;
-use crate::config::{DerivePort, Redirect};
 use crate::host::strip_port;
+use crate::wire::{DerivePort, Redirect};
 
 /// The `Location` for a route redirect. `listener_port` is the Gateway server port as written
 /// (G-13), which `FROM_REQUEST_PORT` uses.

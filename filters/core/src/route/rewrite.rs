@@ -8,8 +8,8 @@
 
 use regex_lite::Regex;
 
-use crate::config::Rewrite;
 use crate::strmatch::{RegexError, search_regex, translate_substitution};
+use crate::wire::Rewrite;
 
 use super::matcher::UriKind;
 
@@ -66,7 +66,7 @@ impl PathRewrite {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::RegexRewrite;
+    use crate::wire::RegexRewrite;
 
     fn prefix(uri: &str) -> PathRewrite {
         PathRewrite::compile(&Rewrite {

@@ -1,9 +1,9 @@
 //! Compile-time checks of a route's action, fault and mirrors (V-17 … V-24), with the field
 //! paths the errors carry.
 
-use crate::config::{Action, Forward, Route, StringMatch};
 use crate::error::ConfigError;
 use crate::strmatch::RegexError;
+use crate::wire::{Action, Forward, Route, StringMatch};
 
 use super::rewrite::PathRewrite;
 

@@ -7,7 +7,7 @@
     reason = "test helpers: a failure must stop the test at once, like an assert"
 )]
 
-use portcullis_core::config::WireConfig;
+use portcullis_core::wire::WireConfig;
 use portcullis_core::{
     Decision, ForwardPlan, Gateway, HostVerdict, Outcome, Refusal, RequestView, SplitMix64,
 };

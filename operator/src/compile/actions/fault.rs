@@ -1,6 +1,6 @@
 //! Fault injection (V-23).
 
-use portcullis_core::config::{Fault, FaultAbort, FaultDelay};
+use portcullis_core::wire::{Fault, FaultAbort, FaultDelay};
 
 use super::super::context::Reporter;
 use super::super::duration::parse_ms;

@@ -1,6 +1,6 @@
 //! Forwarding: weighted destinations (V-18), rewrite (V-21) and mirrors (V-24).
 
-use portcullis_core::config::{HeaderOps, RegexRewrite, Rewrite};
+use portcullis_core::wire::{HeaderOps, RegexRewrite, Rewrite};
 
 use super::super::context::Reporter;
 use super::super::hosts::resolve_short_name;

@@ -1,6 +1,6 @@
 //! Header operations (V-22).
 
-use portcullis_core::config::{HeaderOperations, HeaderOps};
+use portcullis_core::wire::{HeaderOperations, HeaderOps};
 
 use super::super::context::Reporter;
 use crate::istio;

@@ -1,6 +1,6 @@
 //! Local answers: redirect (V-19) and direct response (V-20).
 
-use portcullis_core::config::{DerivePort, DirectResponse, Redirect};
+use portcullis_core::wire::{DerivePort, DirectResponse, Redirect};
 
 use super::super::context::Reporter;
 use super::MAX_BODY;

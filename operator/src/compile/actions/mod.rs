@@ -13,7 +13,7 @@ use headers::header_ops;
 use local::{direct_action, redirect_action};
 use options::{cors, retries};
 
-use portcullis_core::config::{Cors, DirectResponse, Fault, HeaderOps, Redirect, Retries, Rewrite};
+use portcullis_core::wire::{Cors, DirectResponse, Fault, HeaderOps, Redirect, Retries, Rewrite};
 
 use super::context::Reporter;
 use super::duration::parse_ms;

@@ -1,6 +1,6 @@
 //! Route options: retries and CORS (V-24).
 
-use portcullis_core::config::{Cors, Retries};
+use portcullis_core::wire::{Cors, Retries};
 
 use super::super::context::Reporter;
 use super::super::duration::parse_ms;
@@ -74,9 +74,9 @@ pub(super) fn cors(r: &mut Reporter<'_>, c: &istio::CorsPolicy, field: &str) -> 
     // The deprecated `allowOrigin` list holds exact origins, `*` meaning any.
     for o in &c.allow_origin {
         allow_origins.push(if o == "*" {
-            portcullis_core::config::StringMatch::Regex(".*".into())
+            portcullis_core::wire::StringMatch::Regex(".*".into())
         } else {
-            portcullis_core::config::StringMatch::Exact(o.clone())
+            portcullis_core::wire::StringMatch::Exact(o.clone())
         });
     }
     let max_age_s = match &c.max_age {

@@ -10,7 +10,7 @@ mod tests;
 
 use std::path::PathBuf;
 
-use portcullis_core::config::WireConfig;
+use portcullis_core::wire::WireConfig;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 

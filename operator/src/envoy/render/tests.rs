@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use expect_test::{ExpectFile, expect_file};
-use portcullis_core::config::{Egress, Listener, WIRE_VERSION, WireConfig};
+use portcullis_core::wire::{Egress, Listener, WIRE_VERSION, WireConfig};
 use serde_json::Value;
 
 use super::*;
