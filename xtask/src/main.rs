@@ -2,11 +2,16 @@
 //!
 //! - `wasm`: build the three filters for `wasm32-wasip1` (release, size-optimised) and print
 //!   their sizes;
-//! - `up`: build what is needed and serve the seed example through a real Envoy;
-//! - `test`: the whole test suite, exactly what CI runs (installs the wasm target and Envoy);
-//! - `gen [--check]`: regenerate generated files (JSON Schema, golden files) or fail on drift.
+//! - `up [ARGS]`: build what is needed and serve the seed example (or `ARGS`) through a real
+//!   Envoy;
+//! - `test`: the whole test suite, exactly what CI runs (installs the wasm targets and Envoy);
+//! - `gen [--check]`: regenerate every generated and golden file, or fail on drift.
+//!
+//! xtask owns building the `.wasm` modules and installing Envoy for development; the
+//! `portcullis` binary only finds them (`PORTCULLIS_WASM_DIR`, `PORTCULLIS_ENVOY`).
 
 mod envoy;
+mod rules;
 mod run;
 mod wasm;
 
@@ -32,11 +37,12 @@ fn dispatch(args: &[String]) -> Result<()> {
         Some("up") => up(rest),
         Some("test") => test(),
         Some("gen") => generate(rest.iter().any(|a| a == "--check")),
-        _ => bail!("usage: cargo xtask <wasm|up|test|gen [--check]>"),
+        _ => bail!("usage: cargo xtask <wasm|up [ARGS]|test|gen [--check]>"),
     }
 }
 
-/// Serves `examples/seed` (or the directory given) with demo upstreams.
+/// Serves `examples/seed` (or what the arguments say) with demo upstreams, on Gateway ports
+/// plus 10000 so no privileges are needed.
 fn up(rest: &[String]) -> Result<()> {
     wasm::build_and_report()?;
     let envoy = envoy::ensure()?;
@@ -46,28 +52,35 @@ fn up(rest: &[String]) -> Result<()> {
     if !rest.iter().any(|a| a == "-f") {
         args.extend(["-f", "examples/seed", "--demo-upstreams"]);
     }
+    if !rest.iter().any(|a| a == "--port-offset") {
+        args.extend(["--port-offset", "10000"]);
+    }
     let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
     args.extend(rest);
+    let wasm_dir = wasm::dir();
     run::cargo(
         &args,
         &[
             ("PORTCULLIS_ENVOY", envoy.as_str()),
-            ("PORTCULLIS_WASM_DIR", wasm::DIR),
+            ("PORTCULLIS_WASM_DIR", wasm_dir.as_str()),
         ],
     )
 }
 
-/// The whole suite: formatting, lints, every test (unit, wasm host, real Envoy end to end).
-/// Generated files are checked for drift by their own tests (`schema`, `golden`), which run
-/// in `cargo test --workspace`.
+/// The whole suite: formatting, lints, rule ids, generated files, portability builds, every
+/// test (unit, wasm host, real Envoy end to end).
 fn test() -> Result<()> {
     let started = std::time::Instant::now();
     run::step("cargo fmt --check", || {
         run::cargo(&["fmt", "--all", "--", "--check"], &[])
     })?;
+    run::step("rule ids cited in the code are defined in docs/semantics.md", || {
+        rules::check(&run::root())
+    })?;
     run::step("filters for wasm32-wasip1", || {
         wasm::build_and_report().map(|_| ())
     })?;
+    run::step("core and compile for wasm32-unknown-unknown", wasm::build_portable)?;
     let envoy = run::step("Envoy", envoy::ensure)?;
     run::step("clippy (native)", || {
         run::cargo(
@@ -96,12 +109,22 @@ fn test() -> Result<()> {
             &[],
         )
     })?;
+    run::step("generated files are up to date", || generate(true))?;
+    run::step("portcullis release binary", || {
+        run::cargo(&["build", "--release", "-p", "portcullis"], &[])
+    })?;
+    let wasm_dir = wasm::dir();
+    let release_bin = run::root()
+        .join("target/release/portcullis")
+        .to_string_lossy()
+        .into_owned();
     run::step("cargo test --workspace", || {
         run::cargo(
             &["test", "--workspace"],
             &[
                 ("PORTCULLIS_ENVOY", envoy.as_str()),
-                ("PORTCULLIS_WASM_DIR", wasm::DIR),
+                ("PORTCULLIS_WASM_DIR", wasm_dir.as_str()),
+                ("PORTCULLIS_RELEASE_BIN", release_bin.as_str()),
             ],
         )
     })?;
@@ -109,25 +132,19 @@ fn test() -> Result<()> {
     Ok(())
 }
 
-/// Regenerates (or, with `check`, verifies) every generated file. Each generator is a test
-/// that compares its output with the committed file and rewrites it under `PORTCULLIS_BLESS=1`.
+/// Regenerates (or, with `check`, verifies) every generated and golden file: the wire JSON
+/// Schema, the golden compiled and rendered examples, the render snapshots and the core's
+/// inline snapshots. Each is an `expect-test` assertion, rewritten under `UPDATE_EXPECT=1`.
 fn generate(check: bool) -> Result<()> {
     let bless: &[(&str, &str)] = if check {
         &[]
     } else {
-        &[("PORTCULLIS_BLESS", "1")]
+        &[("UPDATE_EXPECT", "1")]
     };
     run::cargo(
-        &[
-            "test",
-            "-p",
-            "portcullis-core",
-            "--features",
-            "schema",
-            "--test",
-            "schema",
-        ],
+        &["test", "-p", "portcullis-core", "--features", "schema"],
         bless,
     )?;
+    run::cargo(&["test", "-p", "portcullis-envoy", "--lib"], bless)?;
     run::cargo(&["test", "-p", "portcullis", "--test", "golden"], bless)
 }

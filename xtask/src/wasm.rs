@@ -7,6 +7,11 @@ use crate::run;
 /// Where the built filters are (relative to the workspace root).
 pub const DIR: &str = "target/wasm32-wasip1/release";
 
+/// [`DIR`] as an absolute path, for the environment of the commands xtask runs.
+pub fn dir() -> String {
+    run::root().join(DIR).to_string_lossy().into_owned()
+}
+
 /// The filter crates and their artifact names.
 pub const FILTERS: [(&str, &str); 3] = [
     ("portcullis-host-filter", "portcullis_host_filter.wasm"),
@@ -36,4 +41,23 @@ pub fn build_and_report() -> Result<Vec<(String, u64)>> {
         sizes.push((file.to_string(), size));
     }
     Ok(sizes)
+}
+
+/// Builds the crates a browser build links, `portcullis-core` and `portcullis-compile`, for
+/// `wasm32-unknown-unknown`: a dependency that needs an operating system fails here first.
+pub fn build_portable() -> Result<()> {
+    run::command("rustup", &["target", "add", "wasm32-unknown-unknown"], &[])
+        .context("`rustup target add wasm32-unknown-unknown` failed")?;
+    run::cargo(
+        &[
+            "build",
+            "--target",
+            "wasm32-unknown-unknown",
+            "-p",
+            "portcullis-core",
+            "-p",
+            "portcullis-compile",
+        ],
+        &[],
+    )
 }

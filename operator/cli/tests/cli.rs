@@ -1,0 +1,194 @@
+//! The `render` and `explain` entry points as `main.rs` mounts them.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helper: a bad command line should fail the test"
+)]
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use clap::Parser;
+use portcullis::cli::{ExplainArgs, RenderArgs, explain_command, render_command};
+use portcullis_compile::compile::validate_with_core;
+use portcullis_compile::explain::{ExplainError, ExplainRequest, explain};
+
+#[derive(Parser)]
+enum Cli {
+    Render(RenderArgs),
+    Explain(ExplainArgs),
+}
+
+fn example(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+fn run(args: &[&str]) -> ExitCode {
+    match Cli::try_parse_from(std::iter::once("portcullis").chain(args.iter().copied())).unwrap() {
+        Cli::Render(a) => render_command(&a),
+        Cli::Explain(a) => explain_command(&a),
+    }
+}
+
+/// `render` succeeds on a clean example and fails on resources with errors.
+#[test]
+fn render_exit_codes() {
+    assert_eq!(
+        run(&["render", "-f", &example("seed"), "--port-offset", "10000"]),
+        ExitCode::SUCCESS
+    );
+    let bad = std::env::temp_dir().join(format!("portcullis-bad-{}.yaml", std::process::id()));
+    std::fs::write(&bad, "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: g}\nspec: {servers: [{port: {number: x}}]}\n").unwrap();
+    assert_eq!(
+        run(&["render", "-f", &bad.display().to_string()]),
+        ExitCode::FAILURE
+    );
+    let _ = std::fs::remove_file(bad);
+}
+
+/// The gateway flags have Istio's defaults and parse `key=value` labels.
+#[test]
+fn gateway_flags() {
+    let Cli::Render(a) = Cli::try_parse_from(["p", "render", "-f", "x"]).unwrap() else {
+        panic!()
+    };
+    assert_eq!(
+        a.gateway.gateway_labels,
+        [("istio".to_string(), "ingressgateway".to_string())]
+    );
+    assert_eq!(a.gateway.gateway_namespace, "istio-system");
+    let Cli::Render(a) = Cli::try_parse_from([
+        "p",
+        "render",
+        "-f",
+        "x",
+        "--gateway-label",
+        "istio=egressgateway",
+        "--gateway-label",
+        "app=gw",
+    ])
+    .unwrap() else {
+        panic!()
+    };
+    assert!(a.gateway.identity().is_egress());
+    assert!(Cli::try_parse_from(["p", "render", "-f", "x", "--gateway-label", "novalue"]).is_err());
+    // The documented form: one flag, comma-separated.
+    let Cli::Explain(a) = Cli::try_parse_from([
+        "p",
+        "explain",
+        "-f",
+        "x",
+        "--host",
+        "h",
+        "--path",
+        "/",
+        "--gateway-labels",
+        "istio=egressgateway,app=gw",
+    ])
+    .unwrap() else {
+        panic!()
+    };
+    assert_eq!(
+        a.gateway.gateway_labels,
+        [
+            ("istio".to_string(), "egressgateway".to_string()),
+            ("app".to_string(), "gw".to_string())
+        ]
+    );
+}
+
+/// `explain` needs a port it can find before anything else.
+#[test]
+fn explain_port_errors() {
+    let out = portcullis::cli::compile_files(
+        &[example("seed").into()],
+        &Default::default(),
+        &Default::default(),
+    );
+    let request = ExplainRequest {
+        host: "dev.example.com".into(),
+        path: "/".into(),
+        method: "GET".into(),
+        port: Some(81),
+        ..Default::default()
+    };
+    assert!(matches!(
+        explain(&out.wire, &request, 1),
+        Err(ExplainError::Port(_))
+    ));
+}
+
+/// Once the core matcher lands: every example passes the filters' own validation and explain
+/// follows the bookinfo routes.
+#[test]
+fn examples_pass_core_validation_and_explain() {
+    for name in ["seed", "bookinfo"] {
+        let out = portcullis::cli::compile_files(
+            &[example(name).into()],
+            &Default::default(),
+            &Default::default(),
+        );
+        validate_with_core(&out.wire).unwrap();
+    }
+    let out = portcullis::cli::compile_files(
+        &[example("bookinfo").into()],
+        &Default::default(),
+        &Default::default(),
+    );
+    let request = ExplainRequest {
+        host: "bookinfo.local".into(),
+        path: "/productpage".into(),
+        method: "GET".into(),
+        ..Default::default()
+    };
+    let e = explain(&out.wire, &request, 1).unwrap();
+    assert_eq!(e.outcome, "forward");
+    assert_eq!(
+        e.details["cluster"],
+        "outbound|9080||productpage.default.svc.cluster.local"
+    );
+    let request = ExplainRequest {
+        path: "/other".into(),
+        ..request
+    };
+    assert_eq!(explain(&out.wire, &request, 1).unwrap().outcome, "refused");
+}
+
+/// `explain --sni` reaches the request (G-11): the SNI defaults to the Host, `''` is none.
+#[test]
+fn explain_sni_flag() {
+    let Cli::Explain(a) = Cli::try_parse_from([
+        "p", "explain", "-f", "x", "--host", "a.test", "--sni", "b.test",
+    ])
+    .unwrap() else {
+        panic!()
+    };
+    assert_eq!(a.sni.as_deref(), Some("b.test"));
+    let Cli::Explain(a) =
+        Cli::try_parse_from(["p", "explain", "-f", "x", "--host", "a.test"]).unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(a.sni, None);
+    let features = example("features");
+    for sni in ["", "other.example"] {
+        assert_eq!(
+            run(&[
+                "explain",
+                "-f",
+                &features,
+                "--port",
+                "443",
+                "--host",
+                "secure.shop.example",
+                "--sni",
+                sni,
+            ]),
+            ExitCode::SUCCESS
+        );
+    }
+}

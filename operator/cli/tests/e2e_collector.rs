@@ -1,0 +1,206 @@
+//! Egress audit delivered to an HTTP collector through a real Envoy: records are batched
+//! through the shared queue and the root's tick, POSTed as JSON Lines, retried with backoff
+//! while the collector fails, and delivered once it recovers.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests"
+)]
+
+mod support;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use portcullis_compile::plan::{EnvoyPlan, ListenerKind};
+use serde_json::{Value, json};
+use support::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// What the fake collector saw.
+#[derive(Default)]
+struct Collector {
+    /// POSTs refused so far (the first `fail_first` are answered 503).
+    refused: usize,
+    fail_first: usize,
+    /// Records accepted, one JSON value per line.
+    records: Vec<Value>,
+}
+
+/// The egress upstream and the audit collector on one port: GETs are the proxied egress
+/// traffic (200), POSTs to `/v1/audit` are audit batches.
+async fn serve(listener: TcpListener, state: Arc<Mutex<Collector>>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            return;
+        };
+        tokio::spawn(handle(stream, state.clone()));
+    }
+}
+
+async fn handle(mut stream: TcpStream, state: Arc<Mutex<Collector>>) {
+    let mut buf = Vec::new();
+    loop {
+        // One request per read loop: headers, then Content-Length bytes of body.
+        let (head_end, length) = loop {
+            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                let length = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse::<usize>().ok())
+                    .unwrap_or(0);
+                break (end + 4, length);
+            }
+            let mut chunk = [0u8; 4096];
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        };
+        while buf.len() < head_end + length {
+            let mut chunk = [0u8; 4096];
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+        let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+        let body = String::from_utf8_lossy(&buf[head_end..head_end + length]).to_string();
+        buf.drain(..head_end + length);
+        let status = if head.starts_with("POST /v1/audit") {
+            let mut c = state.lock().unwrap();
+            if c.refused < c.fail_first {
+                c.refused += 1;
+                503
+            } else {
+                c.records
+                    .extend(body.lines().map(|l| serde_json::from_str(l).unwrap()));
+                200
+            }
+        } else {
+            200
+        };
+        let reply = format!("HTTP/1.1 {status} X\r\ncontent-length: 2\r\n\r\nok");
+        if stream.write_all(reply.as_bytes()).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// E-5 audit delivery: while the collector answers 503 the records stay buffered and the
+/// batch is retried with backoff; after it recovers every record arrives exactly once, and
+/// the filter's counters say so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_reach_the_collector_after_it_recovers() {
+    let (bind, port) = (free_port(), free_port());
+    let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+    let state = Arc::new(Mutex::new(Collector {
+        fail_first: 2,
+        ..Collector::default()
+    }));
+    tokio::spawn(serve(listener, state.clone()));
+
+    let egress_cluster = "outbound|80||httpbin.org";
+    let collector_cluster = "portcullis.audit-collector";
+    let wire = wire(json!({
+        "version": 1,
+        "configVersion": "egress-collector",
+        "listeners": [{
+            "port": 80,
+            "bindPort": bind,
+            "servers": [{ "name": "istio-system/egress/http", "hosts": ["*"] }],
+            "virtualHosts": [{ "name": "httpbin.org:80", "domains": ["httpbin.org"], "routes": [
+                { "name": "httpbin", "action": { "route": { "destinations": [{ "cluster": egress_cluster, "weight": 100 }] } } }
+            ]}],
+        }],
+        "egress": {
+            "allowedHosts": [{ "host": "httpbin.org", "ports": [80], "rule": "ServiceEntry default/httpbin" }],
+            "audit": { "sink": { "http": {
+                "cluster": collector_cluster, "authority": "collector", "path": "/v1/audit",
+                "batchSize": 2, "flushIntervalMs": 50, "initialBackoffMs": 100, "maxBackoffMs": 400,
+            } } },
+        },
+    }));
+    let plan = EnvoyPlan {
+        listeners: vec![http_listener(80, bind, ListenerKind::Egress)],
+        clusters: vec![
+            local_cluster(collector_cluster, port),
+            local_cluster(egress_cluster, port),
+        ],
+    };
+    let gw = start_with(wire, plan, false).await;
+
+    for i in 0..5 {
+        let r = http::get("httpbin.org", &format!("/get/{i}"))
+            .send(bind)
+            .await;
+        assert_eq!(r.status, 200, "{r:?}");
+    }
+    let r = http::get("evil.example.com", "/x").send(bind).await;
+    assert_eq!(r.status, 502, "{r:?}");
+
+    let mut paths = Vec::new();
+    for _ in 0..100 {
+        paths = state
+            .lock()
+            .unwrap()
+            .records
+            .iter()
+            .map(|r| r["path"].to_string())
+            .collect();
+        if paths.len() >= 6 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    paths.sort();
+    assert_eq!(
+        paths,
+        [
+            "\"/get/0\"",
+            "\"/get/1\"",
+            "\"/get/2\"",
+            "\"/get/3\"",
+            "\"/get/4\"",
+            "\"/x\""
+        ],
+        "every record exactly once; log:\n{}",
+        gw.envoy_log_tail(30)
+    );
+    {
+        let collector = state.lock().unwrap();
+        assert_eq!(
+            collector.refused, 2,
+            "the collector failed twice before accepting"
+        );
+        assert!(collector.records.iter().any(|r| r["decision"] == "denied"));
+    }
+
+    let admin = gw.admin();
+    assert_eq!(
+        admin
+            .counter("wasmcustom.portcullis.egress.sent")
+            .await
+            .unwrap(),
+        6
+    );
+    assert!(
+        admin
+            .counter("wasmcustom.portcullis.egress.failed_batches")
+            .await
+            .unwrap()
+            >= 2
+    );
+    assert_eq!(
+        admin
+            .counter("wasmcustom.portcullis.egress.dropped")
+            .await
+            .unwrap(),
+        0
+    );
+    finish(gw).await;
+}

@@ -1,0 +1,176 @@
+//! Mutual TLS (Gateway `tls.mode: MUTUAL`) through a real Envoy: the HTTPS chain carries the
+//! client CA and requires a client certificate. A client presenting a certificate signed by that
+//! CA is routed (200 from the echo upstream); a client without a certificate, or with one from
+//! another CA, fails the handshake. CA, server and client certificates are generated here.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests"
+)]
+
+mod support;
+
+use std::path::{Path, PathBuf};
+
+use portcullis_compile::plan::{EnvoyPlan, ListenerKind, ListenerPlan, TlsChainPlan};
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
+    KeyPair, KeyUsagePurpose,
+};
+use serde_json::json;
+use support::*;
+
+const HOST: &str = "mtls.example.com";
+
+/// A CA that can issue leaf certificates.
+fn ca(name: &str) -> CertifiedIssuer<'static, KeyPair> {
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.distinguished_name.push(DnType::CommonName, name);
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap()
+}
+
+/// A leaf certificate for `sans`, signed by `ca`: (certificate PEM, key PEM).
+fn leaf(
+    ca: &CertifiedIssuer<'static, KeyPair>,
+    cn: &str,
+    sans: &[&str],
+    usage: ExtendedKeyUsagePurpose,
+) -> (String, String) {
+    let mut params =
+        CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
+    params.distinguished_name.push(DnType::CommonName, cn);
+    params.extended_key_usages = vec![usage];
+    let key = KeyPair::generate().unwrap();
+    let cert = params.signed_by(&key, ca).unwrap();
+    (cert.pem(), key.serialize_pem())
+}
+
+/// `curl https://HOST:port/path` trusting `ca_file`, optionally with a client certificate.
+/// Returns (curl exit code, HTTP status, body).
+async fn curl(
+    port: u16,
+    path: &str,
+    ca_file: &Path,
+    client: Option<(&Path, &Path)>,
+) -> (i32, u16, String) {
+    let mut cmd = tokio::process::Command::new("curl");
+    cmd.args([
+        "-sS",
+        "--max-time",
+        "10",
+        "-w",
+        "\n%{http_code}",
+        "--cacert",
+    ])
+    .arg(ca_file)
+    .args(["--resolve", &format!("{HOST}:{port}:127.0.0.1")]);
+    if let Some((cert, key)) = client {
+        cmd.arg("--cert").arg(cert).arg("--key").arg(key);
+    }
+    let out = cmd
+        .arg(format!("https://{HOST}:{port}{path}"))
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (
+        out.status.code().unwrap_or(-1),
+        code.trim().parse().unwrap_or(0),
+        body.to_string(),
+    )
+}
+
+fn write(dir: &Path, name: &str, pem: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, pem).unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutual_tls_requires_a_client_certificate_from_the_ca() {
+    let (bind, upstream) = (free_port(), free_port());
+    let ca = ca("portcullis e2e CA");
+    let (server_cert, server_key) = leaf(&ca, HOST, &[HOST], ExtendedKeyUsagePurpose::ServerAuth);
+    let (client_cert, client_key) = leaf(
+        &ca,
+        "client.example.com",
+        &["client.example.com"],
+        ExtendedKeyUsagePurpose::ClientAuth,
+    );
+    let rogue = self::ca("rogue CA");
+    let (rogue_cert, rogue_key) = leaf(
+        &rogue,
+        "rogue.example.com",
+        &["rogue.example.com"],
+        ExtendedKeyUsagePurpose::ClientAuth,
+    );
+
+    let dir = state_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca_file = write(&dir, "ca.pem", &ca.pem());
+    let client_cert = write(&dir, "client.pem", &client_cert);
+    let client_key = write(&dir, "client.key", &client_key);
+    let rogue_cert = write(&dir, "rogue.pem", &rogue_cert);
+    let rogue_key = write(&dir, "rogue.key", &rogue_key);
+
+    let wire = wire(json!({
+        "version": 1,
+        "configVersion": "mtls",
+        "listeners": [{
+            "port": 443,
+            "bindPort": bind,
+            "servers": [
+                { "name": "default/gw/mtls", "hosts": [HOST], "tls": true,
+                  "virtualHosts": [{ "name": "mtls", "domains": [HOST], "routes": [
+                      { "name": "mtls", "action": { "route": { "destinations": [{ "cluster": "mtls", "weight": 100 }] } } }
+                  ]}] }
+            ],
+        }],
+    }));
+    let plan = EnvoyPlan {
+        listeners: vec![ListenerPlan {
+            name: "https.443".into(),
+            gateway_port: 443,
+            bind_port: bind,
+            kind: ListenerKind::Ingress,
+            tls_chains: vec![TlsChainPlan {
+                server_names: vec![HOST.into()],
+                certificate_chain_pem: server_cert,
+                private_key_pem: server_key,
+                client_ca_pem: Some(ca.pem()),
+                require_client_certificate: true,
+            }],
+            passthrough: vec![],
+        }],
+        clusters: vec![local_cluster("mtls", upstream)],
+    };
+    let gw = start(wire, plan).await;
+
+    // A certificate signed by the client CA: routed.
+    let (exit, status, body) = curl(bind, "/m", &ca_file, Some((&client_cert, &client_key))).await;
+    assert_eq!((exit, status), (0, 200), "{body}");
+    let echo: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(echo["upstream"], "mtls");
+    assert_eq!(echo["path"], "/m");
+
+    // No client certificate: the handshake (or the first read after it, in TLS 1.3) fails.
+    let (exit, status, body) = curl(bind, "/m", &ca_file, None).await;
+    assert_ne!(exit, 0, "without a client certificate: {status} {body}");
+    assert_eq!(status, 0, "{body}");
+
+    // A certificate from another CA: refused as well.
+    let (exit, status, body) = curl(bind, "/m", &ca_file, Some((&rogue_cert, &rogue_key))).await;
+    assert_ne!(
+        exit, 0,
+        "with a foreign client certificate: {status} {body}"
+    );
+    assert_eq!(status, 0, "{body}");
+
+    finish(gw).await;
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -1,0 +1,112 @@
+//! Golden tests of every `examples/<scenario>/`: the compiled output (`expected/compiled.json`:
+//! wire config, Envoy plan, diagnostics) and the Envoy configuration rendered from it
+//! (`expected/envoy.json`). Regenerate after an intended change with `cargo xtask gen`.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test helper that cannot read its fixtures should fail the test"
+)]
+
+use std::path::{Path, PathBuf};
+
+use clap::Parser;
+use expect_test::ExpectFile;
+use portcullis::cli::{GatewayArgs, compile_files};
+use portcullis_compile::compile::CompileOutput;
+use portcullis_envoy::{ConfigDir, RenderOptions, WasmModules, render_bootstrap, render_resources};
+use serde_json::{Value, json};
+
+#[derive(Parser)]
+struct Flags {
+    #[command(flatten)]
+    gateway: GatewayArgs,
+}
+
+fn examples_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
+}
+
+/// The gateway flags of a scenario (`expected/gateway-args`, default: the ingress gateway).
+fn flags_of(dir: &Path) -> GatewayArgs {
+    let text = std::fs::read_to_string(dir.join("expected/gateway-args")).unwrap_or_default();
+    let args = std::iter::once("golden").chain(text.split_whitespace());
+    Flags::try_parse_from(args).unwrap().gateway
+}
+
+fn compiled(dir: &Path) -> CompileOutput {
+    let flags = flags_of(dir);
+    let mut output = compile_files(&[dir.to_path_buf()], &flags.identity(), &flags.options());
+    // File names relative to the scenario, so the golden file does not depend on the checkout.
+    let prefix = format!("{}/", dir.display());
+    for d in &mut output.diagnostics {
+        if let Some(f) = &mut d.file {
+            *f = f.strip_prefix(&prefix).unwrap_or(f).to_string();
+        }
+    }
+    output
+}
+
+/// Fixed rendering options, so the golden file does not depend on the machine.
+fn render_options() -> RenderOptions {
+    RenderOptions {
+        node_id: "portcullis-golden".into(),
+        config_dir: ConfigDir::new("/etc/portcullis"),
+        admin_port: 15000,
+        bind_address: "127.0.0.1".into(),
+        wasm: WasmModules {
+            router: PathBuf::from("/wasm/portcullis_router.wasm"),
+            egress_audit: Some(PathBuf::from("/wasm/portcullis_egress_audit.wasm")),
+        },
+        access_log: Some(PathBuf::from("/var/log/portcullis/access.log")),
+    }
+}
+
+fn rendered(output: &CompileOutput) -> Value {
+    let opts = render_options();
+    let r = render_resources(&output.envoy, &output.wire, &opts).unwrap();
+    json!({
+        "bootstrap": render_bootstrap(&opts),
+        "listeners": r.listeners,
+        "clusters": r.clusters,
+        "router": r.router,
+        "egressAudit": r.egress_audit,
+    })
+}
+
+fn pretty(value: &impl serde::Serialize) -> String {
+    serde_json::to_string_pretty(value).unwrap() + "\n"
+}
+
+fn golden(path: PathBuf) -> ExpectFile {
+    ExpectFile {
+        path,
+        position: file!(),
+    }
+}
+
+fn scenarios() -> Vec<PathBuf> {
+    let mut scenarios: Vec<PathBuf> = std::fs::read_dir(examples_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("expected").is_dir())
+        .collect();
+    scenarios.sort();
+    assert!(!scenarios.is_empty(), "no scenario under examples/");
+    scenarios
+}
+
+/// Each example compiles to its committed wire config, plan and diagnostics.
+#[test]
+fn examples_compile_to_their_golden_files() {
+    for dir in scenarios() {
+        golden(dir.join("expected/compiled.json")).assert_eq(&pretty(&compiled(&dir)));
+    }
+}
+
+/// Each example renders to its committed Envoy configuration.
+#[test]
+fn examples_render_to_their_golden_envoy_config() {
+    for dir in scenarios() {
+        golden(dir.join("expected/envoy.json")).assert_eq(&pretty(&rendered(&compiled(&dir))));
+    }
+}

@@ -1,0 +1,145 @@
+//! Shared e2e harness: a real Envoy with the built filters on free 127.0.0.1 ports, demo echo
+//! upstreams, and a tiny HTTP client. Each test starts its own gateway (own ports, own state
+//! dir, `--disable-hot-restart`), so tests run in parallel.
+
+#![allow(
+    dead_code,
+    reason = "each e2e binary uses a different part of the harness"
+)]
+
+pub mod http;
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use portcullis_envoy::WasmModules;
+use portcullis::local::{Compiled, GatewayOptions, LocalGateway};
+use portcullis::locate::{EnvoyBinary, locate_envoy, locate_modules};
+use portcullis_compile::plan::{ClusterPlan, Discovery, Endpoint, EnvoyPlan, ListenerKind, ListenerPlan};
+use portcullis_core::wire::WireConfig;
+use serde_json::Value;
+
+struct Tools {
+    envoy: EnvoyBinary,
+    wasm: WasmModules,
+}
+
+/// Envoy and the filter modules, located once per test binary from `PORTCULLIS_ENVOY` and
+/// `PORTCULLIS_WASM_DIR`, which `cargo xtask test` sets after building and installing them.
+fn tools() -> &'static Tools {
+    static TOOLS: OnceLock<Tools> = OnceLock::new();
+    TOOLS.get_or_init(|| {
+        let hint = "run the suite with `cargo xtask test`, which builds the filters, installs \
+                    Envoy and sets PORTCULLIS_ENVOY and PORTCULLIS_WASM_DIR";
+        let envoy = locate_envoy(None).unwrap_or_else(|e| panic!("e2e tests need Envoy: {e}; {hint}"));
+        let wasm = locate_modules(None)
+            .unwrap_or_else(|e| panic!("e2e tests need the filter modules: {e}; {hint}"));
+        Tools { envoy, wasm }
+    })
+}
+
+/// A port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A fresh state directory for one gateway.
+pub fn state_dir() -> PathBuf {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("portcullis-e2e-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// Parses a wire config written as JSON in a test.
+pub fn wire(json: Value) -> WireConfig {
+    WireConfig::from_json(json.to_string().as_bytes()).unwrap()
+}
+
+/// A plain-HTTP listener plan.
+pub fn http_listener(port: u16, bind: u16, kind: ListenerKind) -> ListenerPlan {
+    ListenerPlan {
+        name: format!("http.{port}"),
+        gateway_port: port,
+        bind_port: bind,
+        kind,
+        tls_chains: vec![],
+        passthrough: vec![],
+    }
+}
+
+/// A STATIC cluster on 127.0.0.1:`port` (served by a demo upstream).
+pub fn local_cluster(name: &str, port: u16) -> ClusterPlan {
+    ClusterPlan {
+        name: name.into(),
+        discovery: Discovery::Static(vec![Endpoint {
+            address: "127.0.0.1".into(),
+            port,
+        }]),
+        http2: false,
+        tls_sni: None,
+    }
+}
+
+/// Starts a gateway with demo upstreams.
+pub async fn start(wire: WireConfig, plan: EnvoyPlan) -> LocalGateway {
+    start_with(wire, plan, true).await
+}
+
+/// Starts a gateway, with or without demo upstreams (a test that serves its own upstreams
+/// on the plan's ports says no).
+pub async fn start_with(wire: WireConfig, plan: EnvoyPlan, demo_upstreams: bool) -> LocalGateway {
+    let t = tools();
+    let opts = GatewayOptions {
+        envoy: t.envoy.clone(),
+        wasm: t.wasm.clone(),
+        admin_port: free_port(),
+        state_dir: state_dir(),
+        concurrency: 1,
+        demo_upstreams,
+        access_log: true,
+    };
+    match LocalGateway::start(Compiled { wire, plan }, opts).await {
+        Ok(g) => g,
+        Err(e) => panic!("gateway did not start: {e}"),
+    }
+}
+
+/// Audit records (JSON objects) the egress filter wrote to Envoy's log so far.
+pub fn audit_records(gw: &LocalGateway) -> Vec<Value> {
+    let log = std::fs::read_to_string(gw.envoy_log()).unwrap_or_default();
+    log.lines()
+        .filter(|l| l.contains("[wasm]"))
+        .filter_map(|l| l.find('{').map(|i| &l[i..]))
+        .filter_map(|j| serde_json::from_str::<Value>(j).ok())
+        .filter(|v| v.get("decision").is_some())
+        .collect()
+}
+
+/// Waits up to five seconds for an audit record satisfying `pred`.
+pub async fn wait_audit(gw: &LocalGateway, pred: impl Fn(&Value) -> bool) -> Value {
+    for _ in 0..100 {
+        if let Some(r) = audit_records(gw).into_iter().find(|r| pred(r)) {
+            return r;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!(
+        "no matching audit record; records: {:#?}\nlog:\n{}",
+        audit_records(gw),
+        gw.envoy_log_tail(30)
+    );
+}
+
+/// Stops the gateway and removes its state directory (a failed test keeps it for debugging).
+pub async fn finish(gw: LocalGateway) {
+    let dir = gw.state_dir().to_path_buf();
+    gw.stop().await.unwrap();
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -1,0 +1,246 @@
+//! TLS termination, passthrough and the egress section (G-6, G-11, E-1, E-3).
+
+use crate::compile::GatewayIdentity;
+use crate::plan::ListenerKind;
+use portcullis_core::wire::{AuditSink, FailureMode};
+
+use super::*;
+
+const HTTPS: &str = "
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: default}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [secure.example.com]
+    tls: {mode: SIMPLE, credentialName: secure-cert}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: v, namespace: default}
+spec:
+  hosts: [secure.example.com]
+  gateways: [gw]
+  http:
+  - route: [{destination: {host: a.org}}]
+---
+";
+
+const SECRET: &str = "
+apiVersion: v1
+kind: Secret
+metadata: {name: secure-cert, namespace: istio-system}
+type: kubernetes.io/tls
+data:
+  tls.crt: Q0VSVA==
+  tls.key: S0VZ
+";
+
+/// G-6/G-11: SIMPLE with a credentialName Secret in the gateway namespace → a TLS chain.
+#[test]
+fn simple_tls_from_secret() {
+    let out = compile_yaml(&(HTTPS.to_string() + SECRET));
+    let l = &out.envoy.listeners[0];
+    assert_eq!(l.name, "https.443");
+    assert_eq!(l.tls_chains.len(), 1);
+    assert_eq!(l.tls_chains[0].server_names, ["secure.example.com"]);
+    assert_eq!(
+        (
+            l.tls_chains[0].certificate_chain_pem.as_str(),
+            l.tls_chains[0].private_key_pem.as_str()
+        ),
+        ("CERT", "KEY")
+    );
+    assert!(out.wire.listeners[0].servers[0].tls);
+    vhost(&out, 443, "secure.example.com");
+}
+
+/// G-6: a missing Secret drops the server with an error.
+#[test]
+fn missing_secret_drops_server() {
+    let out = compile_yaml(HTTPS);
+    assert!(out.envoy.listeners.is_empty());
+    let d = with_rule(&out, "G-6");
+    assert_eq!(d[0].severity, Severity::Error);
+    assert!(
+        d[0].message.contains("istio-system/secure-cert"),
+        "{}",
+        d[0].message
+    );
+}
+
+/// Rotating only the private key changes the content hash (the key is not in the JSON).
+#[test]
+fn key_rotation_changes_hash() {
+    let a = compile_yaml(&(HTTPS.to_string() + SECRET));
+    let b = compile_yaml(&(HTTPS.to_string() + &SECRET.replace("S0VZ", "S0VZMg==")));
+    assert_ne!(a.content_hash, b.content_hash);
+}
+
+const EGRESS: &str = "
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata:
+  name: egress
+  namespace: default
+  annotations:
+    portcullis.dev/audit-sink: http://collector.obs.svc.cluster.local:9000/ingest
+    portcullis.dev/audit-failure-mode: closed
+spec:
+  selector: {istio: egressgateway}
+  servers:
+  - port: {number: 443, name: tls, protocol: TLS}
+    hosts: [api.ext.org]
+    tls: {mode: PASSTHROUGH}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: sni, namespace: default}
+spec:
+  hosts: [api.ext.org]
+  gateways: [egress]
+  tls:
+  - match: [{sniHosts: [api.ext.org], port: 443}]
+    route: [{destination: {host: api.ext.org, port: {number: 443}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: ext, namespace: default}
+spec:
+  hosts: [api.ext.org]
+  ports: [{number: 443, name: tls, protocol: TLS}]
+  resolution: DNS
+";
+
+fn egress_identity() -> GatewayIdentity {
+    GatewayIdentity {
+        labels: [("istio".to_string(), "egressgateway".to_string())].into(),
+        namespace: "istio-system".into(),
+    }
+}
+
+/// E-1/E-3: an egress workload gets egress listeners, SNI passthrough, the allow-list from
+/// Gateway servers and ServiceEntries, and audit settings from annotations.
+#[test]
+fn egress_passthrough_allow_list_and_audit() {
+    let out = compile_for(EGRESS, &egress_identity());
+    let l = &out.envoy.listeners[0];
+    assert_eq!((l.name.as_str(), l.kind), ("tls.443", ListenerKind::Egress));
+    assert_eq!(l.passthrough.len(), 1);
+    assert_eq!(l.passthrough[0].server_names, ["api.ext.org"]);
+    assert_eq!(l.passthrough[0].cluster, "outbound|443||api.ext.org");
+    // A passthrough-only port has no HTTP listener in the wire config.
+    assert!(out.wire.listeners.is_empty());
+    let egress = out.wire.egress.as_ref().unwrap();
+    let rules: Vec<&str> = egress
+        .allowed_hosts
+        .iter()
+        .map(|h| h.rule.as_str())
+        .collect();
+    assert_eq!(
+        rules,
+        ["Gateway default/egress", "ServiceEntry default/ext"]
+    );
+    assert_eq!(egress.audit.failure_mode, FailureMode::Closed);
+    let AuditSink::Http(c) = &egress.audit.sink else {
+        panic!("{:?}", egress.audit.sink)
+    };
+    assert_eq!(
+        (c.cluster.as_str(), c.authority.as_str(), c.path.as_str()),
+        (
+            "outbound|9000||collector.obs.svc.cluster.local",
+            "collector.obs.svc.cluster.local:9000",
+            "/ingest"
+        )
+    );
+    assert!(out.envoy.clusters.iter().any(|k| k.name == c.cluster));
+    assert!(out.diagnostics.is_empty(), "{:#?}", out.diagnostics);
+}
+
+/// The ingress identity does not select the egress Gateway and has no egress section.
+#[test]
+fn ingress_workload_has_no_egress_section() {
+    let out = compile_yaml(EGRESS);
+    assert!(out.wire.egress.is_none());
+    assert!(out.envoy.listeners.is_empty());
+}
+
+/// E-2: the two-hop egress VirtualService (`gateways: [mesh, egress]`, per-rule
+/// `match.gateways`): at the egress gateway only the rule matching it exists, and it sends the
+/// request to the external host; the `mesh` rule (sidecar → egress gateway) is not emitted.
+#[test]
+fn e2_two_hop_virtual_service_keeps_only_the_gateway_rule() {
+    let yaml = "
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: egress, namespace: istio-system}
+spec:
+  selector: {istio: egressgateway}
+  servers:
+  - port: {number: 80, name: http, protocol: HTTP}
+    hosts: [edition.cnn.com]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: cnn, namespace: default}
+spec:
+  hosts: [edition.cnn.com]
+  ports: [{number: 80, name: http, protocol: HTTP}]
+  resolution: DNS
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: direct-cnn-through-egress-gateway, namespace: default}
+spec:
+  hosts: [edition.cnn.com]
+  gateways: [istio-system/egress, mesh]
+  http:
+  - match: [{gateways: [mesh], port: 80}]
+    route:
+    - destination: {host: istio-egressgateway.istio-system.svc.cluster.local, subset: cnn, port: {number: 80}}
+  - match: [{gateways: [istio-system/egress], port: 80}]
+    route:
+    - destination: {host: edition.cnn.com, port: {number: 80}}
+      weight: 100
+";
+    let out = compile_for(yaml, &egress_identity());
+    let vh = vhost(&out, 80, "edition.cnn.com");
+    assert_eq!(vh.routes.len(), 1, "{:#?}", vh.routes);
+    assert_eq!(
+        destinations(&vh.routes[0]),
+        [("outbound|80||edition.cnn.com", 100)]
+    );
+    assert!(
+        out.envoy
+            .clusters
+            .iter()
+            .all(|c| !c.name.contains("istio-egressgateway")),
+        "the mesh hop is not the gateway's business: {:#?}",
+        out.envoy.clusters
+    );
+}
+
+/// G-4: `bind` is not supported locally: the server still listens (on every address) and the
+/// user is told so on the resource.
+#[test]
+fn g4_bind_is_reported() {
+    let yaml = "
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: default}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 80, name: http, protocol: HTTP}
+    hosts: [a.example.com]
+    bind: 10.0.0.1
+";
+    let out = compile_yaml(yaml);
+    assert_eq!(out.wire.listeners[0].port, 80);
+    let warned = out.diagnostics.iter().any(|d| {
+        d.resource == "Gateway default/gw" && d.message.contains("bind") && d.rule == Some("G-4")
+    });
+    assert!(warned, "{:#?}", out.diagnostics);
+}

@@ -1,0 +1,197 @@
+//! Render snapshots of hand-built plans. Regenerate with `cargo xtask gen`.
+
+use std::path::PathBuf;
+
+use expect_test::{ExpectFile, expect_file};
+use portcullis_core::wire::{Egress, Listener, WIRE_VERSION, WireConfig};
+use serde_json::Value;
+
+use super::*;
+use portcullis_compile::plan::{ClusterPlan, Discovery, Endpoint, ListenerPlan, PassthroughPlan, TlsChainPlan};
+
+fn opts() -> RenderOptions {
+    RenderOptions {
+        node_id: "portcullis-test".into(),
+        config_dir: ConfigDir::new("/cfg"),
+        admin_port: 15000,
+        bind_address: "127.0.0.1".into(),
+        wasm: WasmModules {
+            router: PathBuf::from("/wasm/portcullis_router.wasm"),
+            egress_audit: Some(PathBuf::from("/wasm/portcullis_egress_audit.wasm")),
+        },
+        access_log: Some(PathBuf::from("/logs/access.log")),
+    }
+}
+
+fn wire(ports: &[(u16, u16)], egress: bool) -> WireConfig {
+    WireConfig {
+        version: WIRE_VERSION,
+        config_version: "sha256:test".into(),
+        listeners: ports
+            .iter()
+            .map(|&(port, bind)| Listener {
+                port,
+                bind_port: Some(bind),
+                servers: vec![],
+                virtual_hosts: vec![],
+            })
+            .collect(),
+        egress: egress.then(|| Egress {
+            allowed_hosts: vec![],
+            deny_status: 502,
+            audit: Default::default(),
+        }),
+    }
+}
+
+fn listener(name: &str, port: u16, kind: ListenerKind) -> ListenerPlan {
+    ListenerPlan {
+        name: name.into(),
+        gateway_port: port,
+        bind_port: port + 10000,
+        kind,
+        tls_chains: vec![],
+        passthrough: vec![],
+    }
+}
+
+fn static_cluster(name: &str, port: u16) -> ClusterPlan {
+    ClusterPlan {
+        name: name.into(),
+        discovery: Discovery::Static(vec![Endpoint {
+            address: "127.0.0.1".into(),
+            port,
+        }]),
+        http2: false,
+        tls_sni: None,
+    }
+}
+
+fn pretty(v: &Value) -> String {
+    serde_json::to_string_pretty(v).unwrap_or_default() + "\n"
+}
+
+fn check(v: &Value, expect: ExpectFile) {
+    expect.assert_eq(&pretty(v));
+}
+
+/// An ingress gateway with plain HTTP on 80 and HTTPS on 443 (two SNI chains).
+fn ingress_plan() -> EnvoyPlan {
+    let mut https = listener("https.443", 443, ListenerKind::Ingress);
+    https.tls_chains = vec![
+        TlsChainPlan {
+            server_names: vec!["dev.example.com".into()],
+            certificate_chain_pem: "CERT".into(),
+            private_key_pem: "KEY".into(),
+            client_ca_pem: None,
+            require_client_certificate: false,
+        },
+        TlsChainPlan {
+            server_names: vec![],
+            certificate_chain_pem: "CERT2".into(),
+            private_key_pem: "KEY2".into(),
+            client_ca_pem: Some("CA".into()),
+            require_client_certificate: true,
+        },
+    ];
+    EnvoyPlan {
+        listeners: vec![listener("http.80", 80, ListenerKind::Ingress), https],
+        clusters: vec![
+            static_cluster("outbound|8080||dev.svc", 18081),
+            ClusterPlan {
+                name: "outbound|443||api.example.org".into(),
+                discovery: Discovery::Dns(vec![Endpoint {
+                    address: "api.example.org".into(),
+                    port: 443,
+                }]),
+                http2: true,
+                tls_sni: Some("api.example.org".into()),
+            },
+        ],
+    }
+}
+
+/// An egress gateway: HTTP on 80 and TLS passthrough on 443.
+fn egress_plan() -> EnvoyPlan {
+    let mut tls = listener("tls.443", 443, ListenerKind::Egress);
+    tls.passthrough = vec![PassthroughPlan {
+        server_names: vec!["api.example.org".into()],
+        cluster: "outbound|443||api.example.org".into(),
+    }];
+    EnvoyPlan {
+        listeners: vec![listener("http.80", 80, ListenerKind::Egress), tls],
+        clusters: vec![static_cluster("outbound|80||httpbin.org", 18080)],
+    }
+}
+
+/// The bootstrap only points at the files: it never changes with the plan.
+#[test]
+fn bootstrap() {
+    check(
+        &render_bootstrap(&opts()),
+        expect_file!["snapshots/bootstrap.json"],
+    );
+}
+
+/// Ingress: router filter via ECDS, catch-all cluster_header route, SNI-selected TLS chains.
+#[test]
+fn ingress_resources() {
+    let r = render_resources(
+        &ingress_plan(),
+        &wire(&[(80, 10080), (443, 10443)], false),
+        &opts(),
+    )
+    .unwrap();
+    check(&r.listeners, expect_file!["snapshots/ingress_lds.json"]);
+    check(&r.clusters, expect_file!["snapshots/ingress_cds.json"]);
+    check(
+        &r.router,
+        expect_file!["snapshots/ingress_ecds_router.json"],
+    );
+    assert!(r.egress_audit.is_none());
+}
+
+/// Egress: audit filter before the router; passthrough chains audited, unknown SNI blackholed.
+#[test]
+fn egress_resources() {
+    let r = render_resources(&egress_plan(), &wire(&[(80, 10080)], true), &opts()).unwrap();
+    check(&r.listeners, expect_file!["snapshots/egress_lds.json"]);
+    check(&r.clusters, expect_file!["snapshots/egress_cds.json"]);
+    check(
+        r.egress_audit.as_ref().unwrap(),
+        expect_file!["snapshots/egress_ecds_audit.json"],
+    );
+}
+
+/// A bind port the wire config does not know would 404 every request: refuse to render it.
+#[test]
+fn bind_port_mismatch_is_an_error() {
+    let err = render_resources(&ingress_plan(), &wire(&[(80, 10080)], false), &opts()).unwrap_err();
+    assert!(
+        matches!(err, Error::BindPortMismatch { port: 10443, .. }),
+        "{err}"
+    );
+}
+
+/// Egress listeners need the egress-audit module.
+#[test]
+fn egress_without_audit_module_is_an_error() {
+    let mut o = opts();
+    o.wasm.egress_audit = None;
+    let err = render_resources(&egress_plan(), &wire(&[(80, 10080)], true), &o).unwrap_err();
+    assert!(matches!(err, Error::MissingEgressModule { .. }), "{err}");
+}
+
+/// The same inputs render the same versions; a changed plan changes the version.
+#[test]
+fn versions_are_content_digests() {
+    let w = wire(&[(80, 10080), (443, 10443)], false);
+    let a = render_resources(&ingress_plan(), &w, &opts()).unwrap();
+    let b = render_resources(&ingress_plan(), &w, &opts()).unwrap();
+    assert_eq!(a.listeners["version_info"], b.listeners["version_info"]);
+    let mut plan = ingress_plan();
+    plan.clusters.pop();
+    let c = render_resources(&plan, &w, &opts()).unwrap();
+    assert_ne!(a.clusters["version_info"], c.clusters["version_info"]);
+    assert_eq!(a.listeners["version_info"], c.listeners["version_info"]);
+}
