@@ -74,13 +74,17 @@ fn test() -> Result<()> {
     run::step("cargo fmt --check", || {
         run::cargo(&["fmt", "--all", "--", "--check"], &[])
     })?;
-    run::step("rule ids cited in the code are defined in docs/semantics.md", || {
-        rules::check(&run::root())
-    })?;
+    run::step(
+        "rule ids cited in the code are defined in docs/semantics.md",
+        || rules::check(&run::root()),
+    )?;
     run::step("filters for wasm32-wasip1", || {
         wasm::build_and_report().map(|_| ())
     })?;
-    run::step("core and compile for wasm32-unknown-unknown", wasm::build_portable)?;
+    run::step(
+        "core and compile for wasm32-unknown-unknown",
+        wasm::build_portable,
+    )?;
     let envoy = run::step("Envoy", envoy::ensure)?;
     run::step("clippy (native)", || {
         run::cargo(

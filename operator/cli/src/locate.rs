@@ -109,10 +109,7 @@ pub fn locate_modules(flag: Option<&Path>) -> Result<WasmModules, LocateError> {
         });
     }
     let audit = dir.join(EGRESS_AUDIT_MODULE);
-    Ok(WasmModules {
-        router,
-        egress_audit: audit.is_file().then_some(audit),
-    })
+    Ok(WasmModules::local(router, audit.is_file().then_some(audit)))
 }
 
 /// `name` in the directory of the running executable.

@@ -9,9 +9,9 @@ use clap::{Parser, Subcommand};
 use portcullis::cli::{
     ExplainArgs, GatewayArgs, RenderArgs, compile_files, explain_command, render_command,
 };
-use portcullis_compile::diagnostics::{Severity, has_errors};
-use portcullis::locate::{locate_envoy, locate_modules};
 use portcullis::local::{Compiled, Compiler, GatewayOptions, UpOptions, run_up};
+use portcullis::locate::{locate_envoy, locate_modules};
+use portcullis_compile::diagnostics::{Severity, has_errors};
 
 /// Portcullis: Istio Gateway and VirtualService semantics on plain Envoy.
 #[derive(Debug, Parser)]

@@ -14,8 +14,8 @@ mod support;
 use std::path::{Path, PathBuf};
 
 use portcullis::cli::{GatewayArgs, compile_files};
-use portcullis_compile::diagnostics::has_errors;
 use portcullis::local::LocalGateway;
+use portcullis_compile::diagnostics::has_errors;
 use support::http::get;
 use support::*;
 

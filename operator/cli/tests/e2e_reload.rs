@@ -169,3 +169,37 @@ async fn a_new_listener_goes_live() {
     }
     finish(gw).await;
 }
+
+/// Envoy refuses the listeners of a change after it accepted the change's new cluster and
+/// filter config (the new port is taken): the rollout is undone in reverse order, so the old
+/// listeners keep running the old filter config, which routes to the old cluster.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_listener_update_rolls_back_the_filter_config() {
+    let (bind, blue, green) = (free_port(), free_port(), free_port());
+    let first = compiled(bind, "blue", &[("blue", blue)], "/ping", "v0");
+    let mut gw = start(first.wire.clone(), first.plan.clone()).await;
+
+    // The change moves the route to green and adds a listener on a port someone else holds.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken_port = taken.local_addr().unwrap().port();
+    let mut next = compiled(bind, "green", &[("green", green)], "/ping", "v1");
+    let mut listener = next.wire.listeners[0].clone();
+    listener.port = 8080;
+    listener.bind_port = Some(taken_port);
+    next.wire.listeners.push(listener);
+    next.plan
+        .listeners
+        .push(http_listener(8080, taken_port, ListenerKind::Ingress));
+
+    let err = gw.apply(next).await.unwrap_err();
+    assert!(err.to_string().contains("listeners"), "{err}");
+    assert_eq!(gw.current().wire.config_version, "v0");
+    let r = get("dev.example.com", "/").send(bind).await;
+    assert_eq!(
+        (r.status, r.upstream().as_str()),
+        (200, "blue"),
+        "the old filter config is back: {r:?}"
+    );
+    drop(taken);
+    finish(gw).await;
+}

@@ -13,7 +13,11 @@ use clap::Parser;
 use expect_test::ExpectFile;
 use portcullis::cli::{GatewayArgs, compile_files};
 use portcullis_compile::compile::CompileOutput;
-use portcullis_envoy::{ConfigDir, RenderOptions, WasmModules, render_bootstrap, render_resources};
+use portcullis_envoy::api::to_json_value;
+use portcullis_envoy::{
+    ConfigDelivery, ConfigDir, EGRESS_AUDIT_FILTER, ROUTER_FILTER, RenderOptions, TlsDelivery,
+    WasmModules, filter_config_response, render, render_bootstrap,
+};
 use serde_json::{Value, json};
 
 #[derive(Parser)]
@@ -50,26 +54,31 @@ fn compiled(dir: &Path) -> CompileOutput {
 fn render_options() -> RenderOptions {
     RenderOptions {
         node_id: "portcullis-golden".into(),
-        config_dir: ConfigDir::new("/etc/portcullis"),
+        delivery: ConfigDelivery::Files(ConfigDir::new("/etc/portcullis")),
         admin_port: 15000,
         bind_address: "127.0.0.1".into(),
-        wasm: WasmModules {
-            router: PathBuf::from("/wasm/portcullis_router.wasm"),
-            egress_audit: Some(PathBuf::from("/wasm/portcullis_egress_audit.wasm")),
-        },
+        wasm: WasmModules::local(
+            "/wasm/portcullis_router.wasm",
+            Some(PathBuf::from("/wasm/portcullis_egress_audit.wasm")),
+        ),
+        tls: TlsDelivery::Inline,
         access_log: Some(PathBuf::from("/var/log/portcullis/access.log")),
     }
 }
 
 fn rendered(output: &CompileOutput) -> Value {
     let opts = render_options();
-    let r = render_resources(&output.envoy, &output.wire, &opts).unwrap();
+    let r = render(&output.envoy, &output.wire, &opts).unwrap();
+    let ecds = |name| {
+        r.filter_config(name)
+            .map(|config| to_json_value(&filter_config_response(&r.version, config)))
+    };
     json!({
-        "bootstrap": render_bootstrap(&opts),
-        "listeners": r.listeners,
-        "clusters": r.clusters,
-        "router": r.router,
-        "egressAudit": r.egress_audit,
+        "bootstrap": to_json_value(&render_bootstrap(&opts)),
+        "listeners": to_json_value(&r.listeners_response()),
+        "clusters": to_json_value(&r.clusters_response()),
+        "router": ecds(ROUTER_FILTER),
+        "egressAudit": ecds(EGRESS_AUDIT_FILTER),
     })
 }
 

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 /// <config dir>/cds/cds.json                    clusters  (CDS DiscoveryResponse)
 /// <config dir>/ecds-router/router.json         router wasm filter config (ECDS)
 /// <config dir>/ecds-egress-audit/audit.json    egress-audit wasm filter config (ECDS)
+/// <config dir>/sds/<secret name>.json          one TLS secret each (SDS)
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfigDir {
@@ -50,13 +51,57 @@ impl ConfigDir {
     pub fn egress_audit_file(&self) -> PathBuf {
         self.root.join("ecds-egress-audit").join("audit.json")
     }
-    /// Every xDS file, for creating their directories.
-    pub fn xds_files(&self) -> [PathBuf; 4] {
+    /// The ECDS file of the filter named `name`.
+    pub fn filter_config_file(&self, name: &str) -> PathBuf {
+        match name {
+            crate::ROUTER_FILTER => self.router_file(),
+            crate::EGRESS_AUDIT_FILTER => self.egress_audit_file(),
+            other => {
+                let stem = file_safe(other);
+                self.root
+                    .join(format!("ecds-{stem}"))
+                    .join(format!("{stem}.json"))
+            }
+        }
+    }
+    /// The SDS file of the secret named `name`.
+    pub fn secret_file(&self, name: &str) -> PathBuf {
+        self.root
+            .join("sds")
+            .join(format!("{}.json", file_safe(name)))
+    }
+    /// Every directory an xDS file lives in, for creating them.
+    pub fn xds_dirs(&self) -> Vec<PathBuf> {
         [
             self.listeners_file(),
             self.clusters_file(),
             self.router_file(),
             self.egress_audit_file(),
+            self.secret_file("x"),
         ]
+        .iter()
+        .filter_map(|f| f.parent().map(Path::to_path_buf))
+        .collect()
+    }
+}
+
+/// `name` with every character outside `[A-Za-z0-9._-]` replaced by `_`, so a resource name
+/// can never escape its directory.
+fn file_safe(name: &str) -> String {
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    // `.` and `..` are names too.
+    if safe.chars().all(|c| c == '.') {
+        format!("_{safe}")
+    } else {
+        safe
     }
 }

@@ -11,10 +11,8 @@ use super::{Error, Result};
 
 /// Creates the root and the per-resource subdirectories of `dir`.
 pub fn create_config_dir(dir: &ConfigDir) -> Result<()> {
-    for file in dir.xds_files() {
-        if let Some(parent) = file.parent() {
-            fs::create_dir_all(parent).map_err(|e| Error::io("create dir", parent, e))?;
-        }
+    for sub in dir.xds_dirs() {
+        fs::create_dir_all(&sub).map_err(|e| Error::io("create dir", &sub, e))?;
     }
     Ok(())
 }

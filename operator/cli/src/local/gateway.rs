@@ -3,23 +3,20 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use portcullis_envoy::rollout::{Step, rollout, undo};
+use portcullis_envoy::{
+    ConfigDelivery, ConfigDir, ROUTER_FILTER, RenderOptions, Snapshot, TlsDelivery, WasmModules,
+    render, render_bootstrap,
+};
 
 use super::Compiled;
 use super::demo::DemoUpstreams;
-use portcullis_envoy::{
-    ConfigDir, EGRESS_AUDIT_FILTER, ROUTER_FILTER, RenderOptions, Resources, WasmModules,
-    render_bootstrap, render_resources,
-};
-
+use super::file_delivery::{FileDelivery, ecds_rejected_stat};
 use crate::envoy::{
     Admin, EnvoyProcess, EnvoyProcessOptions, Error, Result, create_config_dir, write_atomically,
 };
 use crate::locate::EnvoyBinary;
 use portcullis_compile::plan::ListenerPlan;
-
-/// How long Envoy may take to confirm one file update.
-const CONFIRM_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What a local gateway needs besides its configuration.
 #[derive(Clone, Debug)]
@@ -56,9 +53,10 @@ pub struct ApplyReport {
 pub struct LocalGateway {
     envoy: EnvoyProcess,
     render: RenderOptions,
+    delivery: FileDelivery,
     state_dir: PathBuf,
     current: Compiled,
-    resources: Resources,
+    snapshot: Snapshot,
     demo: Option<DemoUpstreams>,
 }
 
@@ -66,24 +64,26 @@ impl LocalGateway {
     /// Writes the configuration, starts the demo upstreams (if asked) and Envoy, and waits until
     /// the filters have loaded their configuration.
     pub async fn start(compiled: Compiled, opts: GatewayOptions) -> Result<Self> {
+        check_ports_bindable(&compiled.plan.listeners)?;
         let config_dir = ConfigDir::new(opts.state_dir.join("config"));
         create_config_dir(&config_dir)?;
-        let render = RenderOptions {
+        let render_options = RenderOptions {
             node_id: format!("portcullis-local-{}", opts.admin_port),
-            config_dir: config_dir.clone(),
+            delivery: ConfigDelivery::Files(config_dir.clone()),
             admin_port: opts.admin_port,
             bind_address: "127.0.0.1".into(),
             wasm: opts.wasm.clone(),
+            tls: TlsDelivery::Inline,
             access_log: opts.access_log.then(|| opts.state_dir.join("access.log")),
         };
-        let resources = render_resources(&compiled.plan, &compiled.wire, &render)?;
-        write_atomically(&config_dir.bootstrap_file(), &render_bootstrap(&render))?;
-        write_atomically(&config_dir.clusters_file(), &resources.clusters)?;
-        write_atomically(&config_dir.router_file(), &resources.router)?;
-        if let Some(audit) = &resources.egress_audit {
-            write_atomically(&config_dir.egress_audit_file(), audit)?;
+        let snapshot = render(&compiled.plan, &compiled.wire, &render_options)?;
+        let bootstrap = portcullis_envoy::api::to_json_value(&render_bootstrap(&render_options));
+        write_atomically(&config_dir.bootstrap_file(), &bootstrap)?;
+        let delivery = FileDelivery::new(config_dir.clone());
+        // Before Envoy runs nothing needs confirming: write every step as it is.
+        for step in rollout(None, &snapshot) {
+            delivery.write(&step, &snapshot.version)?;
         }
-        write_atomically(&config_dir.listeners_file(), &resources.listeners)?;
 
         let demo = if opts.demo_upstreams {
             let mut demo = DemoUpstreams::default();
@@ -105,24 +105,23 @@ impl LocalGateway {
         let envoy = EnvoyProcess::start(&process, Duration::from_secs(30)).await?;
         let gateway = LocalGateway {
             envoy,
-            render,
+            render: render_options,
+            delivery,
             state_dir: opts.state_dir,
             current: compiled,
-            resources,
+            snapshot,
             demo,
         };
         gateway.wait_listeners_active().await?;
         Ok(gateway)
     }
 
-    /// Applies a new compilation without restarting Envoy. On error the previous configuration
-    /// keeps serving (Envoy keeps the last accepted resources) and stays the current one.
-    ///
-    /// Order matters for requests in flight: clusters are added first (old ones kept), then the
-    /// filter configs that may route to them, then the listeners, and only then are clusters
-    /// nobody routes to any more removed.
+    /// Applies a new compilation without restarting Envoy, in the make-before-break order of
+    /// [`rollout`], each step confirmed by Envoy. When Envoy refuses a step, the steps already
+    /// taken are undone in reverse order, so the previous configuration keeps serving as a
+    /// whole, and stays the current one.
     pub async fn apply(&mut self, compiled: Compiled) -> Result<ApplyReport> {
-        let new = render_resources(&compiled.plan, &compiled.wire, &self.render)?;
+        let new = render(&compiled.plan, &compiled.wire, &self.render)?;
         let start = Instant::now();
         let mut report = ApplyReport::default();
         // Upstreams first: the moment Envoy routes to a new endpoint it must answer.
@@ -132,58 +131,37 @@ impl LocalGateway {
                 .await
                 .map_err(|e| Error::Demo(e.to_string()))?;
         }
-        let dir = self.render.config_dir.clone();
         let admin = self.envoy.admin().clone();
-
-        let clusters_changed = new.clusters != self.resources.clusters;
-        let union = union_clusters(&self.resources.clusters, &new.clusters);
-        if clusters_changed {
-            update(&admin, &dir.clusters_file(), &union, CDS).await?;
-            report.updated.push("clusters".into());
-        }
-        if new.router != self.resources.router {
-            let stats = ecds_stats(ROUTER_FILTER);
-            if let Err(e) = update(&admin, &dir.router_file(), &new.router, stats).await {
-                // Put the good document back on disk too: a restarted Envoy, or anyone reading
-                // the file, then sees what is actually serving.
-                let _ = write_atomically(&dir.router_file(), &self.resources.router);
-                self.restore_clusters(clusters_changed).await;
-                return Err(self.with_reason(e));
-            }
-            report.updated.push(ROUTER_FILTER.into());
-        }
-        if let Some(audit) = &new.egress_audit
-            && Some(audit) != self.resources.egress_audit.as_ref()
-        {
-            let stats = ecds_stats(EGRESS_AUDIT_FILTER);
-            // A listener added in this update is the first user of the audit filter: its
-            // subscription starts with the LDS update, so there is nothing to confirm yet.
-            let confirm = self.resources.egress_audit.is_some();
-            let result = if confirm {
-                update(&admin, &dir.egress_audit_file(), audit, stats).await
-            } else {
-                write_atomically(&dir.egress_audit_file(), audit)
+        let steps = rollout(Some(&self.snapshot), &new);
+        for (index, step) in steps.iter().enumerate() {
+            // A filter config that no listener used before is first read when the listener
+            // that uses it arrives: there is nothing to confirm yet.
+            let confirm = match step {
+                Step::FilterConfig(config) => self.snapshot.filter_config(&config.name).is_some(),
+                _ => true,
             };
-            if let Err(e) = result {
-                if let Some(good) = &self.resources.egress_audit {
-                    let _ = write_atomically(&dir.egress_audit_file(), good);
+            let outcome = if confirm {
+                self.delivery.apply(&admin, step, &new.version).await
+            } else {
+                self.delivery.write(step, &new.version)
+            };
+            if let Err(error) = outcome {
+                // Put the refused file back too: a restarted Envoy, or anyone reading the
+                // file, then sees what is actually serving.
+                let back = undo(&self.snapshot, &steps[..=index]);
+                for step in &back {
+                    let _ = self
+                        .delivery
+                        .apply(&admin, step, &self.snapshot.version)
+                        .await;
                 }
-                self.restore_clusters(clusters_changed).await;
-                return Err(self.with_reason(e));
+                return Err(self.with_reason(error));
             }
-            report.updated.push(EGRESS_AUDIT_FILTER.into());
+            report.updated.push(step.resource().to_string());
         }
-        if new.listeners != self.resources.listeners {
-            update(&admin, &dir.listeners_file(), &new.listeners, LDS)
-                .await
-                .map_err(|e| self.with_reason(e))?;
-            report.updated.push("listeners".into());
-        }
-        if clusters_changed && union != new.clusters {
-            update(&admin, &dir.clusters_file(), &new.clusters, CDS).await?;
-        }
+        report.updated.dedup();
         report.elapsed = start.elapsed();
-        self.resources = new;
+        self.snapshot = new;
         self.current = compiled;
         Ok(report)
     }
@@ -204,23 +182,13 @@ impl LocalGateway {
         }
     }
 
-    /// Puts the last good clusters back after a failed update (best effort: Envoy still has
-    /// them, the union only added clusters).
-    async fn restore_clusters(&self, changed: bool) {
-        if changed {
-            let admin = self.envoy.admin().clone();
-            let file = self.render.config_dir.clusters_file();
-            let _ = update(&admin, &file, &self.resources.clusters, CDS).await;
-        }
-    }
-
     /// Waits until every listener of the plan is active (ECDS-fed listeners warm until the
     /// filter config has loaded) and the router filter accepted its first config.
     async fn wait_listeners_active(&self) -> Result<()> {
         let admin = self.envoy.admin();
         let want = self.current.plan.listeners.len() as u64;
         let deadline = Instant::now() + Duration::from_secs(30);
-        let rejected_stat = format!("{}.update_rejected", ecds_stats(ROUTER_FILTER).prefix());
+        let rejected_stat = ecds_rejected_stat(ROUTER_FILTER);
         loop {
             let active = admin
                 .counter("listener_manager.total_listeners_active")
@@ -294,6 +262,27 @@ impl LocalGateway {
     }
 }
 
+/// Envoy would only log a listener it cannot bind and never become ready: say why at once.
+fn check_ports_bindable(listeners: &[ListenerPlan]) -> Result<()> {
+    for l in listeners {
+        if let Err(e) = std::net::TcpListener::bind(("127.0.0.1", l.bind_port)) {
+            let hint = match e.kind() {
+                std::io::ErrorKind::PermissionDenied => {
+                    "; ports below 1024 need privileges: pass --port-offset 10000 to listen on \
+                     Gateway port + 10000"
+                }
+                std::io::ErrorKind::AddrInUse => "; another process listens there",
+                _ => "",
+            };
+            return Err(Error::Process(format!(
+                "listener {} cannot bind 127.0.0.1:{}: {e}{hint}",
+                l.name, l.bind_port
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn listen_url(l: &ListenerPlan) -> String {
     let scheme = if !l.tls_chains.is_empty() {
         "https"
@@ -303,113 +292,4 @@ fn listen_url(l: &ListenerPlan) -> String {
         "http"
     };
     format!("{scheme}://127.0.0.1:{}", l.bind_port)
-}
-
-// === Confirmed updates ===
-
-/// One xDS subscription, named by its stats.
-#[derive(Clone, Copy, Debug)]
-enum Sub {
-    Cds,
-    Lds,
-    Ecds(&'static str),
-}
-
-const CDS: Sub = Sub::Cds;
-const LDS: Sub = Sub::Lds;
-
-impl Sub {
-    fn prefix(self) -> String {
-        match self {
-            Sub::Cds => "cluster_manager.cds".into(),
-            Sub::Lds => "listener_manager.lds".into(),
-            Sub::Ecds(f) => format!("extension_config_discovery.http_filter.{f}"),
-        }
-    }
-    fn name(self) -> String {
-        match self {
-            Sub::Cds => "clusters".into(),
-            Sub::Lds => "listeners".into(),
-            Sub::Ecds(f) => f.into(),
-        }
-    }
-}
-
-fn ecds_stats(filter: &'static str) -> Sub {
-    Sub::Ecds(filter)
-}
-
-/// Writes `doc` atomically and waits until Envoy counts it as accepted or rejected.
-async fn update(admin: &Admin, file: &Path, doc: &Value, sub: Sub) -> Result<()> {
-    let success = format!("{}.update_success", sub.prefix());
-    let rejected = format!("{}.update_rejected", sub.prefix());
-    let (s0, r0) = (
-        admin.counter(&success).await?,
-        admin.counter(&rejected).await?,
-    );
-    write_atomically(file, doc)?;
-    let deadline = Instant::now() + CONFIRM_TIMEOUT;
-    loop {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-        if admin.counter(&rejected).await? > r0 {
-            return Err(Error::Rejected {
-                resource: sub.name(),
-                detail: "update_rejected".into(),
-            });
-        }
-        if admin.counter(&success).await? > s0 {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            return Err(Error::Rejected {
-                resource: sub.name(),
-                detail: format!("no confirmation within {CONFIRM_TIMEOUT:?}"),
-            });
-        }
-    }
-}
-
-/// The new CDS document plus the old clusters it drops, so that requests routed by the old
-/// filter config still find their cluster until the new filter config is in place.
-fn union_clusters(old: &Value, new: &Value) -> Value {
-    let mut doc = new.clone();
-    let names: Vec<Value> = resources(new).iter().map(|c| c["name"].clone()).collect();
-    let kept: Vec<Value> = resources(old)
-        .iter()
-        .filter(|c| !names.contains(&c["name"]))
-        .cloned()
-        .collect();
-    if let Some(list) = doc["resources"].as_array_mut() {
-        list.extend(kept);
-    }
-    doc
-}
-
-fn resources(doc: &Value) -> &[Value] {
-    doc["resources"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or(&[])
-}
-
-#[cfg(test)]
-mod tests {
-    use serde_json::json;
-
-    use super::*;
-
-    /// During an update the old clusters stay until the filter stops routing to them.
-    #[test]
-    fn union_keeps_dropped_clusters_and_takes_new_definitions() {
-        let old = json!({ "resources": [{ "name": "a", "v": 1 }, { "name": "b", "v": 1 }] });
-        let new = json!({ "version_info": "2", "resources": [{ "name": "b", "v": 2 }, { "name": "c", "v": 2 }] });
-        let union = union_clusters(&old, &new);
-        assert_eq!(
-            union,
-            json!({ "version_info": "2", "resources": [
-                { "name": "b", "v": 2 }, { "name": "c", "v": 2 }, { "name": "a", "v": 1 }
-            ]})
-        );
-        assert_eq!(union_clusters(&new, &new), new);
-    }
 }

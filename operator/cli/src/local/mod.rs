@@ -9,6 +9,7 @@
 
 pub mod compiler;
 pub mod demo;
+pub mod file_delivery;
 pub mod gateway;
 pub mod up;
 pub mod watch;

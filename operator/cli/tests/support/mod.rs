@@ -13,11 +13,13 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use portcullis_envoy::WasmModules;
 use portcullis::local::{Compiled, GatewayOptions, LocalGateway};
 use portcullis::locate::{EnvoyBinary, locate_envoy, locate_modules};
-use portcullis_compile::plan::{ClusterPlan, Discovery, Endpoint, EnvoyPlan, ListenerKind, ListenerPlan};
+use portcullis_compile::plan::{
+    ClusterPlan, Discovery, Endpoint, EnvoyPlan, ListenerKind, ListenerPlan,
+};
 use portcullis_core::wire::WireConfig;
+use portcullis_envoy::WasmModules;
 use serde_json::Value;
 
 struct Tools {
@@ -32,7 +34,8 @@ fn tools() -> &'static Tools {
     TOOLS.get_or_init(|| {
         let hint = "run the suite with `cargo xtask test`, which builds the filters, installs \
                     Envoy and sets PORTCULLIS_ENVOY and PORTCULLIS_WASM_DIR";
-        let envoy = locate_envoy(None).unwrap_or_else(|e| panic!("e2e tests need Envoy: {e}; {hint}"));
+        let envoy =
+            locate_envoy(None).unwrap_or_else(|e| panic!("e2e tests need Envoy: {e}; {hint}"));
         let wasm = locate_modules(None)
             .unwrap_or_else(|e| panic!("e2e tests need the filter modules: {e}; {hint}"));
         Tools { envoy, wasm }

@@ -1,36 +1,90 @@
-//! The static bootstrap: node identity, admin, and where the dynamic resources are read from.
+//! The bootstrap: node identity, admin, and where the dynamic resources come from.
 
-use std::path::Path;
+use std::collections::BTreeMap;
 
-use serde_json::{Value, json};
+use super::{RenderOptions, Source};
+use crate::api::{
+    Address, ApiConfigSource, ApiType, ApiVersion, Bootstrap, Cluster, ClusterLoadAssignment,
+    DiscoveryType, DnsLookupFamily, DynamicResources, Empty, Endpoint, EnvoyGrpc,
+    ExplicitHttpConfig, GrpcService, HttpProtocolOptions, LbEndpoint, LocalityLbEndpoints, Node,
+    StaticResources, TypedConfig,
+};
+use crate::delivery::{ConfigDelivery, XdsServer};
 
-use super::RenderOptions;
+/// The Envoy cluster of the xDS server in an ADS bootstrap.
+pub const XDS_CLUSTER: &str = "portcullis-xds";
 
-/// Renders `bootstrap.json`. It depends only on the options, never on the plan, so it is
-/// written once and Envoy never needs a restart for a configuration change.
-pub fn render_bootstrap(opts: &RenderOptions) -> Value {
-    let dir = &opts.config_dir;
-    json!({
+/// Renders the bootstrap. It depends only on the options, never on the plan, so it is written
+/// once and Envoy never needs a restart for a configuration change.
+pub fn render_bootstrap(opts: &RenderOptions) -> Bootstrap {
+    let (ads_config, static_resources) = match &opts.delivery {
+        ConfigDelivery::Files(_) => (None, None),
+        ConfigDelivery::Ads(server) => (
+            Some(ApiConfigSource {
+                api_type: ApiType::Grpc,
+                transport_api_version: ApiVersion::V3,
+                grpc_services: vec![GrpcService {
+                    envoy_grpc: EnvoyGrpc {
+                        cluster_name: XDS_CLUSTER.into(),
+                    },
+                }],
+                set_node_on_first_message_only: true,
+            }),
+            Some(StaticResources {
+                clusters: vec![xds_cluster(server)],
+            }),
+        ),
+    };
+    Bootstrap {
         // ECDS over files requires both node.id and node.cluster.
-        "node": { "id": opts.node_id, "cluster": "portcullis" },
-        "admin": {
-            "address": { "socket_address": { "address": "127.0.0.1", "port_value": opts.admin_port } }
+        node: Node {
+            id: opts.node_id.clone(),
+            cluster: "portcullis".into(),
+            metadata: Default::default(),
         },
-        "dynamic_resources": {
-            "lds_config": path_source(&dir.listeners_file()),
-            "cds_config": path_source(&dir.clusters_file()),
+        admin: crate::api::Admin {
+            address: Address::socket("127.0.0.1", opts.admin_port),
         },
-    })
+        dynamic_resources: DynamicResources {
+            lds_config: opts.source(Source::Listeners),
+            cds_config: opts.source(Source::Clusters),
+            ads_config,
+        },
+        static_resources,
+    }
 }
 
-/// A file-based config source that reloads when a file is renamed into its directory.
-pub(super) fn path_source(file: &Path) -> Value {
-    let dir = file.parent().unwrap_or(file);
-    json!({
-        "path_config_source": {
-            "path": file.display().to_string(),
-            "watched_directory": { "path": dir.display().to_string() },
+/// The xDS server as an HTTP/2 cluster (gRPC); a hostname is resolved by DNS.
+fn xds_cluster(server: &XdsServer) -> Cluster {
+    let is_ip = server.address.parse::<std::net::IpAddr>().is_ok();
+    Cluster {
+        name: XDS_CLUSTER.into(),
+        discovery_type: if is_ip {
+            DiscoveryType::Static
+        } else {
+            DiscoveryType::StrictDns
         },
-        "resource_api_version": "V3",
-    })
+        connect_timeout: "1s".into(),
+        lb_policy: None,
+        load_assignment: ClusterLoadAssignment {
+            cluster_name: XDS_CLUSTER.into(),
+            endpoints: vec![LocalityLbEndpoints {
+                lb_endpoints: vec![LbEndpoint {
+                    endpoint: Endpoint {
+                        address: Address::socket(server.address.clone(), server.port),
+                    },
+                }],
+            }],
+        },
+        dns_lookup_family: (!is_ip).then_some(DnsLookupFamily::V4Only),
+        typed_extension_protocol_options: BTreeMap::from([(
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions".to_string(),
+            TypedConfig::HttpProtocolOptions(HttpProtocolOptions {
+                explicit_http_config: ExplicitHttpConfig {
+                    http2_protocol_options: Empty {},
+                },
+            }),
+        )]),
+        transport_socket: None,
+    }
 }

@@ -1,70 +1,82 @@
 //! Upstream clusters.
 
-use serde_json::{Value, json};
+use std::collections::BTreeMap;
 
-use super::listeners::BLACKHOLE_CLUSTER;
 use portcullis_compile::plan::{ClusterPlan, Discovery, Endpoint};
 
-const CLUSTER_TYPE: &str = "type.googleapis.com/envoy.config.cluster.v3.Cluster";
+use super::listeners::BLACKHOLE_CLUSTER;
+use crate::api::{
+    Address, Cluster, ClusterLoadAssignment, DiscoveryType, DnsLookupFamily, Empty,
+    ExplicitHttpConfig, HttpProtocolOptions, LbEndpoint, LbPolicy, LocalityLbEndpoints,
+    TransportSocket, TypedConfig, UpstreamTlsContext,
+};
 
 /// One cluster. DNS discovery is STRICT_DNS (every resolved address is an endpoint, as Istio
 /// renders ServiceEntry `resolution: DNS`); IPv4 only, since local machines and sandboxes
 /// often have no IPv6 route and Envoy would otherwise try AAAA answers first.
-pub(super) fn cluster(c: &ClusterPlan) -> Value {
-    let (kind, endpoints) = match &c.discovery {
-        Discovery::Static(eps) => ("STATIC", eps),
-        Discovery::Dns(eps) => ("STRICT_DNS", eps),
+pub(super) fn cluster(c: &ClusterPlan) -> Cluster {
+    let (discovery_type, endpoints) = match &c.discovery {
+        Discovery::Static(eps) => (DiscoveryType::Static, eps),
+        Discovery::Dns(eps) => (DiscoveryType::StrictDns, eps),
     };
-    let mut cluster = json!({
-        "@type": CLUSTER_TYPE,
-        "name": c.name,
-        "type": kind,
-        "connect_timeout": "5s",
-        "lb_policy": "ROUND_ROBIN",
-        "load_assignment": load_assignment(&c.name, endpoints),
-    });
-    if kind == "STRICT_DNS" {
-        cluster["dns_lookup_family"] = json!("V4_ONLY");
-    }
+    let mut typed_extension_protocol_options = BTreeMap::new();
     if c.http2 {
-        cluster["typed_extension_protocol_options"] = json!({
-            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
-                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
-                "explicit_http_config": { "http2_protocol_options": {} },
-            }
-        });
+        typed_extension_protocol_options.insert(
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions".to_string(),
+            TypedConfig::HttpProtocolOptions(HttpProtocolOptions {
+                explicit_http_config: ExplicitHttpConfig {
+                    http2_protocol_options: Empty {},
+                },
+            }),
+        );
     }
-    if let Some(sni) = &c.tls_sni {
-        cluster["transport_socket"] = json!({
-            "name": "envoy.transport_sockets.tls",
-            "typed_config": {
-                "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
-                "sni": sni,
-            },
-        });
+    Cluster {
+        name: c.name.clone(),
+        discovery_type,
+        connect_timeout: "5s".into(),
+        lb_policy: Some(LbPolicy::RoundRobin),
+        load_assignment: load_assignment(&c.name, endpoints),
+        dns_lookup_family: (discovery_type == DiscoveryType::StrictDns)
+            .then_some(DnsLookupFamily::V4Only),
+        typed_extension_protocol_options,
+        transport_socket: c.tls_sni.as_ref().map(|sni| TransportSocket {
+            name: "envoy.transport_sockets.tls".into(),
+            typed_config: TypedConfig::UpstreamTlsContext(Box::new(UpstreamTlsContext {
+                sni: sni.clone(),
+            })),
+        }),
     }
-    cluster
 }
 
 /// The endpoint-less cluster behind egress passthrough's default chain.
-pub(super) fn blackhole() -> Value {
-    json!({
-        "@type": CLUSTER_TYPE,
-        "name": BLACKHOLE_CLUSTER,
-        "type": "STATIC",
-        "connect_timeout": "1s",
-        "load_assignment": { "cluster_name": BLACKHOLE_CLUSTER, "endpoints": [] },
-    })
+pub(super) fn blackhole() -> Cluster {
+    Cluster {
+        name: BLACKHOLE_CLUSTER.into(),
+        discovery_type: DiscoveryType::Static,
+        connect_timeout: "1s".into(),
+        lb_policy: None,
+        load_assignment: ClusterLoadAssignment {
+            cluster_name: BLACKHOLE_CLUSTER.into(),
+            endpoints: vec![],
+        },
+        dns_lookup_family: None,
+        typed_extension_protocol_options: BTreeMap::new(),
+        transport_socket: None,
+    }
 }
 
-fn load_assignment(name: &str, endpoints: &[Endpoint]) -> Value {
-    let lb_endpoints: Vec<Value> = endpoints
-        .iter()
-        .map(|e| {
-            json!({ "endpoint": { "address": {
-                "socket_address": { "address": e.address, "port_value": e.port }
-            }}})
-        })
-        .collect();
-    json!({ "cluster_name": name, "endpoints": [{ "lb_endpoints": lb_endpoints }] })
+fn load_assignment(name: &str, endpoints: &[Endpoint]) -> ClusterLoadAssignment {
+    ClusterLoadAssignment {
+        cluster_name: name.to_string(),
+        endpoints: vec![LocalityLbEndpoints {
+            lb_endpoints: endpoints
+                .iter()
+                .map(|e| LbEndpoint {
+                    endpoint: crate::api::Endpoint {
+                        address: Address::socket(e.address.clone(), e.port),
+                    },
+                })
+                .collect(),
+        }],
+    }
 }

@@ -1,11 +1,21 @@
 //! Listeners: plain HTTP, terminated TLS chosen by SNI, and TLS passthrough by SNI.
 
-use std::path::Path;
+use std::collections::BTreeMap;
 
-use serde_json::{Value, json};
-
-use super::{CLUSTER_HEADER, EGRESS_AUDIT_FILTER, ROUTER_FILTER, RenderOptions, wasm};
 use portcullis_compile::plan::{ListenerKind, ListenerPlan, PassthroughPlan, TlsChainPlan};
+
+use super::{
+    CLUSTER_HEADER, EGRESS_AUDIT_FILTER, ROUTER_FILTER, RenderOptions, Source, secrets, wasm,
+};
+use crate::api::{
+    AccessLog, Address, CodecType, CommonTlsContext, DownstreamTlsContext, Empty,
+    ExtensionConfigSource, FileAccessLog, Filter, FilterChain, FilterChainMatch, HTTP_WASM_TYPE,
+    HeaderMutation, HeaderMutationOp, HttpConnectionManager, HttpFilter, HttpFilterConfig,
+    Listener, ListenerFilter, LogFormat, Route, RouteAction, RouteConfiguration, RouteMatch,
+    Secret, TcpProxy, TransportSocket, TypedConfig, TypedExtensionConfig, UpgradeConfig,
+    VirtualHost,
+};
+use crate::delivery::WasmCode;
 
 /// Cluster with no endpoints: the destination of egress passthrough connections whose SNI no
 /// chain serves. The audit filter records and closes them first; this only satisfies tcp_proxy.
@@ -16,17 +26,24 @@ pub(super) fn needs_blackhole(l: &ListenerPlan) -> bool {
     l.kind == ListenerKind::Egress && !l.passthrough.is_empty()
 }
 
-/// One listener on `bind_address:bind_port`.
+/// One listener on `bind_address:bind_port`. TLS material delivered by SDS is added to
+/// `secrets`.
 pub(super) fn listener(
     l: &ListenerPlan,
     wire_json: &str,
-    audit_module: Option<&Path>,
+    audit_code: Option<&WasmCode>,
     opts: &RenderOptions,
-) -> Value {
+    secrets: &mut Vec<Secret>,
+) -> Listener {
     let hcm = http_connection_manager(l, opts);
-    let mut chains: Vec<Value> = l.tls_chains.iter().map(|c| tls_chain(c, &hcm)).collect();
+    let mut chains: Vec<FilterChain> = l
+        .tls_chains
+        .iter()
+        .enumerate()
+        .map(|(index, c)| tls_chain(c, &hcm, opts, secrets::Naming::new(&l.name, index), secrets))
+        .collect();
     let audit = match l.kind {
-        ListenerKind::Egress => audit_module.map(|m| wasm::network_filter(m, wire_json)),
+        ListenerKind::Egress => audit_code.map(|code| wasm::network_filter(code, wire_json)),
         ListenerKind::Ingress => None,
     };
     chains.extend(
@@ -36,162 +53,185 @@ pub(super) fn listener(
     );
     let sni_based = !chains.is_empty();
     if !sni_based {
-        chains.push(json!({ "filters": [hcm] }));
+        chains.push(FilterChain {
+            filter_chain_match: None,
+            transport_socket: None,
+            filters: vec![hcm],
+        });
     }
-
-    let mut listener = json!({
-        "@type": "type.googleapis.com/envoy.config.listener.v3.Listener",
-        "name": l.name,
-        "address": {
-            "socket_address": { "address": opts.bind_address, "port_value": l.bind_port }
-        },
-        "filter_chains": chains,
-    });
-    if sni_based {
-        listener["listener_filters"] = json!([{
-            "name": "envoy.filters.listener.tls_inspector",
-            "typed_config": {
-                "@type": "type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector"
-            },
-        }]);
-    }
-    if needs_blackhole(l) {
-        // Unknown SNI on an egress listener: audited (and denied by the filter), never dropped
-        // silently by Envoy's "no matching filter chain".
-        let mut filters: Vec<Value> = audit.into_iter().collect();
+    let listener_filters = if sni_based {
+        vec![ListenerFilter {
+            name: "envoy.filters.listener.tls_inspector".into(),
+            typed_config: TypedConfig::TlsInspector(Empty {}),
+        }]
+    } else {
+        vec![]
+    };
+    // Unknown SNI on an egress listener: audited (and denied by the filter), never dropped
+    // silently by Envoy's "no matching filter chain".
+    let default_filter_chain = needs_blackhole(l).then(|| {
+        let mut filters: Vec<Filter> = audit.into_iter().collect();
         filters.push(tcp_proxy(&l.name, BLACKHOLE_CLUSTER));
-        listener["default_filter_chain"] = json!({ "filters": filters });
+        FilterChain {
+            filter_chain_match: None,
+            transport_socket: None,
+            filters,
+        }
+    });
+    Listener {
+        name: l.name.clone(),
+        address: Address::socket(opts.bind_address.clone(), l.bind_port),
+        filter_chains: chains,
+        listener_filters,
+        default_filter_chain,
     }
-    listener
 }
 
 /// The HCM shared by the plain and TLS chains of a listener.
-fn http_connection_manager(l: &ListenerPlan, opts: &RenderOptions) -> Value {
-    let dir = &opts.config_dir;
+fn http_connection_manager(l: &ListenerPlan, opts: &RenderOptions) -> Filter {
     let mut http_filters = Vec::new();
     if l.kind == ListenerKind::Egress {
-        http_filters.push(wasm::http_filter_entry(
-            EGRESS_AUDIT_FILTER,
-            &dir.egress_audit_file(),
-        ));
+        http_filters.push(ecds_filter(EGRESS_AUDIT_FILTER, opts));
     }
-    http_filters.push(wasm::http_filter_entry(ROUTER_FILTER, &dir.router_file()));
-    http_filters.push(json!({
-        "name": "envoy.filters.http.router",
-        "typed_config": { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" },
-    }));
+    http_filters.push(ecds_filter(ROUTER_FILTER, opts));
+    http_filters.push(HttpFilter {
+        name: "envoy.filters.http.router".into(),
+        config: HttpFilterConfig::Typed(TypedConfig::Router(Empty {})),
+    });
 
-    let mut hcm = json!({
-        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-        "stat_prefix": l.name,
-        "codec_type": "AUTO",
+    let hcm = HttpConnectionManager {
+        stat_prefix: l.name.clone(),
+        codec_type: CodecType::Auto,
         // A gateway is the edge: it sets x-forwarded-proto from the real connection (G-7).
-        "use_remote_address": true,
-        "normalize_path": true,
-        "upgrade_configs": [{ "upgrade_type": "websocket" }],
+        use_remote_address: true,
+        normalize_path: true,
+        upgrade_configs: vec![UpgradeConfig {
+            upgrade_type: "websocket".into(),
+        }],
         // Defence in depth: a client-sent cluster header is gone before any filter runs, so
         // even a filter that forgot to set it could never let a client pick a cluster.
-        "early_header_mutation_extensions": [{
-            "name": "envoy.http.early_header_mutation.header_mutation",
-            "typed_config": {
-                "@type": "type.googleapis.com/envoy.extensions.http.early_header_mutation.header_mutation.v3.HeaderMutation",
-                "mutations": [{ "remove": CLUSTER_HEADER }],
-            },
+        early_header_mutation_extensions: vec![TypedExtensionConfig {
+            name: "envoy.http.early_header_mutation.header_mutation".into(),
+            typed_config: TypedConfig::HeaderMutation(HeaderMutation {
+                mutations: vec![HeaderMutationOp {
+                    remove: CLUSTER_HEADER.into(),
+                }],
+            }),
         }],
-        "route_config": route_config(&l.name),
-        "http_filters": http_filters,
-    });
-    if let Some(path) = &opts.access_log {
-        hcm["access_log"] = json!([access_log(path)]);
+        route_config: route_config(&l.name),
+        http_filters,
+        access_log: opts.access_log.iter().map(|p| access_log(p)).collect(),
+    };
+    Filter {
+        name: "envoy.filters.network.http_connection_manager".into(),
+        typed_config: TypedConfig::HttpConnectionManager(Box::new(hcm)),
     }
-    json!({ "name": "envoy.filters.network.http_connection_manager", "typed_config": hcm })
+}
+
+/// An HTTP filter whose configuration comes from ECDS. Without a default config the listener
+/// warms until it has arrived, so no request ever runs without the filter.
+fn ecds_filter(name: &str, opts: &RenderOptions) -> HttpFilter {
+    HttpFilter {
+        name: name.into(),
+        config: HttpFilterConfig::Discovery(ExtensionConfigSource {
+            config_source: opts.source(Source::FilterConfig(name)),
+            type_urls: vec![HTTP_WASM_TYPE.into()],
+        }),
+    }
 }
 
 /// The catch-all route: the router filter has already chosen the cluster and written it to
 /// [`CLUSTER_HEADER`]. `timeout: 0s` disables Envoy's 15 s default so the VirtualService
 /// timeout (set by the filter per request) rules. The header is internal: upstreams never see it.
-fn route_config(name: &str) -> Value {
-    json!({
-        "name": name,
-        "virtual_hosts": [{
-            "name": "portcullis",
-            "domains": ["*"],
-            "routes": [{
-                "match": { "prefix": "/" },
-                "route": { "cluster_header": CLUSTER_HEADER, "timeout": "0s" },
-                "request_headers_to_remove": [CLUSTER_HEADER],
+fn route_config(name: &str) -> RouteConfiguration {
+    RouteConfiguration {
+        name: name.into(),
+        virtual_hosts: vec![VirtualHost {
+            name: "portcullis".into(),
+            domains: vec!["*".into()],
+            routes: vec![Route {
+                route_match: RouteMatch { prefix: "/".into() },
+                route: RouteAction {
+                    cluster_header: CLUSTER_HEADER.into(),
+                    timeout: "0s".into(),
+                },
+                request_headers_to_remove: vec![CLUSTER_HEADER.into()],
             }],
         }],
-    })
+    }
 }
 
-fn access_log(path: &Path) -> Value {
-    json!({
-        "name": "envoy.access_loggers.file",
-        "typed_config": {
-            "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
-            "path": path.display().to_string(),
-            "log_format": { "json_format": {
-                "start_time": "%START_TIME%",
-                "method": "%REQ(:METHOD)%",
-                "authority": "%REQ(:AUTHORITY)%",
-                "path": "%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%",
-                "status": "%RESPONSE_CODE%",
-                "flags": "%RESPONSE_FLAGS%",
-                "details": "%RESPONSE_CODE_DETAILS%",
-                "cluster": "%UPSTREAM_CLUSTER%",
-                "duration_ms": "%DURATION%",
-            }},
-        },
-    })
+fn access_log(path: &std::path::Path) -> AccessLog {
+    let json_format = [
+        ("start_time", "%START_TIME%"),
+        ("method", "%REQ(:METHOD)%"),
+        ("authority", "%REQ(:AUTHORITY)%"),
+        ("path", "%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%"),
+        ("status", "%RESPONSE_CODE%"),
+        ("flags", "%RESPONSE_FLAGS%"),
+        ("details", "%RESPONSE_CODE_DETAILS%"),
+        ("cluster", "%UPSTREAM_CLUSTER%"),
+        ("duration_ms", "%DURATION%"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect::<BTreeMap<_, _>>();
+    AccessLog {
+        name: "envoy.access_loggers.file".into(),
+        typed_config: TypedConfig::FileAccessLog(FileAccessLog {
+            path: path.display().to_string(),
+            log_format: LogFormat { json_format },
+        }),
+    }
 }
 
 /// A terminated-TLS chain, selected by SNI (G-11).
-fn tls_chain(c: &TlsChainPlan, hcm: &Value) -> Value {
-    let mut common = json!({
-        "tls_certificates": [{
-            "certificate_chain": { "inline_string": c.certificate_chain_pem },
-            "private_key": { "inline_string": c.private_key_pem },
-        }],
-        "alpn_protocols": ["h2", "http/1.1"],
-    });
-    if let Some(ca) = &c.client_ca_pem {
-        common["validation_context"] = json!({ "trusted_ca": { "inline_string": ca } });
+fn tls_chain(
+    c: &TlsChainPlan,
+    hcm: &Filter,
+    opts: &RenderOptions,
+    naming: secrets::Naming<'_>,
+    secrets: &mut Vec<Secret>,
+) -> FilterChain {
+    let mut common = CommonTlsContext {
+        alpn_protocols: vec!["h2".into(), "http/1.1".into()],
+        ..CommonTlsContext::default()
+    };
+    secrets::attach(c, &mut common, opts, naming, secrets);
+    FilterChain {
+        filter_chain_match: (!c.server_names.is_empty()).then(|| FilterChainMatch {
+            server_names: c.server_names.clone(),
+        }),
+        transport_socket: Some(TransportSocket {
+            name: "envoy.transport_sockets.tls".into(),
+            typed_config: TypedConfig::DownstreamTlsContext(Box::new(DownstreamTlsContext {
+                common_tls_context: common,
+                require_client_certificate: c.require_client_certificate,
+            })),
+        }),
+        filters: vec![hcm.clone()],
     }
-    let mut chain = json!({
-        "transport_socket": {
-            "name": "envoy.transport_sockets.tls",
-            "typed_config": {
-                "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
-                "common_tls_context": common,
-                "require_client_certificate": c.require_client_certificate,
-            },
-        },
-        "filters": [hcm],
-    });
-    if !c.server_names.is_empty() {
-        chain["filter_chain_match"] = json!({ "server_names": c.server_names });
-    }
-    chain
 }
 
 /// A passthrough chain: SNI → audit (egress) → tcp_proxy to the cluster.
-fn passthrough_chain(p: &PassthroughPlan, audit: Option<&Value>) -> Value {
-    let mut filters: Vec<Value> = audit.cloned().into_iter().collect();
+fn passthrough_chain(p: &PassthroughPlan, audit: Option<&Filter>) -> FilterChain {
+    let mut filters: Vec<Filter> = audit.cloned().into_iter().collect();
     filters.push(tcp_proxy(&p.cluster, &p.cluster));
-    json!({
-        "filter_chain_match": { "server_names": p.server_names },
-        "filters": filters,
-    })
+    FilterChain {
+        filter_chain_match: Some(FilterChainMatch {
+            server_names: p.server_names.clone(),
+        }),
+        transport_socket: None,
+        filters,
+    }
 }
 
-fn tcp_proxy(stat_prefix: &str, cluster: &str) -> Value {
-    json!({
-        "name": "envoy.filters.network.tcp_proxy",
-        "typed_config": {
-            "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
-            "stat_prefix": stat_prefix,
-            "cluster": cluster,
-        },
-    })
+fn tcp_proxy(stat_prefix: &str, cluster: &str) -> Filter {
+    Filter {
+        name: "envoy.filters.network.tcp_proxy".into(),
+        typed_config: TypedConfig::TcpProxy(TcpProxy {
+            stat_prefix: stat_prefix.into(),
+            cluster: cluster.into(),
+        }),
+    }
 }

@@ -1,8 +1,9 @@
-//! Pure rendering: plan + wire config + options → Envoy JSON documents. No I/O here.
+//! Pure rendering: plan + wire config + options → typed Envoy resources. No I/O here.
 
 mod bootstrap;
 mod clusters;
 mod listeners;
+mod secrets;
 mod wasm;
 
 #[cfg(test)]
@@ -10,12 +11,13 @@ mod tests;
 
 use std::path::PathBuf;
 
-use portcullis_core::wire::WireConfig;
-use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
-
-use crate::{ConfigDir, Error, Result};
 use portcullis_compile::plan::{EnvoyPlan, ListenerKind};
+use portcullis_core::wire::WireConfig;
+
+use crate::api::{ConfigSource, TypedExtensionConfig};
+use crate::delivery::{ConfigDelivery, TlsDelivery, WasmModules};
+use crate::snapshot::Snapshot;
+use crate::{Error, Result};
 
 pub use bootstrap::render_bootstrap;
 
@@ -26,99 +28,114 @@ pub const ROUTER_FILTER: &str = "portcullis.router";
 /// ECDS resource name (and HTTP filter name) of the egress-audit filter.
 pub const EGRESS_AUDIT_FILTER: &str = "portcullis.egress_audit";
 
-/// Paths of the compiled filter modules.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct WasmModules {
-    /// `portcullis_router.wasm`.
-    pub router: PathBuf,
-    /// `portcullis_egress_audit.wasm`; required only when the plan has egress listeners.
-    pub egress_audit: Option<PathBuf>,
-}
-
 /// Everything rendering needs besides the plan and the wire config.
 #[derive(Clone, Debug)]
 pub struct RenderOptions {
     /// Envoy `node.id` (ECDS requires one).
     pub node_id: String,
-    /// Where the xDS files live.
-    pub config_dir: ConfigDir,
+    /// How the dynamic resources reach Envoy.
+    pub delivery: ConfigDelivery,
     /// Admin listener port on 127.0.0.1.
     pub admin_port: u16,
     /// Address the listeners bind (127.0.0.1 for a local gateway).
     pub bind_address: String,
     /// The filter modules.
     pub wasm: WasmModules,
+    /// How TLS material reaches Envoy.
+    pub tls: TlsDelivery,
     /// Access log file; none disables access logging.
     pub access_log: Option<PathBuf>,
 }
 
-/// The dynamic resources: one DiscoveryResponse document per file.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Resources {
-    /// LDS document.
-    pub listeners: Value,
-    /// CDS document.
-    pub clusters: Value,
-    /// ECDS document of the router filter.
-    pub router: Value,
-    /// ECDS document of the egress-audit filter, when any listener is an egress listener.
-    pub egress_audit: Option<Value>,
+/// One dynamic resource, for choosing its config source.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Source<'a> {
+    Listeners,
+    Clusters,
+    FilterConfig(&'a str),
+    Secret(&'a str),
 }
 
-/// Renders the listeners, clusters and filter configs of `plan`, embedding `wire` as the
-/// filters' plugin configuration.
-pub fn render_resources(
-    plan: &EnvoyPlan,
-    wire: &WireConfig,
-    opts: &RenderOptions,
-) -> Result<Resources> {
+impl RenderOptions {
+    /// Where Envoy fetches `resource` from.
+    pub(crate) fn source(&self, resource: Source<'_>) -> ConfigSource {
+        let dir = match &self.delivery {
+            ConfigDelivery::Ads(_) => return ConfigSource::ads(),
+            ConfigDelivery::Files(dir) => dir,
+        };
+        let file = match resource {
+            Source::Listeners => dir.listeners_file(),
+            Source::Clusters => dir.clusters_file(),
+            Source::FilterConfig(name) => dir.filter_config_file(name),
+            Source::Secret(name) => dir.secret_file(name),
+        };
+        let watched = file.parent().unwrap_or(&file).display().to_string();
+        ConfigSource::path(file.display().to_string(), watched)
+    }
+}
+
+/// Renders the listeners, clusters, filter configs and secrets of `plan`, embedding `wire` as
+/// the filters' plugin configuration.
+pub fn render(plan: &EnvoyPlan, wire: &WireConfig, opts: &RenderOptions) -> Result<Snapshot> {
     check_bind_ports(plan, wire)?;
     let wire_json = wire.to_json();
-    let has_egress = plan
+    let audit_code = match plan
         .listeners
         .iter()
-        .any(|l| l.kind == ListenerKind::Egress);
-    let audit_module = match (has_egress, &opts.wasm.egress_audit) {
-        (false, _) => None,
-        (true, Some(path)) => Some(path.clone()),
-        (true, None) => {
-            let listener = plan
-                .listeners
-                .iter()
-                .find(|l| l.kind == ListenerKind::Egress)
-                .map(|l| l.name.clone())
-                .unwrap_or_default();
-            return Err(Error::MissingEgressModule { listener });
+        .find(|l| l.kind == ListenerKind::Egress)
+    {
+        None => None,
+        Some(listener) => {
+            Some(
+                opts.wasm
+                    .egress_audit
+                    .as_ref()
+                    .ok_or_else(|| Error::MissingEgressModule {
+                        listener: listener.name.clone(),
+                    })?,
+            )
         }
     };
 
-    let listeners: Vec<Value> = plan
+    let mut secrets = Vec::new();
+    let listeners = plan
         .listeners
         .iter()
-        .map(|l| listeners::listener(l, &wire_json, audit_module.as_deref(), opts))
+        .map(|l| listeners::listener(l, &wire_json, audit_code, opts, &mut secrets))
         .collect();
-    let mut clusters: Vec<Value> = plan.clusters.iter().map(clusters::cluster).collect();
+    let mut clusters: Vec<_> = plan.clusters.iter().map(clusters::cluster).collect();
     if plan.listeners.iter().any(listeners::needs_blackhole) {
         clusters.push(clusters::blackhole());
     }
 
-    let router = wasm::ecds_response(
-        &wire.config_version,
-        ROUTER_FILTER,
-        wasm::http_filter_config(ROUTER_FILTER, "router", &opts.wasm.router, &wire_json),
-    );
-    let egress_audit = audit_module.map(|path| {
-        wasm::ecds_response(
-            &wire.config_version,
-            EGRESS_AUDIT_FILTER,
-            wasm::http_filter_config(EGRESS_AUDIT_FILTER, "egress_audit", &path, &wire_json),
-        )
-    });
-    Ok(Resources {
-        listeners: discovery_response(listeners),
-        clusters: discovery_response(clusters),
-        router,
-        egress_audit,
+    let mut filter_configs = vec![TypedExtensionConfig {
+        name: ROUTER_FILTER.into(),
+        typed_config: wasm::http_filter_config(
+            ROUTER_FILTER,
+            "router",
+            wasm::ROUTER_VM,
+            &opts.wasm.router,
+            &wire_json,
+        ),
+    }];
+    if let Some(code) = audit_code {
+        filter_configs.push(TypedExtensionConfig {
+            name: EGRESS_AUDIT_FILTER.into(),
+            typed_config: wasm::http_filter_config(
+                EGRESS_AUDIT_FILTER,
+                "egress_audit",
+                wasm::EGRESS_AUDIT_VM,
+                code,
+                &wire_json,
+            ),
+        });
+    }
+    Ok(Snapshot {
+        version: wire.config_version.clone(),
+        listeners,
+        clusters,
+        filter_configs,
+        secrets,
     })
 }
 
@@ -140,13 +157,4 @@ fn check_bind_ports(plan: &EnvoyPlan, wire: &WireConfig) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// A DiscoveryResponse whose version is a digest of its resources, so an unchanged document
-/// keeps its version (Envoy logs the version; equal versions make diffs obvious).
-fn discovery_response(resources: Vec<Value>) -> Value {
-    let body = Value::Array(resources);
-    let digest = Sha256::digest(body.to_string().as_bytes());
-    let version = hex::encode(&digest[..6]);
-    json!({ "version_info": version, "resources": body })
 }

@@ -7,19 +7,46 @@ use portcullis_core::wire::{Egress, Listener, WIRE_VERSION, WireConfig};
 use serde_json::Value;
 
 use super::*;
-use portcullis_compile::plan::{ClusterPlan, Discovery, Endpoint, ListenerPlan, PassthroughPlan, TlsChainPlan};
+use crate::api::to_json_value;
+use crate::delivery::{WasmCode, XdsServer};
+use crate::{ConfigDir, filter_config_response};
+use portcullis_compile::plan::{
+    ClusterPlan, Discovery, Endpoint, ListenerPlan, PassthroughPlan, TlsChainPlan,
+};
 
 fn opts() -> RenderOptions {
     RenderOptions {
         node_id: "portcullis-test".into(),
-        config_dir: ConfigDir::new("/cfg"),
+        delivery: ConfigDelivery::Files(ConfigDir::new("/cfg")),
         admin_port: 15000,
         bind_address: "127.0.0.1".into(),
-        wasm: WasmModules {
-            router: PathBuf::from("/wasm/portcullis_router.wasm"),
-            egress_audit: Some(PathBuf::from("/wasm/portcullis_egress_audit.wasm")),
-        },
+        wasm: WasmModules::local(
+            "/wasm/portcullis_router.wasm",
+            Some(PathBuf::from("/wasm/portcullis_egress_audit.wasm")),
+        ),
+        tls: TlsDelivery::Inline,
         access_log: Some(PathBuf::from("/logs/access.log")),
+    }
+}
+
+/// The same gateway delivered over ADS, with modules fetched from the server and TLS by SDS.
+fn ads_opts() -> RenderOptions {
+    let remote = |name: &str, sha256: &str| WasmCode::Remote {
+        url: format!("http://portcullis.portcullis-system:15081/modules/{sha256}/{name}"),
+        cluster: "portcullis-xds-http".into(),
+        sha256: sha256.into(),
+    };
+    RenderOptions {
+        delivery: ConfigDelivery::Ads(XdsServer {
+            address: "portcullis.portcullis-system".into(),
+            port: 15080,
+        }),
+        wasm: WasmModules {
+            router: remote("portcullis_router.wasm", "aa11"),
+            egress_audit: Some(remote("portcullis_egress_audit.wasm", "bb22")),
+        },
+        tls: TlsDelivery::Sds,
+        ..opts()
     }
 }
 
@@ -67,12 +94,19 @@ fn static_cluster(name: &str, port: u16) -> ClusterPlan {
     }
 }
 
-fn pretty(v: &Value) -> String {
-    serde_json::to_string_pretty(v).unwrap_or_default() + "\n"
+fn pretty(v: &impl serde::Serialize) -> String {
+    serde_json::to_string_pretty(&to_json_value(v)).unwrap_or_default() + "\n"
 }
 
-fn check(v: &Value, expect: ExpectFile) {
+fn check(v: &impl serde::Serialize, expect: ExpectFile) {
     expect.assert_eq(&pretty(v));
+}
+
+fn ecds(s: &Snapshot, name: &str) -> Value {
+    to_json_value(&filter_config_response(
+        &s.version,
+        s.filter_config(name).unwrap(),
+    ))
 }
 
 /// An ingress gateway with plain HTTP on 80 and HTTPS on 443 (two SNI chains).
@@ -136,29 +170,42 @@ fn bootstrap() {
 /// Ingress: router filter via ECDS, catch-all cluster_header route, SNI-selected TLS chains.
 #[test]
 fn ingress_resources() {
-    let r = render_resources(
+    let r = render(
         &ingress_plan(),
         &wire(&[(80, 10080), (443, 10443)], false),
         &opts(),
     )
     .unwrap();
-    check(&r.listeners, expect_file!["snapshots/ingress_lds.json"]);
-    check(&r.clusters, expect_file!["snapshots/ingress_cds.json"]);
     check(
-        &r.router,
+        &r.listeners_response(),
+        expect_file!["snapshots/ingress_lds.json"],
+    );
+    check(
+        &r.clusters_response(),
+        expect_file!["snapshots/ingress_cds.json"],
+    );
+    check(
+        &ecds(&r, ROUTER_FILTER),
         expect_file!["snapshots/ingress_ecds_router.json"],
     );
-    assert!(r.egress_audit.is_none());
+    assert!(r.filter_config(EGRESS_AUDIT_FILTER).is_none());
+    assert!(r.secrets.is_empty(), "inline TLS has no SDS secrets");
 }
 
 /// Egress: audit filter before the router; passthrough chains audited, unknown SNI blackholed.
 #[test]
 fn egress_resources() {
-    let r = render_resources(&egress_plan(), &wire(&[(80, 10080)], true), &opts()).unwrap();
-    check(&r.listeners, expect_file!["snapshots/egress_lds.json"]);
-    check(&r.clusters, expect_file!["snapshots/egress_cds.json"]);
+    let r = render(&egress_plan(), &wire(&[(80, 10080)], true), &opts()).unwrap();
     check(
-        r.egress_audit.as_ref().unwrap(),
+        &r.listeners_response(),
+        expect_file!["snapshots/egress_lds.json"],
+    );
+    check(
+        &r.clusters_response(),
+        expect_file!["snapshots/egress_cds.json"],
+    );
+    check(
+        &ecds(&r, EGRESS_AUDIT_FILTER),
         expect_file!["snapshots/egress_ecds_audit.json"],
     );
 }
@@ -166,7 +213,7 @@ fn egress_resources() {
 /// A bind port the wire config does not know would 404 every request: refuse to render it.
 #[test]
 fn bind_port_mismatch_is_an_error() {
-    let err = render_resources(&ingress_plan(), &wire(&[(80, 10080)], false), &opts()).unwrap_err();
+    let err = render(&ingress_plan(), &wire(&[(80, 10080)], false), &opts()).unwrap_err();
     assert!(
         matches!(err, Error::BindPortMismatch { port: 10443, .. }),
         "{err}"
@@ -178,7 +225,7 @@ fn bind_port_mismatch_is_an_error() {
 fn egress_without_audit_module_is_an_error() {
     let mut o = opts();
     o.wasm.egress_audit = None;
-    let err = render_resources(&egress_plan(), &wire(&[(80, 10080)], true), &o).unwrap_err();
+    let err = render(&egress_plan(), &wire(&[(80, 10080)], true), &o).unwrap_err();
     assert!(matches!(err, Error::MissingEgressModule { .. }), "{err}");
 }
 
@@ -186,12 +233,68 @@ fn egress_without_audit_module_is_an_error() {
 #[test]
 fn versions_are_content_digests() {
     let w = wire(&[(80, 10080), (443, 10443)], false);
-    let a = render_resources(&ingress_plan(), &w, &opts()).unwrap();
-    let b = render_resources(&ingress_plan(), &w, &opts()).unwrap();
-    assert_eq!(a.listeners["version_info"], b.listeners["version_info"]);
+    let a = render(&ingress_plan(), &w, &opts()).unwrap();
+    let b = render(&ingress_plan(), &w, &opts()).unwrap();
+    assert_eq!(
+        a.listeners_response().version_info,
+        b.listeners_response().version_info
+    );
     let mut plan = ingress_plan();
     plan.clusters.pop();
-    let c = render_resources(&plan, &w, &opts()).unwrap();
-    assert_ne!(a.clusters["version_info"], c.clusters["version_info"]);
-    assert_eq!(a.listeners["version_info"], c.listeners["version_info"]);
+    let c = render(&plan, &w, &opts()).unwrap();
+    assert_ne!(
+        a.clusters_response().version_info,
+        c.clusters_response().version_info
+    );
+    assert_eq!(
+        a.listeners_response().version_info,
+        c.listeners_response().version_info
+    );
+}
+
+/// Over ADS: the bootstrap names the xDS server as an HTTP/2 cluster and every dynamic
+/// resource says `ads`.
+#[test]
+fn ads_bootstrap() {
+    check(
+        &render_bootstrap(&ads_opts()),
+        expect_file!["snapshots/ads_bootstrap.json"],
+    );
+}
+
+/// With SDS, private keys leave the listener: the chains reference secrets by name, and the
+/// snapshot carries the secrets; wasm code is remote, pinned by its sha256.
+#[test]
+fn ads_resources_with_sds_and_remote_code() {
+    let r = render(
+        &ingress_plan(),
+        &wire(&[(80, 10080), (443, 10443)], false),
+        &ads_opts(),
+    )
+    .unwrap();
+    let listeners = pretty(&r.listeners_response());
+    assert!(
+        !listeners.contains("KEY"),
+        "a private key is inline:\n{listeners}"
+    );
+    check(
+        &r.listeners_response(),
+        expect_file!["snapshots/ads_lds.json"],
+    );
+    check(&r.secrets, expect_file!["snapshots/ads_sds.json"]);
+    check(
+        &ecds(&r, ROUTER_FILTER),
+        expect_file!["snapshots/ads_ecds_router.json"],
+    );
+}
+
+/// Secret files cannot escape the SDS directory, whatever the secret is called.
+#[test]
+fn secret_files_stay_in_their_directory() {
+    let dir = ConfigDir::new("/cfg");
+    assert_eq!(
+        dir.secret_file("../../etc/passwd"),
+        PathBuf::from("/cfg/sds/.._.._etc_passwd.json")
+    );
+    assert_eq!(dir.secret_file(".."), PathBuf::from("/cfg/sds/_...json"));
 }

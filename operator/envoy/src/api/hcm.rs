@@ -1,0 +1,156 @@
+//! The HTTP connection manager, its route table, HTTP filters and access log.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::{ExtensionConfigSource, TypedConfig, TypedExtensionConfig};
+
+/// `filters.network.http_connection_manager.v3.HttpConnectionManager`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct HttpConnectionManager {
+    /// Stats prefix.
+    pub stat_prefix: String,
+    /// HTTP/1.1, HTTP/2 or detected.
+    pub codec_type: CodecType,
+    /// Trust the connection's own address (the gateway is the edge), not `x-forwarded-for`.
+    pub use_remote_address: bool,
+    /// Normalise paths per RFC 3986 before filters and routing.
+    pub normalize_path: bool,
+    /// Upgrades allowed (websocket).
+    pub upgrade_configs: Vec<UpgradeConfig>,
+    /// Header mutations applied before any filter runs.
+    pub early_header_mutation_extensions: Vec<TypedExtensionConfig>,
+    /// The route table, inline.
+    pub route_config: RouteConfiguration,
+    /// HTTP filters, in order; the last is Envoy's router.
+    pub http_filters: Vec<HttpFilter>,
+    /// Access logs.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub access_log: Vec<AccessLog>,
+}
+
+/// `HttpConnectionManager.CodecType`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum CodecType {
+    /// Detect HTTP/1.1 or HTTP/2 per connection.
+    #[serde(rename = "AUTO")]
+    Auto,
+}
+
+/// `HttpConnectionManager.UpgradeConfig`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct UpgradeConfig {
+    /// e.g. `websocket`.
+    pub upgrade_type: String,
+}
+
+/// `HttpFilter`: a named HTTP filter, configured inline or by ECDS.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct HttpFilter {
+    /// The filter's name (also its ECDS resource name).
+    pub name: String,
+    /// Its configuration.
+    #[serde(flatten)]
+    pub config: HttpFilterConfig,
+}
+
+/// The `config_type` oneof of `HttpFilter`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub enum HttpFilterConfig {
+    /// Inline configuration.
+    #[serde(rename = "typed_config")]
+    Typed(TypedConfig),
+    /// Configuration delivered by ECDS. Without a default config the listener warms until it
+    /// arrives, so no request ever runs without the filter.
+    #[serde(rename = "config_discovery")]
+    Discovery(ExtensionConfigSource),
+}
+
+/// `route.v3.RouteConfiguration`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RouteConfiguration {
+    /// Name.
+    pub name: String,
+    /// Virtual hosts.
+    pub virtual_hosts: Vec<VirtualHost>,
+}
+
+/// `route.v3.VirtualHost`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct VirtualHost {
+    /// Name.
+    pub name: String,
+    /// Domains.
+    pub domains: Vec<String>,
+    /// Routes, first match wins.
+    pub routes: Vec<Route>,
+}
+
+/// `route.v3.Route`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Route {
+    /// Which requests take it.
+    #[serde(rename = "match")]
+    pub route_match: RouteMatch,
+    /// Where they go.
+    pub route: RouteAction,
+    /// Request headers removed before forwarding.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub request_headers_to_remove: Vec<String>,
+}
+
+/// `route.v3.RouteMatch` (prefix only).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RouteMatch {
+    /// Path prefix.
+    pub prefix: String,
+}
+
+/// `route.v3.RouteAction` (cluster from a header).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RouteAction {
+    /// The request header naming the cluster.
+    pub cluster_header: String,
+    /// Upstream timeout; `0s` disables Envoy's default.
+    pub timeout: String,
+}
+
+/// `http.early_header_mutation.header_mutation.v3.HeaderMutation`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct HeaderMutation {
+    /// Mutations, in order.
+    pub mutations: Vec<HeaderMutationOp>,
+}
+
+/// `config.common.mutation_rules.v3.HeaderMutation` (removal only).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct HeaderMutationOp {
+    /// The header removed.
+    pub remove: String,
+}
+
+/// `config.accesslog.v3.AccessLog`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AccessLog {
+    /// The logger's name.
+    pub name: String,
+    /// Its configuration.
+    pub typed_config: TypedConfig,
+}
+
+/// `access_loggers.file.v3.FileAccessLog`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FileAccessLog {
+    /// The file.
+    pub path: String,
+    /// One JSON object per request.
+    pub log_format: LogFormat,
+}
+
+/// `core.v3.SubstitutionFormatString` (JSON only).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LogFormat {
+    /// Field name → command operator.
+    pub json_format: BTreeMap<String, String>,
+}

@@ -1,0 +1,80 @@
+//! TLS material of a terminated chain: inline, or as SDS secrets.
+
+use portcullis_compile::plan::TlsChainPlan;
+
+use super::{RenderOptions, Source};
+use crate::api::{
+    CertificateValidationContext, CommonTlsContext, DataSource, SdsSecretConfig, Secret,
+    SecretKind, TlsCertificate,
+};
+use crate::delivery::TlsDelivery;
+
+/// Names of one chain's secrets: `<listener>.<chain index>` for the certificate, with `.ca`
+/// for the client CA. Stable while the plan's chain order is (the plan is sorted).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Naming<'a> {
+    listener: &'a str,
+    index: usize,
+}
+
+impl<'a> Naming<'a> {
+    pub(super) fn new(listener: &'a str, index: usize) -> Self {
+        Naming { listener, index }
+    }
+    fn certificate(self) -> String {
+        format!("{}.{}", self.listener, self.index)
+    }
+    fn ca(self) -> String {
+        format!("{}.{}.ca", self.listener, self.index)
+    }
+}
+
+/// Puts the chain's certificate (and client CA) into `common`, inline or as SDS references
+/// whose secrets are pushed to `secrets`.
+pub(super) fn attach(
+    c: &TlsChainPlan,
+    common: &mut CommonTlsContext,
+    opts: &RenderOptions,
+    naming: Naming<'_>,
+    secrets: &mut Vec<Secret>,
+) {
+    let certificate = TlsCertificate {
+        certificate_chain: DataSource::InlineString(c.certificate_chain_pem.clone()),
+        private_key: DataSource::InlineString(c.private_key_pem.clone()),
+    };
+    let ca = c
+        .client_ca_pem
+        .as_ref()
+        .map(|ca| CertificateValidationContext {
+            trusted_ca: DataSource::InlineString(ca.clone()),
+        });
+    match opts.tls {
+        TlsDelivery::Inline => {
+            common.tls_certificates = vec![certificate];
+            common.validation_context = ca;
+        }
+        TlsDelivery::Sds => {
+            let name = naming.certificate();
+            common.tls_certificate_sds_secret_configs = vec![sds_config(&name, opts)];
+            secrets.push(Secret {
+                name,
+                kind: SecretKind::TlsCertificate(certificate),
+            });
+            if let Some(ca) = ca {
+                let name = naming.ca();
+                common.validation_context_sds_secret_config = Some(sds_config(&name, opts));
+                secrets.push(Secret {
+                    name,
+                    kind: SecretKind::ValidationContext(ca),
+                });
+            }
+        }
+    }
+}
+
+fn sds_config(name: &str, opts: &RenderOptions) -> SdsSecretConfig {
+    SdsSecretConfig {
+        name: name.into(),
+        sds_config: opts.source(Source::Secret(name)),
+    }
+}
