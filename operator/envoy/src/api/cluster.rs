@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::{Address, Empty, TransportSocket, TypedConfig};
+use super::{Address, Duration, Empty, TransportSocket, TypedConfig};
 
 /// `cluster.v3.Cluster`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -14,8 +14,8 @@ pub struct Cluster {
     /// How endpoints are found.
     #[serde(rename = "type")]
     pub discovery_type: DiscoveryType,
-    /// TCP connect timeout, e.g. `5s`.
-    pub connect_timeout: String,
+    /// TCP connect timeout.
+    pub connect_timeout: Duration,
     /// Load balancing.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lb_policy: Option<LbPolicy>,

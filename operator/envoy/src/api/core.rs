@@ -151,8 +151,32 @@ pub struct HttpUri {
     pub uri: String,
     /// The cluster that serves it.
     pub cluster: String,
-    /// Request timeout, e.g. `10s`.
-    pub timeout: String,
+    /// Request timeout.
+    pub timeout: Duration,
+}
+
+/// `google.protobuf.Duration`, written as proto3 JSON writes it (`5s`, `0.250s`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Duration(pub std::time::Duration);
+
+impl Duration {
+    /// Whole seconds.
+    pub const fn from_secs(seconds: u64) -> Self {
+        Duration(std::time::Duration::from_secs(seconds))
+    }
+}
+
+impl Serialize for Duration {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let (seconds, nanos) = (self.0.as_secs(), self.0.subsec_nanos());
+        let text = if nanos == 0 {
+            format!("{seconds}s")
+        } else {
+            let fraction = format!("{nanos:09}");
+            format!("{seconds}.{}s", fraction.trim_end_matches('0'))
+        };
+        serializer.serialize_str(&text)
+    }
 }
 
 /// `core.v3.RemoteDataSource`: data fetched over HTTP and checked against its sha256.

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::{ExtensionConfigSource, TypedConfig, TypedExtensionConfig};
+use super::{Duration, ExtensionConfigSource, TypedConfig, TypedExtensionConfig};
 
 /// `filters.network.http_connection_manager.v3.HttpConnectionManager`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -112,8 +112,8 @@ pub struct RouteMatch {
 pub struct RouteAction {
     /// The request header naming the cluster.
     pub cluster_header: String,
-    /// Upstream timeout; `0s` disables Envoy's default.
-    pub timeout: String,
+    /// Upstream timeout; zero disables Envoy's default.
+    pub timeout: Duration,
 }
 
 /// `http.early_header_mutation.header_mutation.v3.HeaderMutation`.

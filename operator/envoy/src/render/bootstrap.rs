@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use super::{RenderOptions, Source};
 use crate::api::{
     Address, ApiConfigSource, ApiType, ApiVersion, Bootstrap, Cluster, ClusterLoadAssignment,
-    DiscoveryType, DnsLookupFamily, DynamicResources, Empty, Endpoint, EnvoyGrpc,
+    DiscoveryType, DnsLookupFamily, Duration, DynamicResources, Empty, Endpoint, EnvoyGrpc,
     ExplicitHttpConfig, GrpcService, HttpProtocolOptions, LbEndpoint, LocalityLbEndpoints, Node,
     StaticResources, TypedConfig,
 };
@@ -64,7 +64,7 @@ fn xds_cluster(server: &XdsServer) -> Cluster {
         } else {
             DiscoveryType::StrictDns
         },
-        connect_timeout: "1s".into(),
+        connect_timeout: Duration::from_secs(1),
         lb_policy: None,
         load_assignment: ClusterLoadAssignment {
             cluster_name: XDS_CLUSTER.into(),

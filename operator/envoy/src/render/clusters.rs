@@ -6,7 +6,7 @@ use portcullis_compile::plan::{ClusterPlan, Discovery, Endpoint};
 
 use super::listeners::BLACKHOLE_CLUSTER;
 use crate::api::{
-    Address, Cluster, ClusterLoadAssignment, DiscoveryType, DnsLookupFamily, Empty,
+    Address, Cluster, ClusterLoadAssignment, DiscoveryType, DnsLookupFamily, Duration, Empty,
     ExplicitHttpConfig, HttpProtocolOptions, LbEndpoint, LbPolicy, LocalityLbEndpoints,
     TransportSocket, TypedConfig, UpstreamTlsContext,
 };
@@ -33,7 +33,7 @@ pub(super) fn cluster(c: &ClusterPlan) -> Cluster {
     Cluster {
         name: c.name.clone(),
         discovery_type,
-        connect_timeout: "5s".into(),
+        connect_timeout: Duration::from_secs(5),
         lb_policy: Some(LbPolicy::RoundRobin),
         load_assignment: load_assignment(&c.name, endpoints),
         dns_lookup_family: (discovery_type == DiscoveryType::StrictDns)
@@ -53,7 +53,7 @@ pub(super) fn blackhole() -> Cluster {
     Cluster {
         name: BLACKHOLE_CLUSTER.into(),
         discovery_type: DiscoveryType::Static,
-        connect_timeout: "1s".into(),
+        connect_timeout: Duration::from_secs(1),
         lb_policy: None,
         load_assignment: ClusterLoadAssignment {
             cluster_name: BLACKHOLE_CLUSTER.into(),

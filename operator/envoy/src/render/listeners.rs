@@ -8,7 +8,7 @@ use super::{
     CLUSTER_HEADER, EGRESS_AUDIT_FILTER, ROUTER_FILTER, RenderOptions, Source, secrets, wasm,
 };
 use crate::api::{
-    AccessLog, Address, CodecType, CommonTlsContext, DownstreamTlsContext, Empty,
+    AccessLog, Address, CodecType, CommonTlsContext, DownstreamTlsContext, Duration, Empty,
     ExtensionConfigSource, FileAccessLog, Filter, FilterChain, FilterChainMatch, HTTP_WASM_TYPE,
     HeaderMutation, HeaderMutationOp, HttpConnectionManager, HttpFilter, HttpFilterConfig,
     Listener, ListenerFilter, LogFormat, Route, RouteAction, RouteConfiguration, RouteMatch,
@@ -153,7 +153,7 @@ fn route_config(name: &str) -> RouteConfiguration {
                 route_match: RouteMatch { prefix: "/".into() },
                 route: RouteAction {
                     cluster_header: CLUSTER_HEADER.into(),
-                    timeout: "0s".into(),
+                    timeout: Duration::from_secs(0),
                 },
                 request_headers_to_remove: vec![CLUSTER_HEADER.into()],
             }],

@@ -298,3 +298,13 @@ fn secret_files_stay_in_their_directory() {
     );
     assert_eq!(dir.secret_file(".."), PathBuf::from("/cfg/sds/_...json"));
 }
+
+/// Durations are written as proto3 JSON writes them.
+#[test]
+fn durations_use_the_proto3_json_form() {
+    use crate::api::Duration;
+    let text = |d: std::time::Duration| serde_json::to_string(&Duration(d)).unwrap();
+    assert_eq!(text(std::time::Duration::from_secs(5)), "\"5s\"");
+    assert_eq!(text(std::time::Duration::from_millis(250)), "\"0.25s\"");
+    assert_eq!(text(std::time::Duration::from_nanos(1_000_000_001)), "\"1.000000001s\"");
+}

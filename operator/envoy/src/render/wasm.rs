@@ -1,7 +1,7 @@
 //! Wasm filter configuration.
 
 use crate::api::{
-    AsyncDataSource, DataSource, FailurePolicy, HttpUri, PluginConfig, RemoteDataSource,
+    AsyncDataSource, DataSource, Duration, FailurePolicy, HttpUri, PluginConfig, RemoteDataSource,
     StringValue, TypedConfig, VmConfig, Wasm,
 };
 use crate::delivery::WasmCode;
@@ -42,7 +42,7 @@ pub(super) fn plugin_config(
                     http_uri: HttpUri {
                         uri: url.clone(),
                         cluster: cluster.clone(),
-                        timeout: "10s".into(),
+                        timeout: Duration::from_secs(10),
                     },
                     sha256: sha256.clone(),
                 }),

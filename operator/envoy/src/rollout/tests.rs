@@ -14,7 +14,7 @@ fn cluster(name: &str, version: u16) -> Cluster {
     Cluster {
         name: name.into(),
         discovery_type: DiscoveryType::Static,
-        connect_timeout: format!("{version}s"),
+        connect_timeout: crate::api::Duration::from_secs(version.into()),
         lb_policy: None,
         load_assignment: ClusterLoadAssignment {
             cluster_name: name.into(),
