@@ -15,6 +15,8 @@ pub mod api;
 mod config_dir;
 pub mod delivery;
 mod error;
+#[cfg(feature = "proto")]
+pub mod proto;
 mod render;
 pub mod rollout;
 mod snapshot;

@@ -306,5 +306,8 @@ fn durations_use_the_proto3_json_form() {
     let text = |d: std::time::Duration| serde_json::to_string(&Duration(d)).unwrap();
     assert_eq!(text(std::time::Duration::from_secs(5)), "\"5s\"");
     assert_eq!(text(std::time::Duration::from_millis(250)), "\"0.25s\"");
-    assert_eq!(text(std::time::Duration::from_nanos(1_000_000_001)), "\"1.000000001s\"");
+    assert_eq!(
+        text(std::time::Duration::from_nanos(1_000_000_001)),
+        "\"1.000000001s\""
+    );
 }

@@ -1,0 +1,206 @@
+//! Listeners, the HTTP connection manager and its route table, the TCP proxy.
+
+use envoy_types::pb::envoy::config::accesslog::v3 as accesslog_pb;
+use envoy_types::pb::envoy::config::common::mutation_rules::v3 as mutation_pb;
+use envoy_types::pb::envoy::config::core::v3 as core_pb;
+use envoy_types::pb::envoy::config::listener::v3 as listener_pb;
+use envoy_types::pb::envoy::config::route::v3 as route_pb;
+use envoy_types::pb::envoy::extensions::access_loggers::file::v3 as file_log_pb;
+use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3 as hcm_pb;
+use envoy_types::pb::envoy::extensions::filters::network::tcp_proxy::v3 as tcp_pb;
+use envoy_types::pb::envoy::extensions::http::early_header_mutation::header_mutation::v3 as early_pb;
+use envoy_types::pb::google::protobuf::{Struct, Value, value};
+
+use super::core::{address, extension_config_source, transport_socket, typed_extension_config};
+use super::{any, bool_value, duration};
+use crate::api;
+
+/// An LDS resource.
+pub fn listener(l: &api::Listener) -> listener_pb::Listener {
+    listener_pb::Listener {
+        name: l.name.clone(),
+        address: Some(address(&l.address)),
+        filter_chains: l.filter_chains.iter().map(filter_chain).collect(),
+        listener_filters: l
+            .listener_filters
+            .iter()
+            .map(|f| listener_pb::ListenerFilter {
+                name: f.name.clone(),
+                config_type: Some(listener_pb::listener_filter::ConfigType::TypedConfig(any(
+                    &f.typed_config,
+                ))),
+                ..Default::default()
+            })
+            .collect(),
+        default_filter_chain: l.default_filter_chain.as_ref().map(filter_chain),
+        ..Default::default()
+    }
+}
+
+fn filter_chain(c: &api::FilterChain) -> listener_pb::FilterChain {
+    listener_pb::FilterChain {
+        filter_chain_match: c
+            .filter_chain_match
+            .as_ref()
+            .map(|m| listener_pb::FilterChainMatch {
+                server_names: m.server_names.clone(),
+                ..Default::default()
+            }),
+        transport_socket: c.transport_socket.as_ref().map(transport_socket),
+        filters: c
+            .filters
+            .iter()
+            .map(|f| listener_pb::Filter {
+                name: f.name.clone(),
+                config_type: Some(listener_pb::filter::ConfigType::TypedConfig(any(
+                    &f.typed_config
+                ))),
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+pub(super) fn hcm(h: &api::HttpConnectionManager) -> hcm_pb::HttpConnectionManager {
+    hcm_pb::HttpConnectionManager {
+        stat_prefix: h.stat_prefix.clone(),
+        codec_type: match h.codec_type {
+            api::CodecType::Auto => hcm_pb::http_connection_manager::CodecType::Auto.into(),
+        },
+        use_remote_address: Some(bool_value(h.use_remote_address)),
+        normalize_path: Some(bool_value(h.normalize_path)),
+        upgrade_configs: h
+            .upgrade_configs
+            .iter()
+            .map(|u| hcm_pb::http_connection_manager::UpgradeConfig {
+                upgrade_type: u.upgrade_type.clone(),
+                ..Default::default()
+            })
+            .collect(),
+        early_header_mutation_extensions: h
+            .early_header_mutation_extensions
+            .iter()
+            .map(typed_extension_config)
+            .collect(),
+        route_specifier: Some(
+            hcm_pb::http_connection_manager::RouteSpecifier::RouteConfig(route_configuration(
+                &h.route_config,
+            )),
+        ),
+        http_filters: h.http_filters.iter().map(http_filter).collect(),
+        access_log: h
+            .access_log
+            .iter()
+            .map(|a| accesslog_pb::AccessLog {
+                name: a.name.clone(),
+                config_type: Some(accesslog_pb::access_log::ConfigType::TypedConfig(any(
+                    &a.typed_config
+                ))),
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+fn http_filter(f: &api::HttpFilter) -> hcm_pb::HttpFilter {
+    let config = match &f.config {
+        api::HttpFilterConfig::Typed(t) => hcm_pb::http_filter::ConfigType::TypedConfig(any(t)),
+        api::HttpFilterConfig::Discovery(d) => {
+            hcm_pb::http_filter::ConfigType::ConfigDiscovery(extension_config_source(d))
+        }
+    };
+    hcm_pb::HttpFilter {
+        name: f.name.clone(),
+        config_type: Some(config),
+        ..Default::default()
+    }
+}
+
+fn route_configuration(r: &api::RouteConfiguration) -> route_pb::RouteConfiguration {
+    route_pb::RouteConfiguration {
+        name: r.name.clone(),
+        virtual_hosts: r
+            .virtual_hosts
+            .iter()
+            .map(|v| route_pb::VirtualHost {
+                name: v.name.clone(),
+                domains: v.domains.clone(),
+                routes: v.routes.iter().map(route).collect(),
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+fn route(r: &api::Route) -> route_pb::Route {
+    route_pb::Route {
+        r#match: Some(route_pb::RouteMatch {
+            path_specifier: Some(route_pb::route_match::PathSpecifier::Prefix(
+                r.route_match.prefix.clone(),
+            )),
+            ..Default::default()
+        }),
+        action: Some(route_pb::route::Action::Route(route_pb::RouteAction {
+            cluster_specifier: Some(route_pb::route_action::ClusterSpecifier::ClusterHeader(
+                r.route.cluster_header.clone(),
+            )),
+            timeout: Some(duration(r.route.timeout)),
+            ..Default::default()
+        })),
+        request_headers_to_remove: r.request_headers_to_remove.clone(),
+        ..Default::default()
+    }
+}
+
+pub(super) fn tcp_proxy(t: &api::TcpProxy) -> tcp_pb::TcpProxy {
+    tcp_pb::TcpProxy {
+        stat_prefix: t.stat_prefix.clone(),
+        cluster_specifier: Some(tcp_pb::tcp_proxy::ClusterSpecifier::Cluster(
+            t.cluster.clone(),
+        )),
+        ..Default::default()
+    }
+}
+
+pub(super) fn header_mutation(m: &api::HeaderMutation) -> early_pb::HeaderMutation {
+    early_pb::HeaderMutation {
+        mutations: m
+            .mutations
+            .iter()
+            .map(|op| mutation_pb::HeaderMutation {
+                action: Some(mutation_pb::header_mutation::Action::Remove(
+                    op.remove.clone(),
+                )),
+            })
+            .collect(),
+    }
+}
+
+pub(super) fn file_access_log(f: &api::FileAccessLog) -> file_log_pb::FileAccessLog {
+    let fields = f
+        .log_format
+        .json_format
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                Value {
+                    kind: Some(value::Kind::StringValue(v.clone())),
+                },
+            )
+        })
+        .collect();
+    file_log_pb::FileAccessLog {
+        path: f.path.clone(),
+        access_log_format: Some(file_log_pb::file_access_log::AccessLogFormat::LogFormat(
+            core_pb::SubstitutionFormatString {
+                format: Some(core_pb::substitution_format_string::Format::JsonFormat(
+                    Struct { fields },
+                )),
+                ..Default::default()
+            },
+        )),
+    }
+}
