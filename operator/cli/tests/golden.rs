@@ -15,8 +15,8 @@ use portcullis::cli::{GatewayArgs, compile_files};
 use portcullis_compile::compile::CompileOutput;
 use portcullis_envoy::api::to_json_value;
 use portcullis_envoy::{
-    ConfigDelivery, ConfigDir, EGRESS_AUDIT_FILTER, ROUTER_FILTER, RenderOptions, TlsDelivery,
-    WasmModules, filter_config_response, render, render_bootstrap,
+    BootstrapOptions, ConfigDelivery, ConfigDir, EGRESS_AUDIT_FILTER, ROUTER_FILTER, RenderOptions,
+    TlsDelivery, WasmModules, filter_config_response, render, render_bootstrap,
 };
 use serde_json::{Value, json};
 
@@ -53,9 +53,7 @@ fn compiled(dir: &Path) -> CompileOutput {
 /// Fixed rendering options, so the golden file does not depend on the machine.
 fn render_options() -> RenderOptions {
     RenderOptions {
-        node_id: "portcullis-golden".into(),
         delivery: ConfigDelivery::Files(ConfigDir::new("/etc/portcullis")),
-        admin_port: 15000,
         bind_address: "127.0.0.1".into(),
         wasm: WasmModules::local(
             "/wasm/portcullis_router.wasm",
@@ -74,7 +72,13 @@ fn rendered(output: &CompileOutput) -> Value {
             .map(|config| to_json_value(&filter_config_response(&r.version, config)))
     };
     json!({
-        "bootstrap": to_json_value(&render_bootstrap(&opts)),
+        "bootstrap": to_json_value(&render_bootstrap(&BootstrapOptions {
+            node_id: "portcullis-golden".into(),
+            labels: Default::default(),
+            namespace: None,
+            admin_port: 15000,
+            delivery: opts.delivery.clone(),
+        })),
         "listeners": to_json_value(&r.listeners_response()),
         "clusters": to_json_value(&r.clusters_response()),
         "router": ecds(ROUTER_FILTER),

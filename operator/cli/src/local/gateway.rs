@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use portcullis_envoy::rollout::{Step, rollout, undo};
 use portcullis_envoy::{
-    ConfigDelivery, ConfigDir, ROUTER_FILTER, RenderOptions, Snapshot, TlsDelivery, WasmModules,
-    render, render_bootstrap,
+    BootstrapOptions, ConfigDelivery, ConfigDir, ROUTER_FILTER, RenderOptions, Snapshot,
+    TlsDelivery, WasmModules, render, render_bootstrap,
 };
 
 use super::Compiled;
@@ -68,16 +68,21 @@ impl LocalGateway {
         let config_dir = ConfigDir::new(opts.state_dir.join("config"));
         create_config_dir(&config_dir)?;
         let render_options = RenderOptions {
-            node_id: format!("portcullis-local-{}", opts.admin_port),
             delivery: ConfigDelivery::Files(config_dir.clone()),
-            admin_port: opts.admin_port,
             bind_address: "127.0.0.1".into(),
             wasm: opts.wasm.clone(),
             tls: TlsDelivery::Inline,
             access_log: opts.access_log.then(|| opts.state_dir.join("access.log")),
         };
         let snapshot = render(&compiled.plan, &compiled.wire, &render_options)?;
-        let bootstrap = portcullis_envoy::api::to_json_value(&render_bootstrap(&render_options));
+        let bootstrap =
+            portcullis_envoy::api::to_json_value(&render_bootstrap(&BootstrapOptions {
+                node_id: format!("portcullis-local-{}", opts.admin_port),
+                labels: Default::default(),
+                namespace: None,
+                admin_port: opts.admin_port,
+                delivery: render_options.delivery.clone(),
+            }));
         write_atomically(&config_dir.bootstrap_file(), &bootstrap)?;
         let delivery = FileDelivery::new(config_dir.clone());
         // Before Envoy runs nothing needs confirming: write every step as it is.

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{RenderOptions, Source};
+use super::{Source, source};
 use crate::api::{
     Address, ApiConfigSource, ApiType, ApiVersion, Bootstrap, Cluster, ClusterLoadAssignment,
     DiscoveryType, DnsLookupFamily, Duration, DynamicResources, Empty, Endpoint, EnvoyGrpc,
@@ -14,9 +14,25 @@ use crate::delivery::{ConfigDelivery, XdsServer};
 /// The Envoy cluster of the xDS server in an ADS bootstrap.
 pub const XDS_CLUSTER: &str = "portcullis-xds";
 
+/// Who the proxy is and where its configuration comes from: everything a bootstrap says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BootstrapOptions {
+    /// `node.id`: names the proxy in the server's status (ECDS requires one).
+    pub node_id: String,
+    /// The gateway workload's labels, sent as node metadata `LABELS`; the server selects the
+    /// Gateways that apply by them (G-1).
+    pub labels: BTreeMap<String, String>,
+    /// The gateway workload's namespace, sent as node metadata `NAMESPACE`.
+    pub namespace: Option<String>,
+    /// Admin listener port on 127.0.0.1.
+    pub admin_port: u16,
+    /// Where the dynamic resources come from.
+    pub delivery: ConfigDelivery,
+}
+
 /// Renders the bootstrap. It depends only on the options, never on the plan, so it is written
 /// once and Envoy never needs a restart for a configuration change.
-pub fn render_bootstrap(opts: &RenderOptions) -> Bootstrap {
+pub fn render_bootstrap(opts: &BootstrapOptions) -> Bootstrap {
     let (ads_config, static_resources) = match &opts.delivery {
         ConfigDelivery::Files(_) => (None, None),
         ConfigDelivery::Ads(server) => (
@@ -40,18 +56,34 @@ pub fn render_bootstrap(opts: &RenderOptions) -> Bootstrap {
         node: Node {
             id: opts.node_id.clone(),
             cluster: "portcullis".into(),
-            metadata: Default::default(),
+            metadata: node_metadata(opts),
         },
         admin: crate::api::Admin {
             address: Address::socket("127.0.0.1", opts.admin_port),
         },
         dynamic_resources: DynamicResources {
-            lds_config: opts.source(Source::Listeners),
-            cds_config: opts.source(Source::Clusters),
+            lds_config: source(&opts.delivery, Source::Listeners),
+            cds_config: source(&opts.delivery, Source::Clusters),
             ads_config,
         },
         static_resources,
     }
+}
+
+fn node_metadata(opts: &BootstrapOptions) -> serde_json::Map<String, serde_json::Value> {
+    let mut metadata = serde_json::Map::new();
+    if !opts.labels.is_empty() {
+        let labels = opts
+            .labels
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+            .collect();
+        metadata.insert("LABELS".into(), serde_json::Value::Object(labels));
+    }
+    if let Some(ns) = &opts.namespace {
+        metadata.insert("NAMESPACE".into(), serde_json::Value::String(ns.clone()));
+    }
+    metadata
 }
 
 /// The xDS server as an HTTP/2 cluster (gRPC); a hostname is resolved by DNS.

@@ -19,7 +19,7 @@ use crate::delivery::{ConfigDelivery, TlsDelivery, WasmModules};
 use crate::snapshot::Snapshot;
 use crate::{Error, Result};
 
-pub use bootstrap::render_bootstrap;
+pub use bootstrap::{BootstrapOptions, XDS_CLUSTER, render_bootstrap};
 
 /// The request header the router filter writes and Envoy's route reads the cluster from.
 pub const CLUSTER_HEADER: &str = "x-portcullis-cluster";
@@ -31,12 +31,8 @@ pub const EGRESS_AUDIT_FILTER: &str = "portcullis.egress_audit";
 /// Everything rendering needs besides the plan and the wire config.
 #[derive(Clone, Debug)]
 pub struct RenderOptions {
-    /// Envoy `node.id` (ECDS requires one).
-    pub node_id: String,
     /// How the dynamic resources reach Envoy.
     pub delivery: ConfigDelivery,
-    /// Admin listener port on 127.0.0.1.
-    pub admin_port: u16,
     /// Address the listeners bind (127.0.0.1 for a local gateway).
     pub bind_address: String,
     /// The filter modules.
@@ -59,19 +55,24 @@ pub(crate) enum Source<'a> {
 impl RenderOptions {
     /// Where Envoy fetches `resource` from.
     pub(crate) fn source(&self, resource: Source<'_>) -> ConfigSource {
-        let dir = match &self.delivery {
-            ConfigDelivery::Ads(_) => return ConfigSource::ads(),
-            ConfigDelivery::Files(dir) => dir,
-        };
-        let file = match resource {
-            Source::Listeners => dir.listeners_file(),
-            Source::Clusters => dir.clusters_file(),
-            Source::FilterConfig(name) => dir.filter_config_file(name),
-            Source::Secret(name) => dir.secret_file(name),
-        };
-        let watched = file.parent().unwrap_or(&file).display().to_string();
-        ConfigSource::path(file.display().to_string(), watched)
+        source(&self.delivery, resource)
     }
+}
+
+/// Where Envoy fetches `resource` from, delivered by `delivery`.
+pub(crate) fn source(delivery: &ConfigDelivery, resource: Source<'_>) -> ConfigSource {
+    let dir = match delivery {
+        ConfigDelivery::Ads(_) => return ConfigSource::ads(),
+        ConfigDelivery::Files(dir) => dir,
+    };
+    let file = match resource {
+        Source::Listeners => dir.listeners_file(),
+        Source::Clusters => dir.clusters_file(),
+        Source::FilterConfig(name) => dir.filter_config_file(name),
+        Source::Secret(name) => dir.secret_file(name),
+    };
+    let watched = file.parent().unwrap_or(&file).display().to_string();
+    ConfigSource::path(file.display().to_string(), watched)
 }
 
 /// Renders the listeners, clusters, filter configs and secrets of `plan`, embedding `wire` as

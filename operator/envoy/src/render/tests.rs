@@ -16,9 +16,7 @@ use portcullis_compile::plan::{
 
 fn opts() -> RenderOptions {
     RenderOptions {
-        node_id: "portcullis-test".into(),
         delivery: ConfigDelivery::Files(ConfigDir::new("/cfg")),
-        admin_port: 15000,
         bind_address: "127.0.0.1".into(),
         wasm: WasmModules::local(
             "/wasm/portcullis_router.wasm",
@@ -47,6 +45,16 @@ fn ads_opts() -> RenderOptions {
         },
         tls: TlsDelivery::Sds,
         ..opts()
+    }
+}
+
+fn bootstrap_opts(delivery: ConfigDelivery) -> BootstrapOptions {
+    BootstrapOptions {
+        node_id: "portcullis-test".into(),
+        labels: Default::default(),
+        namespace: None,
+        admin_port: 15000,
+        delivery,
     }
 }
 
@@ -162,7 +170,7 @@ fn egress_plan() -> EnvoyPlan {
 #[test]
 fn bootstrap() {
     check(
-        &render_bootstrap(&opts()),
+        &render_bootstrap(&bootstrap_opts(opts().delivery)),
         expect_file!["snapshots/bootstrap.json"],
     );
 }
@@ -257,7 +265,11 @@ fn versions_are_content_digests() {
 #[test]
 fn ads_bootstrap() {
     check(
-        &render_bootstrap(&ads_opts()),
+        &render_bootstrap(&BootstrapOptions {
+            labels: [("istio".to_string(), "ingressgateway".to_string())].into(),
+            namespace: Some("istio-system".into()),
+            ..bootstrap_opts(ads_opts().delivery)
+        }),
         expect_file!["snapshots/ads_bootstrap.json"],
     );
 }

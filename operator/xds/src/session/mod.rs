@@ -57,10 +57,18 @@ pub enum Event {
         /// The response.
         nonce: String,
     },
+    /// A rollout step was delivered: `resource` is `clusters`, `listeners`, `secrets` or a
+    /// filter's name.
+    Delivered {
+        /// What the step changed.
+        resource: String,
+    },
     /// Envoy rejected the response `nonce`.
     Nacked {
         /// The type.
         kind: ResourceType,
+        /// What the refused response changed (a step's resource, or the type's short name).
+        resource: String,
         /// The response.
         nonce: String,
         /// The configuration the response belonged to.
@@ -113,8 +121,8 @@ struct Rollout {
     steps: Vec<Step>,
     /// Steps taken so far (for undo).
     taken: usize,
-    /// The response of the current step, awaiting its ACK.
-    awaiting: Option<(ResourceType, String)>,
+    /// The response of the current step, awaiting its ACK: its type, nonce and resource.
+    awaiting: Option<(ResourceType, String, String)>,
     /// Set once a step was refused: the undo steps being taken, and Envoy's reason.
     undoing: Option<String>,
 }
@@ -188,8 +196,16 @@ impl Session {
             }
             match &request.error_detail {
                 Some(detail) => {
+                    let resource = match &self.rollout {
+                        Some(Rollout {
+                            awaiting: Some((k, n, resource)),
+                            ..
+                        }) if *k == kind && *n == nonce => resource.clone(),
+                        _ => kind.short().to_string(),
+                    };
                     out.events.push(Event::Nacked {
                         kind,
+                        resource,
                         nonce: nonce.clone(),
                         config_version: self.target.version.clone(),
                         detail: detail.clone(),
@@ -264,7 +280,7 @@ impl Session {
             && rollout
                 .awaiting
                 .as_ref()
-                .is_some_and(|(k, n)| *k == kind && n == nonce)
+                .is_some_and(|(k, n, _)| *k == kind && n == nonce)
         {
             rollout.awaiting = None;
         }
@@ -280,7 +296,7 @@ impl Session {
         if !rollout
             .awaiting
             .as_ref()
-            .is_some_and(|(k, n)| *k == kind && n == nonce)
+            .is_some_and(|(k, n, _)| *k == kind && n == nonce)
         {
             return;
         }
@@ -318,7 +334,13 @@ impl Session {
             if let Some(nonce) = self.push(kind, out, false)
                 && let Some(rollout) = &mut self.rollout
             {
-                rollout.awaiting = Some((kind, nonce));
+                let resource = step.resource().to_string();
+                if rollout.undoing.is_none() {
+                    out.events.push(Event::Delivered {
+                        resource: resource.clone(),
+                    });
+                }
+                rollout.awaiting = Some((kind, nonce, resource));
             }
         }
     }

@@ -216,7 +216,8 @@ fn a_nack_rolls_the_proxy_back() {
     let out = s.on_request(&nack(listeners.kind, &[], &listeners.nonce, "cannot bind"));
     assert!(out.events.iter().any(|e| matches!(
         e,
-        Event::Nacked { detail, config_version, .. } if detail == "cannot bind" && config_version == "v2"
+        Event::Nacked { detail, config_version, resource, .. }
+            if detail == "cannot bind" && config_version == "v2" && resource == "listeners"
     )));
     // Undo: listeners back, then the filter config, then the clusters.
     let (kinds, events) = ack_all(&mut s, out);

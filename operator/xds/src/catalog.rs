@@ -1,0 +1,235 @@
+//! What each gateway workload should run: the published inputs compiled and rendered once per
+//! workload identity and publication, shared by every proxy of that workload.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use portcullis_compile::compile::{CompileOptions, GatewayIdentity, compile};
+use portcullis_compile::diagnostics::{Diagnostic, Severity};
+use portcullis_compile::istio::Resources;
+use portcullis_envoy::{
+    ConfigDelivery, RenderOptions, Snapshot, TlsDelivery, WasmCode, WasmModules, XDS_CLUSTER,
+    XdsServer, render,
+};
+use sha2::{Digest, Sha256};
+use tokio::sync::OnceCell;
+
+/// What the owner of the server publishes: every resource, and how to compile them.
+#[derive(Clone, Debug, Default)]
+pub struct Inputs {
+    /// The Istio resources (all namespaces; compile selects per workload).
+    pub resources: Resources,
+    /// Compile options (the port offset of a local gateway).
+    pub options: CompileOptions,
+}
+
+/// A filter module the server hands to Envoy.
+#[derive(Clone, Debug)]
+pub struct Module {
+    /// Its file name, e.g. `portcullis_router.wasm`.
+    pub file_name: String,
+    /// Its bytes.
+    pub bytes: Arc<[u8]>,
+    /// Hex SHA-256 of the bytes: the URL path it is served at, and what Envoy checks.
+    pub sha256: String,
+}
+
+impl Module {
+    /// A module from its bytes.
+    pub fn new(file_name: impl Into<String>, bytes: Vec<u8>) -> Self {
+        let sha256 = hex::encode(Sha256::digest(&bytes));
+        Module {
+            file_name: file_name.into(),
+            bytes: bytes.into(),
+            sha256,
+        }
+    }
+
+    /// The code source Envoy fetches it from: this server, through its bootstrap cluster.
+    pub fn remote_code(&self) -> WasmCode {
+        WasmCode::Remote {
+            url: format!("http://{XDS_CLUSTER}/modules/{}", self.sha256),
+            cluster: XDS_CLUSTER.into(),
+            sha256: self.sha256.clone(),
+        }
+    }
+}
+
+/// Where the proxies' filter modules come from.
+#[derive(Clone, Debug)]
+pub enum ModuleSource {
+    /// Served by this server at `/modules/<sha256>`: a gateway needs nothing but a bootstrap.
+    Served {
+        /// The router.
+        router: Module,
+        /// The egress-audit filter, for egress gateways.
+        egress_audit: Option<Module>,
+    },
+    /// Files on the gateway's own disk (a local gateway).
+    Local(WasmModules),
+}
+
+impl ModuleSource {
+    /// The module served at `sha256`, if any.
+    pub fn served(&self, sha256: &str) -> Option<&Module> {
+        match self {
+            ModuleSource::Served {
+                router,
+                egress_audit,
+            } => std::iter::once(router)
+                .chain(egress_audit)
+                .find(|m| m.sha256 == sha256),
+            ModuleSource::Local(_) => None,
+        }
+    }
+
+    fn wasm(&self) -> WasmModules {
+        match self {
+            ModuleSource::Served {
+                router,
+                egress_audit,
+            } => WasmModules {
+                router: router.remote_code(),
+                egress_audit: egress_audit.as_ref().map(Module::remote_code),
+            },
+            ModuleSource::Local(modules) => modules.clone(),
+        }
+    }
+}
+
+/// How the proxies' configuration is rendered, besides what the resources say.
+#[derive(Clone, Debug)]
+pub struct ProxyDefaults {
+    /// Address the gateway listeners bind (`0.0.0.0` in a pod, `127.0.0.1` locally).
+    pub bind_address: String,
+    /// Access log file (`/dev/stdout` in a pod); none disables it.
+    pub access_log: Option<PathBuf>,
+    /// The filter modules.
+    pub modules: ModuleSource,
+}
+
+/// The outcome of compiling for one workload.
+#[derive(Clone, Debug)]
+pub struct Compiled {
+    /// What its proxies should run; `None` when the resources do not compile for it (its
+    /// proxies keep what they have).
+    pub snapshot: Option<Arc<Snapshot>>,
+    /// Every finding of the compile step.
+    pub diagnostics: Vec<Diagnostic>,
+    /// Why there is no snapshot.
+    pub error: Option<String>,
+    /// How long compiling and rendering took.
+    pub took: Duration,
+}
+
+impl Compiled {
+    /// No Gateway selects the workload: its proxies get an empty configuration.
+    pub fn selects_nothing(&self) -> bool {
+        self.snapshot
+            .as_ref()
+            .is_some_and(|s| s.listeners.is_empty())
+    }
+}
+
+type Key = (BTreeMap<String, String>, String);
+
+/// One publication of inputs, compiled lazily per workload.
+#[derive(Debug)]
+pub struct Catalog {
+    /// Counts publications; each proxy follows the newest.
+    pub generation: u64,
+    inputs: Arc<Inputs>,
+    defaults: Arc<ProxyDefaults>,
+    compiled: Mutex<BTreeMap<Key, Arc<OnceCell<Compiled>>>>,
+}
+
+impl Catalog {
+    /// Generation `generation` of `inputs`.
+    pub fn new(generation: u64, inputs: Arc<Inputs>, defaults: Arc<ProxyDefaults>) -> Self {
+        Catalog {
+            generation,
+            inputs,
+            defaults,
+            compiled: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// The configuration of workload `gateway`, compiled on first use (off the async workers)
+    /// and shared by every proxy of that workload.
+    pub async fn for_workload(&self, gateway: &GatewayIdentity) -> Compiled {
+        let key = (gateway.labels.clone(), gateway.namespace.clone());
+        let cell = {
+            let mut compiled = self.compiled.lock().unwrap_or_else(PoisonError::into_inner);
+            Arc::clone(compiled.entry(key).or_default())
+        };
+        cell.get_or_init(|| {
+            let inputs = Arc::clone(&self.inputs);
+            let defaults = Arc::clone(&self.defaults);
+            let gateway = gateway.clone();
+            async move {
+                tokio::task::spawn_blocking(move || compile_for(&inputs, &defaults, &gateway))
+                    .await
+                    .unwrap_or_else(|e| Compiled {
+                        snapshot: None,
+                        diagnostics: vec![],
+                        error: Some(format!("compile task failed: {e}")),
+                        took: Duration::ZERO,
+                    })
+            }
+        })
+        .await
+        .clone()
+    }
+}
+
+/// Compiles and renders the inputs for one workload.
+pub fn compile_for(
+    inputs: &Inputs,
+    defaults: &ProxyDefaults,
+    gateway: &GatewayIdentity,
+) -> Compiled {
+    let started = Instant::now();
+    let output = compile(&inputs.resources, gateway, &inputs.options);
+    let errors = output
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .count();
+    if errors > 0 {
+        return Compiled {
+            snapshot: None,
+            error: Some(format!(
+                "{errors} error(s) in the resources for this gateway"
+            )),
+            diagnostics: output.diagnostics,
+            took: started.elapsed(),
+        };
+    }
+    let options = RenderOptions {
+        // The server's address is the bootstrap's business: resources only say "ADS".
+        delivery: ConfigDelivery::Ads(XdsServer {
+            address: String::new(),
+            port: 0,
+        }),
+        bind_address: defaults.bind_address.clone(),
+        wasm: defaults.modules.wasm(),
+        tls: TlsDelivery::Sds,
+        access_log: defaults.access_log.clone(),
+    };
+    match render(&output.envoy, &output.wire, &options) {
+        Ok(snapshot) => Compiled {
+            snapshot: Some(Arc::new(snapshot)),
+            diagnostics: output.diagnostics,
+            error: None,
+            took: started.elapsed(),
+        },
+        Err(e) => Compiled {
+            snapshot: None,
+            diagnostics: output.diagnostics,
+            error: Some(e.to_string()),
+            took: started.elapsed(),
+        },
+    }
+}
