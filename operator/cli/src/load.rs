@@ -58,4 +58,3 @@ fn files_of(path: &Path, diagnostics: &mut Vec<Diagnostic>) -> Vec<PathBuf> {
     files.sort();
     files
 }
-

@@ -192,3 +192,51 @@ fn explain_sni_flag() {
         );
     }
 }
+
+/// Diagnostics from files name the file, line and column (the loader's and the compiler's).
+#[test]
+fn diagnostics_are_located_in_their_file() {
+    let dir = std::env::temp_dir().join(format!("portcullis-located-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("gw.yaml"),
+        "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: gw}\nspec:\n  selector: {istio: ingressgateway}\n  servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ['*']}]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("vs.yaml"),
+        "\
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: v}
+spec:
+  hosts: ['*']
+  gateways: [gw]
+  http:
+  - match: [{uri: {regex: '('}}]
+    route: [{destination: {host: a.example.org}}]
+  frobnicate: 1
+",
+    )
+    .unwrap();
+    let out = portcullis::cli::compile_files(
+        std::slice::from_ref(&dir),
+        &Default::default(),
+        &Default::default(),
+    );
+    let file = dir.join("vs.yaml").display().to_string();
+    let text: Vec<String> = out.diagnostics.iter().map(ToString::to_string).collect();
+    assert!(
+        text.contains(&format!(
+            "warning: VirtualService default/v ({file}:10:3) at spec.frobnicate: field is not understood by Portcullis and is ignored"
+        )),
+        "{text:#?}"
+    );
+    assert!(
+        text.iter().any(|t| t.starts_with(&format!(
+            "error: VirtualService default/v ({file}:8:14) at spec.http[0].match[0].uri: "
+        ))),
+        "{text:#?}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -8,9 +8,9 @@ use clap::Args;
 use serde::Serialize;
 
 use super::GatewayArgs;
+use crate::load::load_paths;
 use portcullis_compile::compile::{CompileOptions, CompileOutput, GatewayIdentity, compile};
 use portcullis_compile::diagnostics::has_errors;
-use crate::load::load_paths;
 
 /// `portcullis render -f PATH... [gateway flags]`.
 #[derive(Args, Clone, Debug)]

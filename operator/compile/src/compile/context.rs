@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::GatewayIdentity;
 use super::hosts::{resolve_short_name, subset_of};
-use crate::diagnostics::Diagnostic;
+use crate::diagnostics::{Diagnostic, FieldLocations, Location};
 use crate::istio::{
     DestinationRule, Gateway, Object, Resources, Secret, ServiceEntry, VirtualService,
 };
@@ -21,6 +21,8 @@ pub struct ClusterRef {
     pub referrer: String,
     pub file: Option<String>,
     pub field: String,
+    /// Where `field` is in `file`.
+    pub location: Option<Location>,
 }
 
 pub struct Ctx<'r> {
@@ -44,10 +46,12 @@ pub struct Ctx<'r> {
     pub rule_cache: BTreeMap<String, std::rc::Rc<Vec<super::routes::CompiledRule>>>,
 }
 
-/// Collects diagnostics about one resource.
+/// Collects diagnostics about one resource, each located at the field it names (else at the
+/// nearest enclosing field the YAML has, else at the resource).
 pub struct Reporter<'a> {
     pub reference: String,
     pub file: Option<&'a str>,
+    pub locations: &'a FieldLocations,
     pub out: &'a mut Vec<Diagnostic>,
 }
 
@@ -80,7 +84,7 @@ impl Reporter<'_> {
         if !field.is_empty() {
             d = d.field(field);
         }
-        d = d.file(self.file);
+        d = d.file(self.file).at(self.locations.resolve(field));
         d.rule = rule;
         self.out.push(d);
     }
@@ -126,6 +130,7 @@ impl<'r> Ctx<'r> {
         Reporter {
             reference: object.reference(),
             file: object.file.as_deref(),
+            locations: &object.locations,
             out: &mut self.diagnostics,
         }
     }
@@ -168,6 +173,7 @@ impl<'r> Ctx<'r> {
                 referrer: referrer.reference(),
                 file: referrer.file.clone(),
                 field: field.to_string(),
+                location: referrer.locate(field),
             });
         name
     }
@@ -264,7 +270,8 @@ fn dedup<'r, S: Serialize>(
                     o.reference(),
                     "defined more than once; this copy is ignored",
                 )
-                .file(o.file.as_deref()),
+                .file(o.file.as_deref())
+                .at(o.locate("")),
             );
         }
         first

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::ObjectMeta;
+use crate::diagnostics::FieldLocations;
 
 /// A Kubernetes Secret, as `kubectl get secret -o yaml` prints it.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -29,6 +30,9 @@ pub struct Secret {
     /// File the object was read from.
     #[serde(skip)]
     pub file: Option<String>,
+    /// Where its fields are in that file, for diagnostics.
+    #[serde(skip)]
+    pub locations: FieldLocations,
 }
 
 impl Secret {

@@ -12,6 +12,7 @@ mod clusters;
 mod determinism;
 mod gateways;
 mod https_tables;
+mod locations;
 mod routes;
 mod tls_egress;
 
