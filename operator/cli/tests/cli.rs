@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use portcullis::cli::{ExplainArgs, RenderArgs, explain_command, render_command};
 use portcullis_compile::compile::validate_with_core;
-use portcullis_compile::explain::{ExplainError, ExplainRequest, explain};
+use portcullis_compile::explain::{ExplainError, ExplainRequest, ExplainedOutcome, explain};
 
 #[derive(Parser)]
 enum Cli {
@@ -116,10 +116,43 @@ fn explain_port_errors() {
         port: Some(81),
         ..Default::default()
     };
-    assert!(matches!(
+    assert_eq!(
         explain(&out.wire, &request, 1),
-        Err(ExplainError::Port(_))
-    ));
+        Err(ExplainError::NoListenerOnPort {
+            port: 81,
+            listeners: vec![80]
+        })
+    );
+    let features = portcullis::cli::compile_files(
+        &[example("features").into()],
+        &Default::default(),
+        &Default::default(),
+    );
+    let request = ExplainRequest {
+        port: None,
+        ..request
+    };
+    let e = explain(&features.wire, &request, 1).unwrap_err();
+    assert_eq!(
+        e,
+        ExplainError::PortNeeded {
+            listeners: vec![80, 443]
+        }
+    );
+    assert_eq!(
+        e.to_string(),
+        "several HTTP listeners and no gateway port chosen (listeners: 80, 443)"
+    );
+    assert_eq!(
+        run(&[
+            "explain",
+            "-f",
+            &example("features"),
+            "--host",
+            "shop.example"
+        ]),
+        ExitCode::from(2)
+    );
 }
 
 /// Once the core matcher lands: every example passes the filters' own validation and explain
@@ -146,16 +179,45 @@ fn examples_pass_core_validation_and_explain() {
         ..Default::default()
     };
     let e = explain(&out.wire, &request, 1).unwrap();
-    assert_eq!(e.outcome, "forward");
+    let ExplainedOutcome::Forward { cluster, .. } = &e.outcome else {
+        panic!("{e:?}")
+    };
     assert_eq!(
-        e.details["cluster"],
+        cluster,
+        "outbound|9080||productpage.default.svc.cluster.local"
+    );
+    // The JSON form (`explain --json`): the outcome is an object tagged with its `kind`.
+    let json = serde_json::to_value(&e).unwrap();
+    assert_eq!(json["outcome"]["kind"], "forward");
+    assert_eq!(
+        json["outcome"]["cluster"],
         "outbound|9080||productpage.default.svc.cluster.local"
     );
     let request = ExplainRequest {
         path: "/other".into(),
         ..request
     };
-    assert_eq!(explain(&out.wire, &request, 1).unwrap().outcome, "refused");
+    let e = explain(&out.wire, &request, 1).unwrap();
+    assert!(
+        matches!(
+            e.outcome,
+            ExplainedOutcome::Refused {
+                status: 404,
+                code: "route_not_found",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert_eq!(
+        serde_json::to_value(&e).unwrap()["outcome"],
+        serde_json::json!({
+            "kind": "refused",
+            "status": 404,
+            "code": "route_not_found",
+            "reason": "no route of the virtual service matches the request",
+        })
+    );
 }
 
 /// `explain --sni` reaches the request (G-11): the SNI defaults to the Host, `''` is none.
