@@ -8,6 +8,7 @@ use std::fmt;
 use std::num::NonZeroU32;
 
 use serde::Serialize;
+use serde::ser::{SerializeStruct, Serializer};
 
 /// How serious a diagnostic is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -122,28 +123,53 @@ fn parent(path: &str) -> &str {
 ///
 /// Diagnostics sort by severity, resource, file, field, message and rule (the location only
 /// breaks ties), so a list of them reads resource by resource.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+///
+/// Serialised as an object with `severity`, `resource`, `file`, `line`, `column`, `field`,
+/// `message` and `rule`; absent values are left out.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Diagnostic {
     /// Severity.
     pub severity: Severity,
     /// The resource, as `Kind namespace/name` (or the file name when no resource could be read).
     pub resource: String,
     /// The file the resource came from, when loaded from disk.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
     /// Where in the YAML text (of `file`, when set) the field, or else the resource, is:
-    /// serialised as `line` and `column`, both absent when unknown.
-    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    /// serialised as `line` and `column`.
     pub location: Option<Location>,
     /// Field path inside the resource, e.g. `spec.http[0].match[1].uri.regex`.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
     /// What happened and what it means for traffic.
     pub message: String,
     /// The Istio semantics rule this follows (`G-2`, `V-3`, …), see `istio-semantics.md`.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub rule: Option<&'static str>,
+}
+
+/// By hand rather than with `#[serde(flatten)]` for the location: a flattened struct is
+/// serialised as a map, which e.g. `serde-wasm-bindgen` turns into a JS `Map`, not an object.
+impl Serialize for Diagnostic {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        fn field<S: SerializeStruct, T: Serialize>(
+            s: &mut S,
+            key: &'static str,
+            value: Option<T>,
+        ) -> Result<(), S::Error> {
+            match value {
+                Some(value) => s.serialize_field(key, &value),
+                None => s.skip_field(key),
+            }
+        }
+        let mut s = serializer.serialize_struct("Diagnostic", 8)?;
+        s.serialize_field("severity", &self.severity)?;
+        s.serialize_field("resource", &self.resource)?;
+        field(&mut s, "file", self.file.as_ref())?;
+        field(&mut s, "line", self.location.map(|l| l.line()))?;
+        field(&mut s, "column", self.location.map(|l| l.column()))?;
+        field(&mut s, "field", self.field.as_ref())?;
+        s.serialize_field("message", &self.message)?;
+        field(&mut s, "rule", self.rule)?;
+        s.end()
+    }
 }
 
 impl Diagnostic {
