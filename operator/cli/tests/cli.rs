@@ -10,7 +10,6 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use portcullis::cli::{ExplainArgs, RenderArgs, explain_command, render_command};
-use portcullis_compile::compile::validate_with_core;
 use portcullis_compile::explain::{ExplainError, ExplainRequest, ExplainedOutcome, explain};
 
 #[derive(Parser)]
@@ -165,7 +164,7 @@ fn examples_pass_core_validation_and_explain() {
             &Default::default(),
             &Default::default(),
         );
-        validate_with_core(&out.wire).unwrap();
+        portcullis_core::Gateway::compile(&out.wire).unwrap();
     }
     let out = portcullis::cli::compile_files(
         &[example("bookinfo").into()],

@@ -78,7 +78,7 @@ pub struct FieldLocations(BTreeMap<String, Location>);
 impl FieldLocations {
     /// Records that `path` is at `location` (a later record for the same path wins, as a later
     /// duplicate key does in the YAML).
-    pub fn insert(&mut self, path: impl Into<String>, location: Location) {
+    pub(crate) fn insert(&mut self, path: impl Into<String>, location: Location) {
         self.0.insert(path.into(), location);
     }
 

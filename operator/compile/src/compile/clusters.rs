@@ -9,7 +9,7 @@ use crate::istio::{DestinationRule, ServiceEntry, Subset, TrafficPolicy};
 use crate::plan::{ClusterPlan, Discovery, Endpoint};
 
 /// Every cluster named by a route, mirror, passthrough or the audit sink, sorted by name.
-pub fn build(ctx: &mut Ctx<'_>) -> Vec<ClusterPlan> {
+pub(super) fn build(ctx: &mut Ctx<'_>) -> Vec<ClusterPlan> {
     let refs: Vec<(String, ClusterRef)> = ctx
         .clusters
         .iter()
