@@ -54,17 +54,15 @@ pub fn load_str(text: &str, file: Option<&str>) -> Loaded {
 fn yaml_message(e: &serde_saphyr::Error) -> String {
     let message = DefaultMessageFormatter.format_message(e.without_snippet());
     // `format_message` leaves control characters (from the input) as they are.
-    message
-        .chars()
-        .flat_map(|c| {
-            let escaped: Vec<char> = if c.is_control() {
-                c.escape_debug().collect()
-            } else {
-                vec![c]
-            };
-            escaped
-        })
-        .collect()
+    let mut out = String::with_capacity(message.len());
+    for c in message.chars() {
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn load_node(node: &Spanned<Node>, file: Option<&str>, index: usize, loaded: &mut Loaded) {
