@@ -10,8 +10,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use portcullis::cli::{ExplainArgs, RenderArgs, explain_command, render_command};
-use portcullis_compile::compile::validate_with_core;
-use portcullis_compile::explain::{ExplainError, ExplainRequest, explain};
+use portcullis_compile::explain::{ExplainError, ExplainRequest, ExplainedOutcome, explain};
 
 #[derive(Parser)]
 enum Cli {
@@ -116,10 +115,43 @@ fn explain_port_errors() {
         port: Some(81),
         ..Default::default()
     };
-    assert!(matches!(
+    assert_eq!(
         explain(&out.wire, &request, 1),
-        Err(ExplainError::Port(_))
-    ));
+        Err(ExplainError::NoListenerOnPort {
+            port: 81,
+            listeners: vec![80]
+        })
+    );
+    let features = portcullis::cli::compile_files(
+        &[example("features").into()],
+        &Default::default(),
+        &Default::default(),
+    );
+    let request = ExplainRequest {
+        port: None,
+        ..request
+    };
+    let e = explain(&features.wire, &request, 1).unwrap_err();
+    assert_eq!(
+        e,
+        ExplainError::PortNeeded {
+            listeners: vec![80, 443]
+        }
+    );
+    assert_eq!(
+        e.to_string(),
+        "several HTTP listeners and no gateway port chosen (listeners: 80, 443)"
+    );
+    assert_eq!(
+        run(&[
+            "explain",
+            "-f",
+            &example("features"),
+            "--host",
+            "shop.example"
+        ]),
+        ExitCode::from(2)
+    );
 }
 
 /// Once the core matcher lands: every example passes the filters' own validation and explain
@@ -132,7 +164,7 @@ fn examples_pass_core_validation_and_explain() {
             &Default::default(),
             &Default::default(),
         );
-        validate_with_core(&out.wire).unwrap();
+        portcullis_core::Gateway::compile(&out.wire).unwrap();
     }
     let out = portcullis::cli::compile_files(
         &[example("bookinfo").into()],
@@ -146,16 +178,45 @@ fn examples_pass_core_validation_and_explain() {
         ..Default::default()
     };
     let e = explain(&out.wire, &request, 1).unwrap();
-    assert_eq!(e.outcome, "forward");
+    let ExplainedOutcome::Forward { cluster, .. } = &e.outcome else {
+        panic!("{e:?}")
+    };
     assert_eq!(
-        e.details["cluster"],
+        cluster,
+        "outbound|9080||productpage.default.svc.cluster.local"
+    );
+    // The JSON form (`explain --json`): the outcome is an object tagged with its `kind`.
+    let json = serde_json::to_value(&e).unwrap();
+    assert_eq!(json["outcome"]["kind"], "forward");
+    assert_eq!(
+        json["outcome"]["cluster"],
         "outbound|9080||productpage.default.svc.cluster.local"
     );
     let request = ExplainRequest {
         path: "/other".into(),
         ..request
     };
-    assert_eq!(explain(&out.wire, &request, 1).unwrap().outcome, "refused");
+    let e = explain(&out.wire, &request, 1).unwrap();
+    assert!(
+        matches!(
+            e.outcome,
+            ExplainedOutcome::Refused {
+                status: 404,
+                code: "route_not_found",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert_eq!(
+        serde_json::to_value(&e).unwrap()["outcome"],
+        serde_json::json!({
+            "kind": "refused",
+            "status": 404,
+            "code": "route_not_found",
+            "reason": "no route of the virtual service matches the request",
+        })
+    );
 }
 
 /// `explain --sni` reaches the request (G-11): the SNI defaults to the Host, `''` is none.
@@ -191,4 +252,52 @@ fn explain_sni_flag() {
             ExitCode::SUCCESS
         );
     }
+}
+
+/// Diagnostics from files name the file, line and column (the loader's and the compiler's).
+#[test]
+fn diagnostics_are_located_in_their_file() {
+    let dir = std::env::temp_dir().join(format!("portcullis-located-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("gw.yaml"),
+        "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: gw}\nspec:\n  selector: {istio: ingressgateway}\n  servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ['*']}]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("vs.yaml"),
+        "\
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: v}
+spec:
+  hosts: ['*']
+  gateways: [gw]
+  http:
+  - match: [{uri: {regex: '('}}]
+    route: [{destination: {host: a.example.org}}]
+  frobnicate: 1
+",
+    )
+    .unwrap();
+    let out = portcullis::cli::compile_files(
+        std::slice::from_ref(&dir),
+        &Default::default(),
+        &Default::default(),
+    );
+    let file = dir.join("vs.yaml").display().to_string();
+    let text: Vec<String> = out.diagnostics.iter().map(ToString::to_string).collect();
+    assert!(
+        text.contains(&format!(
+            "warning: VirtualService default/v ({file}:10:3) at spec.frobnicate: field is not understood by Portcullis and is ignored"
+        )),
+        "{text:#?}"
+    );
+    assert!(
+        text.iter().any(|t| t.starts_with(&format!(
+            "error: VirtualService default/v ({file}:8:14) at spec.http[0].match[0].uri: "
+        ))),
+        "{text:#?}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
 }

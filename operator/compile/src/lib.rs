@@ -5,6 +5,19 @@
 //! Invariants: no I/O of any kind (no filesystem, network, process, clock or environment), no
 //! async runtime, no Kubernetes client. The same input gives byte-identical output. The crate
 //! builds for `wasm32-unknown-unknown`, so a browser runs exactly this code.
+//!
+//! The API, in the order a caller uses it:
+//! - [`load::load_str`]: YAML text → [`load::Loaded`] (the [`istio`] resources, each with its
+//!   file and field locations, and the loader's diagnostics);
+//! - [`compile::compile`] for a [`compile::GatewayIdentity`] with [`compile::CompileOptions`] →
+//!   [`compile::CompileOutput`]: the filters' wire config, the [`plan::EnvoyPlan`] and located
+//!   [`diagnostics::Diagnostic`]s;
+//! - [`explain::explain`]: what the gateway does with one request, as data
+//!   ([`explain::Explanation`]), with [`explain::text::render`] for a terminal.
+//!
+//! Everything else is private; `unreachable_pub` keeps it that way.
+
+#![warn(unreachable_pub)]
 
 mod base64;
 pub mod compile;

@@ -8,7 +8,7 @@ use clap::Args;
 
 use super::gateway_args::parse_key_value;
 use super::{GatewayArgs, compile_files};
-use portcullis_compile::explain::{ExplainRequest, explain};
+use portcullis_compile::explain::{ExplainError, ExplainRequest, explain, text};
 
 /// `portcullis explain -f PATH... --host H --path P [--method M] [--header k=v]... [--port N]
 /// [--sni NAME]`.
@@ -73,13 +73,22 @@ pub fn explain_command(args: &ExplainArgs) -> ExitCode {
     };
     match explain(&output.wire, &request, args.seed) {
         Ok(explanation) => {
-            let text = if args.json {
+            let out = if args.json {
                 serde_json::to_string_pretty(&explanation).unwrap_or_default()
             } else {
-                explanation.to_string()
+                text::render(&explanation)
             };
-            let _ = writeln!(std::io::stdout().lock(), "{text}");
+            let _ = writeln!(std::io::stdout().lock(), "{out}");
             ExitCode::SUCCESS
+        }
+        Err(ExplainError::PortNeeded { listeners }) => {
+            let ports: Vec<String> = listeners.iter().map(u16::to_string).collect();
+            let _ = writeln!(
+                stderr,
+                "error: choose a gateway port with --port (listeners: {})",
+                ports.join(", ")
+            );
+            ExitCode::from(2)
         }
         Err(e) => {
             let _ = writeln!(stderr, "error: {e}");

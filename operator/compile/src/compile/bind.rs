@@ -6,7 +6,7 @@ use crate::istio::VirtualService;
 
 /// Resolves a `gateways` entry to `ns/name` (V-1): `ns/name` as is, a short name in the VS
 /// namespace, the legacy FQDN form `name.ns.svc.cluster.local` to `ns/name`.
-pub fn gateway_ref(name: &str, vs_namespace: &str) -> String {
+pub(super) fn gateway_ref(name: &str, vs_namespace: &str) -> String {
     if name.contains('/') {
         return name.to_string();
     }
@@ -19,7 +19,7 @@ pub fn gateway_ref(name: &str, vs_namespace: &str) -> String {
 
 /// The Gateways a VS binds to, resolved; `mesh` is skipped (it means sidecars). `None` when
 /// `gateways` is omitted (= mesh only).
-pub fn bound_gateways(vs: &VirtualService) -> Option<Vec<String>> {
+pub(super) fn bound_gateways(vs: &VirtualService) -> Option<Vec<String>> {
     let list = vs.spec.gateways.as_ref()?;
     Some(
         list.iter()
@@ -30,14 +30,14 @@ pub fn bound_gateways(vs: &VirtualService) -> Option<Vec<String>> {
 }
 
 /// Whether `vs` binds to the Gateway `gateway_ref` (V-1).
-pub fn binds(vs: &VirtualService, gateway_ref: &str) -> bool {
+pub(super) fn binds(vs: &VirtualService, gateway_ref: &str) -> bool {
     bound_gateways(vs).is_some_and(|g| g.iter().any(|g| g == gateway_ref))
 }
 
 /// Visibility of an object owned by `owner_ns` from `target_ns` (V-4), as its V-8 group:
 /// `0` private to the namespace (`.`), `1` exported to it by name, `2` public (`*` or
 /// omitted); `None` when invisible.
-pub fn visibility_group(
+pub(super) fn visibility_group(
     export_to: Option<&[String]>,
     owner_ns: &str,
     target_ns: &str,
@@ -63,7 +63,7 @@ pub fn visibility_group(
 }
 
 /// Reports VirtualServices that have no effect at this gateway, saying why (V-1, V-3, V-4).
-pub fn report_unused_virtual_services(ctx: &mut Ctx<'_>, _ports: &[PortGroup<'_>]) {
+pub(super) fn report_unused_virtual_services(ctx: &mut Ctx<'_>, _ports: &[PortGroup<'_>]) {
     let ns = ctx.identity.namespace.clone();
     let known: std::collections::BTreeSet<String> = ctx
         .gateways

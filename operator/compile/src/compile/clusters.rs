@@ -9,7 +9,7 @@ use crate::istio::{DestinationRule, ServiceEntry, Subset, TrafficPolicy};
 use crate::plan::{ClusterPlan, Discovery, Endpoint};
 
 /// Every cluster named by a route, mirror, passthrough or the audit sink, sorted by name.
-pub fn build(ctx: &mut Ctx<'_>) -> Vec<ClusterPlan> {
+pub(super) fn build(ctx: &mut Ctx<'_>) -> Vec<ClusterPlan> {
     let refs: Vec<(String, ClusterRef)> = ctx
         .clusters
         .iter()
@@ -26,6 +26,7 @@ pub fn build(ctx: &mut Ctx<'_>) -> Vec<ClusterPlan> {
                 )
                 .field(r.field.clone())
                 .file(r.file.as_deref())
+                .at(r.location)
                 .rule("V-18"),
             ),
         }
@@ -67,7 +68,8 @@ fn resolve(ctx: &mut Ctx<'_>, name: &str, r: &ClusterRef) -> Result<ClusterPlan,
             ctx.push(
                 Diagnostic::warning(r.referrer.clone(), format!("subset {:?} selects pods by label, which local mode cannot see: every endpoint of {} is used", r.subset, r.fqdn))
                     .field(r.field.clone())
-                    .file(r.file.as_deref()),
+                    .file(r.file.as_deref())
+                    .at(r.location),
             );
         }
         return Ok(ClusterPlan {
@@ -132,11 +134,10 @@ fn from_service_entry(
     let discovery = match resolution.as_str() {
         "STATIC" => {
             if endpoints.is_empty() {
-                ctx.push(
-                    Diagnostic::warning(se.reference(), format!("no endpoint for cluster {name} (check endpoints and subset labels): requests get 503"))
-                        .field("spec.endpoints")
-                        .file(se.file.as_deref())
-                        .rule("E-1"),
+                ctx.reporter(se).warning(
+                    "spec.endpoints",
+                    format!("no endpoint for cluster {name} (check endpoints and subset labels): requests get 503"),
+                    Some("E-1"),
                 );
             }
             Discovery::Static(endpoints)
@@ -153,11 +154,10 @@ fn from_service_entry(
             port: target,
         }]),
         _ => {
-            ctx.push(
-                Diagnostic::warning(se.reference(), "resolution NONE forwards to the original destination, which at a gateway is the gateway itself; the cluster has no endpoint (use DNS or STATIC)")
-                    .field("spec.resolution")
-                    .file(se.file.as_deref())
-                    .rule("E-1"),
+            ctx.reporter(se).warning(
+                "spec.resolution",
+                "resolution NONE forwards to the original destination, which at a gateway is the gateway itself; the cluster has no endpoint (use DNS or STATIC)",
+                Some("E-1"),
             );
             Discovery::Static(Vec::new())
         }
@@ -209,13 +209,10 @@ fn tls_sni(
         "SIMPLE" => Some(tls.sni.clone().unwrap_or_else(|| r.fqdn.clone())),
         "DISABLE" => None,
         other => {
-            ctx.push(
-                Diagnostic::warning(
-                    dr.reference(),
-                    format!("upstream tls.mode {other} is not supported; plain text is used"),
-                )
-                .field("spec.trafficPolicy.tls.mode")
-                .file(dr.file.as_deref()),
+            ctx.reporter(dr).warning(
+                "spec.trafficPolicy.tls.mode",
+                format!("upstream tls.mode {other} is not supported; plain text is used"),
+                None,
             );
             None
         }

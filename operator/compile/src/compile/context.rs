@@ -7,23 +7,25 @@ use serde::Serialize;
 
 use super::GatewayIdentity;
 use super::hosts::{resolve_short_name, subset_of};
-use crate::diagnostics::Diagnostic;
+use crate::diagnostics::{Diagnostic, FieldLocations, Location};
 use crate::istio::{
     DestinationRule, Gateway, Object, Resources, Secret, ServiceEntry, VirtualService,
 };
 
 /// A cluster some route, mirror or passthrough names, and who named it first.
 #[derive(Clone, Debug)]
-pub struct ClusterRef {
+pub(super) struct ClusterRef {
     pub fqdn: String,
     pub port: u16,
     pub subset: String,
     pub referrer: String,
     pub file: Option<String>,
     pub field: String,
+    /// Where `field` is in `file`.
+    pub location: Option<Location>,
 }
 
-pub struct Ctx<'r> {
+pub(super) struct Ctx<'r> {
     pub identity: &'r GatewayIdentity,
     /// Istio order (G-2): creation time, name, namespace.
     pub gateways: Vec<&'r Gateway>,
@@ -44,15 +46,22 @@ pub struct Ctx<'r> {
     pub rule_cache: BTreeMap<String, std::rc::Rc<Vec<super::routes::CompiledRule>>>,
 }
 
-/// Collects diagnostics about one resource.
-pub struct Reporter<'a> {
+/// Collects diagnostics about one resource, each located at the field it names (else at the
+/// nearest enclosing field the YAML has, else at the resource).
+pub(super) struct Reporter<'a> {
     pub reference: String,
     pub file: Option<&'a str>,
+    pub locations: &'a FieldLocations,
     pub out: &'a mut Vec<Diagnostic>,
 }
 
 impl Reporter<'_> {
-    pub fn error(&mut self, field: &str, message: impl Into<String>, rule: Option<&'static str>) {
+    pub(super) fn error(
+        &mut self,
+        field: &str,
+        message: impl Into<String>,
+        rule: Option<&'static str>,
+    ) {
         self.push(
             Diagnostic::error(self.reference.clone(), message),
             field,
@@ -60,7 +69,12 @@ impl Reporter<'_> {
         );
     }
 
-    pub fn warning(&mut self, field: &str, message: impl Into<String>, rule: Option<&'static str>) {
+    pub(super) fn warning(
+        &mut self,
+        field: &str,
+        message: impl Into<String>,
+        rule: Option<&'static str>,
+    ) {
         self.push(
             Diagnostic::warning(self.reference.clone(), message),
             field,
@@ -68,7 +82,12 @@ impl Reporter<'_> {
         );
     }
 
-    pub fn info(&mut self, field: &str, message: impl Into<String>, rule: Option<&'static str>) {
+    pub(super) fn info(
+        &mut self,
+        field: &str,
+        message: impl Into<String>,
+        rule: Option<&'static str>,
+    ) {
         self.push(
             Diagnostic::info(self.reference.clone(), message),
             field,
@@ -80,14 +99,14 @@ impl Reporter<'_> {
         if !field.is_empty() {
             d = d.field(field);
         }
-        d = d.file(self.file);
+        d = d.file(self.file).at(self.locations.resolve(field));
         d.rule = rule;
         self.out.push(d);
     }
 }
 
 impl<'r> Ctx<'r> {
-    pub fn new(resources: &'r Resources, identity: &'r GatewayIdentity) -> Self {
+    pub(super) fn new(resources: &'r Resources, identity: &'r GatewayIdentity) -> Self {
         let mut diagnostics = Vec::new();
         let gateways = dedup(&resources.gateways, &mut diagnostics);
         let virtual_services = dedup(&resources.virtual_services, &mut diagnostics);
@@ -117,15 +136,16 @@ impl<'r> Ctx<'r> {
         }
     }
 
-    pub fn push(&mut self, diagnostic: Diagnostic) {
+    pub(super) fn push(&mut self, diagnostic: Diagnostic) {
         self.diagnostics.push(diagnostic);
     }
 
     /// A reporter for diagnostics about `object`.
-    pub fn reporter<'a, S>(&'a mut self, object: &'a Object<S>) -> Reporter<'a> {
+    pub(super) fn reporter<'a, S>(&'a mut self, object: &'a Object<S>) -> Reporter<'a> {
         Reporter {
             reference: object.reference(),
             file: object.file.as_deref(),
+            locations: &object.locations,
             out: &mut self.diagnostics,
         }
     }
@@ -133,7 +153,7 @@ impl<'r> Ctx<'r> {
     /// VirtualServices bound to Gateway `gateway_ref` (`ns/name`, V-1) and visible in the
     /// gateway pod's namespace (V-4), in V-8 order: private to that namespace, exported to it,
     /// public; each group in Istio order.
-    pub fn virtual_services_for(&self, gateway_ref: &str) -> Vec<&'r VirtualService> {
+    pub(super) fn virtual_services_for(&self, gateway_ref: &str) -> Vec<&'r VirtualService> {
         let ns = self.identity.namespace.as_str();
         let mut bound: Vec<(u8, usize, &VirtualService)> = self
             .virtual_services
@@ -150,7 +170,7 @@ impl<'r> Ctx<'r> {
     }
 
     /// Registers the cluster `outbound|<port>|<subset>|<fqdn>` (V-18) and returns its name.
-    pub fn cluster(
+    pub(super) fn cluster(
         &mut self,
         fqdn: &str,
         port: u16,
@@ -168,13 +188,14 @@ impl<'r> Ctx<'r> {
                 referrer: referrer.reference(),
                 file: referrer.file.clone(),
                 field: field.to_string(),
+                location: referrer.locate(field),
             });
         name
     }
 
     /// The ServiceEntry visible to the gateway that declares `fqdn` (exact host first, then
     /// the most specific wildcard).
-    pub fn service_entry(&self, fqdn: &str) -> Option<&'r ServiceEntry> {
+    pub(super) fn service_entry(&self, fqdn: &str) -> Option<&'r ServiceEntry> {
         let ns = self.identity.namespace.as_str();
         let visible = || {
             self.service_entries.iter().copied().filter(move |se| {
@@ -204,7 +225,7 @@ impl<'r> Ctx<'r> {
 
     /// The DestinationRule visible to the gateway for `fqdn` (exact host first, then the most
     /// specific wildcard).
-    pub fn destination_rule(&self, fqdn: &str) -> Option<&'r DestinationRule> {
+    pub(super) fn destination_rule(&self, fqdn: &str) -> Option<&'r DestinationRule> {
         let ns = self.identity.namespace.as_str();
         let mut best: Option<(usize, &DestinationRule)> = None;
         for dr in self.destination_rules.iter().copied() {
@@ -229,7 +250,7 @@ impl<'r> Ctx<'r> {
     }
 
     /// Secret `namespace/name`.
-    pub fn secret(&self, namespace: &str, name: &str) -> Option<&'r Secret> {
+    pub(super) fn secret(&self, namespace: &str, name: &str) -> Option<&'r Secret> {
         self.secrets
             .iter()
             .copied()
@@ -264,7 +285,8 @@ fn dedup<'r, S: Serialize>(
                     o.reference(),
                     "defined more than once; this copy is ignored",
                 )
-                .file(o.file.as_deref()),
+                .file(o.file.as_deref())
+                .at(o.locate("")),
             );
         }
         first

@@ -2,7 +2,7 @@
 
 /// Parses a duration into milliseconds, rounding sub-millisecond remainders up so that a tiny
 /// non-zero timeout never becomes "disabled".
-pub fn parse_ms(text: &str) -> Result<u64, String> {
+pub(super) fn parse_ms(text: &str) -> Result<u64, String> {
     let text = text.trim();
     if text.is_empty() {
         return Err("empty duration".into());

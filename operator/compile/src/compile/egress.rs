@@ -16,16 +16,16 @@ use crate::istio::Gateway;
 use crate::plan::{ClusterPlan, Discovery, Endpoint};
 
 /// Annotation: where audit records go.
-pub const AUDIT_SINK: &str = "portcullis.dev/audit-sink";
+pub(super) const AUDIT_SINK: &str = "portcullis.dev/audit-sink";
 /// Annotation: `open` or `closed`.
-pub const AUDIT_FAILURE_MODE: &str = "portcullis.dev/audit-failure-mode";
+pub(super) const AUDIT_FAILURE_MODE: &str = "portcullis.dev/audit-failure-mode";
 /// Annotation: keep query strings.
-pub const AUDIT_INCLUDE_QUERY: &str = "portcullis.dev/audit-include-query";
+pub(super) const AUDIT_INCLUDE_QUERY: &str = "portcullis.dev/audit-include-query";
 /// Annotation: headers copied into records.
-pub const AUDIT_INCLUDE_HEADERS: &str = "portcullis.dev/audit-include-headers";
+pub(super) const AUDIT_INCLUDE_HEADERS: &str = "portcullis.dev/audit-include-headers";
 
 /// Builds the egress section for an egress gateway workload.
-pub fn build(ctx: &mut Ctx<'_>, ports: &[PortGroup<'_>]) -> Egress {
+pub(super) fn build(ctx: &mut Ctx<'_>, ports: &[PortGroup<'_>]) -> Egress {
     let mut allowed = Vec::new();
     for group in ports {
         for server in &group.servers {

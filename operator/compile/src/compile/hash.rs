@@ -9,7 +9,7 @@ use crate::plan::EnvoyPlan;
 /// `sha256:<hex>` over the canonical JSON of the wire config (with an empty `configVersion`)
 /// and the Envoy plan. Private keys are skipped by the plan's JSON, so they are hashed
 /// separately: rotating a key must change the version.
-pub fn content_hash(wire: &WireConfig, envoy: &EnvoyPlan) -> String {
+pub(super) fn content_hash(wire: &WireConfig, envoy: &EnvoyPlan) -> String {
     #[derive(Serialize)]
     struct Canonical<'a> {
         wire: &'a WireConfig,

@@ -3,7 +3,7 @@
 
 /// A normalised `Gateway.spec.servers[].hosts` entry.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct ServerHost {
+pub(super) struct ServerHost {
     /// Namespace restriction (V-2); `None` = any namespace.
     pub namespace: Option<String>,
     /// Lowercased DNS name: exact, `*.suffix` or `*`.
@@ -12,7 +12,7 @@ pub struct ServerHost {
 
 /// Normalises one server host as istiod does (G-5): `./h` → `<gateway ns>/h`, `*/h` → `h`;
 /// the DNS part is lowercased and validated.
-pub fn parse_server_host(raw: &str, gateway_namespace: &str) -> Result<ServerHost, String> {
+pub(super) fn parse_server_host(raw: &str, gateway_namespace: &str) -> Result<ServerHost, String> {
     let (namespace, dns) = match raw.split_once('/') {
         Some((".", dns)) => (Some(gateway_namespace.to_string()), dns),
         Some(("*", dns)) => (None, dns),
@@ -26,7 +26,7 @@ pub fn parse_server_host(raw: &str, gateway_namespace: &str) -> Result<ServerHos
 }
 
 /// A DNS name with an optional wildcard as the whole left-most label, or `*` alone.
-pub fn validate_dns(dns: &str) -> Result<(), String> {
+pub(super) fn validate_dns(dns: &str) -> Result<(), String> {
     if dns.is_empty() {
         return Err("empty host name".into());
     }
@@ -51,7 +51,7 @@ pub fn validate_dns(dns: &str) -> Result<(), String> {
 
 /// Resolves a VirtualService (or destination) host: a name without a dot is a Kubernetes
 /// short name in the owner's namespace (V-3); everything else is kept, lowercased.
-pub fn resolve_short_name(host: &str, namespace: &str) -> String {
+pub(super) fn resolve_short_name(host: &str, namespace: &str) -> String {
     let host = host.to_ascii_lowercase();
     if host == "*" || host.contains('.') || host.contains(':') {
         host
@@ -61,7 +61,7 @@ pub fn resolve_short_name(host: &str, namespace: &str) -> String {
 }
 
 /// Istio's `Name.SubsetOf`: `a` is equal to `b`, or `b` is a wildcard covering `a`.
-pub fn subset_of(a: &str, b: &str) -> bool {
+pub(super) fn subset_of(a: &str, b: &str) -> bool {
     if a == b {
         return true;
     }
@@ -73,7 +73,7 @@ pub fn subset_of(a: &str, b: &str) -> bool {
 }
 
 /// The intersection of a server host and a VS host, keeping the more specific side (V-3).
-pub fn intersect(server: &str, vs: &str) -> Option<String> {
+pub(super) fn intersect(server: &str, vs: &str) -> Option<String> {
     if subset_of(vs, server) {
         Some(vs.to_string())
     } else if subset_of(server, vs) {
@@ -81,11 +81,6 @@ pub fn intersect(server: &str, vs: &str) -> Option<String> {
     } else {
         None
     }
-}
-
-/// Whether `host` (exact) is matched by `pattern` (exact, `*.suffix` or `*`).
-pub fn matches(pattern: &str, host: &str) -> bool {
-    subset_of(host, pattern)
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use crate::istio::{HttpMatchRequest, StringMatch as IstioMatch};
 const MAX_REGEX_LEN: usize = 1024;
 
 /// Translates the runtime part of one match block; `None` (with an error) drops the block.
-pub fn runtime_match(
+pub(super) fn runtime_match(
     r: &mut Reporter<'_>,
     m: &HttpMatchRequest,
     field: &str,
@@ -87,7 +87,7 @@ pub fn runtime_match(
 }
 
 /// `exact` / `prefix` / `regex`; `Ok(None)` when none is set.
-pub fn string_match(
+pub(super) fn string_match(
     sm: &IstioMatch,
     allow_empty_prefix: bool,
 ) -> Result<Option<StringMatch>, String> {
@@ -113,7 +113,7 @@ pub fn string_match(
 }
 
 /// A header or query value condition: `{}` and `regex: "*"` mean "present" (V-13).
-pub fn value_match(sm: &IstioMatch) -> Result<ValueMatch, String> {
+pub(super) fn value_match(sm: &IstioMatch) -> Result<ValueMatch, String> {
     if sm.regex.as_deref() == Some("*") && sm.exact.is_none() && sm.prefix.is_none() {
         return Ok(ValueMatch::Present(true));
     }
@@ -127,7 +127,7 @@ pub fn value_match(sm: &IstioMatch) -> Result<ValueMatch, String> {
 
 /// RE2 syntax, at most 1024 characters (S-4), checked by the same engine the filters run, so
 /// a regex the filters would refuse is reported here, on the resource.
-pub fn validate_regex(re: &str) -> Result<(), String> {
+pub(super) fn validate_regex(re: &str) -> Result<(), String> {
     if re.len() > MAX_REGEX_LEN {
         return Err(format!("regex longer than {MAX_REGEX_LEN} characters"));
     }
@@ -138,7 +138,7 @@ pub fn validate_regex(re: &str) -> Result<(), String> {
 
 /// V-6: a route whose path matcher is prefix `/` (or absent) or regex `.*`, with no other
 /// condition. Istio moves these last (V-8) and stops emitting a VS after one (V-5).
-pub fn is_catch_all(m: &RouteMatch) -> bool {
+pub(super) fn is_catch_all(m: &RouteMatch) -> bool {
     let path_all = match &m.uri {
         None => true,
         Some(StringMatch::Prefix(p)) => p == "/",

@@ -8,10 +8,10 @@ mod actions;
 mod bind;
 mod clusters;
 mod context;
-pub mod duration;
+mod duration;
 mod egress;
 mod hash;
-pub mod hosts;
+mod hosts;
 mod matches;
 mod passthrough;
 mod routes;
@@ -32,8 +32,7 @@ use crate::diagnostics::Diagnostic;
 use crate::istio::Resources;
 use crate::plan::{EnvoyPlan, ListenerKind};
 
-pub use egress::{AUDIT_FAILURE_MODE, AUDIT_INCLUDE_HEADERS, AUDIT_INCLUDE_QUERY, AUDIT_SINK};
-pub use validate::validate_with_core;
+use validate::validate_with_core;
 
 /// The gateway workload being compiled for: its pod labels and namespace (G-1, V-4, V-16).
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -8,7 +8,7 @@ use super::servers::{PortGroup, ServerMode};
 use crate::plan::PassthroughPlan;
 
 /// SNI → cluster routes of the passthrough servers on a port, in merge order.
-pub fn build(ctx: &mut Ctx<'_>, group: &PortGroup<'_>) -> Vec<PassthroughPlan> {
+pub(super) fn build(ctx: &mut Ctx<'_>, group: &PortGroup<'_>) -> Vec<PassthroughPlan> {
     let mut out: Vec<PassthroughPlan> = Vec::new();
     for server in group
         .servers

@@ -12,7 +12,7 @@ use crate::istio::VirtualService;
 
 /// One `http[i]` rule, validated.
 #[derive(Clone, Debug)]
-pub struct CompiledRule {
+pub(super) struct CompiledRule {
     pub index: usize,
     pub name: Option<String>,
     /// `None` = the rule has no `match` (one catch-all route, V-7).
@@ -22,7 +22,7 @@ pub struct CompiledRule {
 
 /// One `match[j]` block: configuration-time selectors and the runtime conditions.
 #[derive(Clone, Debug)]
-pub struct CompiledMatch {
+pub(super) struct CompiledMatch {
     pub index: usize,
     pub name: Option<String>,
     pub port: Option<u32>,
@@ -34,7 +34,7 @@ pub struct CompiledMatch {
 }
 
 /// The rules of `vs`, validated once (diagnostics are reported on first use).
-pub fn rules_of(ctx: &mut Ctx<'_>, vs: &VirtualService) -> Rc<Vec<CompiledRule>> {
+pub(super) fn rules_of(ctx: &mut Ctx<'_>, vs: &VirtualService) -> Rc<Vec<CompiledRule>> {
     let key = vs.reference();
     if let Some(rules) = ctx.rule_cache.get(&key) {
         return rules.clone();
@@ -85,7 +85,7 @@ pub fn rules_of(ctx: &mut Ctx<'_>, vs: &VirtualService) -> Rc<Vec<CompiledRule>>
 
 /// The routes `vs` contributes at Gateway `gw` on listener `port`: one per (rule, match) that
 /// survives the configuration-time selectors (V-5, V-16), stopping after the first catch-all.
-pub fn emit(ctx: &mut Ctx<'_>, vs: &VirtualService, gw: &str, port: u16) -> Vec<Route> {
+pub(super) fn emit(ctx: &mut Ctx<'_>, vs: &VirtualService, gw: &str, port: u16) -> Vec<Route> {
     let rules = rules_of(ctx, vs);
     let vs_key = format!("{}/{}", vs.namespace(), vs.name());
     let mut routes = Vec::new();
@@ -197,7 +197,7 @@ fn build_route(
 }
 
 /// V-18: port = explicit, else the service's only port (ServiceEntry), else the listener port.
-pub fn cluster_of(
+pub(super) fn cluster_of(
     ctx: &mut Ctx<'_>,
     owner: &VirtualService,
     d: &DestRef,

@@ -7,7 +7,7 @@ use crate::plan::TlsChainPlan;
 
 /// How a server handles connections (G-3, G-6).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ServerMode {
+pub(super) enum ServerMode {
     /// Plain-text HTTP family: HTTP, HTTP2, GRPC, GRPC-WEB.
     PlainHttp,
     /// HTTPS terminated at the gateway (SIMPLE, MUTUAL, OPTIONAL_MUTUAL).
@@ -24,7 +24,7 @@ impl ServerMode {
 
 /// One accepted server.
 #[derive(Clone, Debug)]
-pub struct MergedServer<'r> {
+pub(super) struct MergedServer<'r> {
     pub gateway: &'r Gateway,
     /// `ns/name` of the Gateway.
     pub gateway_ref: String,
@@ -40,7 +40,7 @@ pub struct MergedServer<'r> {
 
 impl MergedServer<'_> {
     /// The server hosts a VirtualService in `namespace` may use (V-2).
-    pub fn hosts_for(&self, namespace: &str) -> impl Iterator<Item = &str> {
+    pub(super) fn hosts_for(&self, namespace: &str) -> impl Iterator<Item = &str> {
         self.hosts
             .iter()
             .filter(move |h| h.namespace.as_deref().is_none_or(|ns| ns == namespace))
@@ -50,7 +50,7 @@ impl MergedServer<'_> {
 
 /// All servers on one Gateway port, in merge order.
 #[derive(Clone, Debug)]
-pub struct PortGroup<'r> {
+pub(super) struct PortGroup<'r> {
     pub port: u16,
     /// The port carries TLS (terminated or passthrough); otherwise plain-text HTTP.
     pub tls: bool,
@@ -58,7 +58,7 @@ pub struct PortGroup<'r> {
 }
 
 /// Selects the Gateways of this workload and merges their servers per port, sorted by port.
-pub fn merge<'r>(ctx: &mut Ctx<'r>) -> Vec<PortGroup<'r>> {
+pub(super) fn merge<'r>(ctx: &mut Ctx<'r>) -> Vec<PortGroup<'r>> {
     let mut groups: Vec<PortGroup<'r>> = Vec::new();
     for gateway in ctx.gateways.clone() {
         if !selects(gateway, &ctx.identity.labels) {
@@ -86,7 +86,10 @@ pub fn merge<'r>(ctx: &mut Ctx<'r>) -> Vec<PortGroup<'r>> {
 
 /// G-1: a Gateway applies when its selector is a subset of the workload labels; no selector
 /// selects every gateway workload.
-pub fn selects(gateway: &Gateway, labels: &std::collections::BTreeMap<String, String>) -> bool {
+pub(super) fn selects(
+    gateway: &Gateway,
+    labels: &std::collections::BTreeMap<String, String>,
+) -> bool {
     gateway
         .spec
         .selector

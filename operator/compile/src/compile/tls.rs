@@ -10,7 +10,7 @@ use crate::plan::{ListenerKind, ListenerPlan, TlsChainPlan};
 /// The filter chain of a terminated HTTPS server: SNI names from its hosts (G-11) and the
 /// certificate from Secret `<gateway workload namespace>/<credentialName>` (as istiod reads it
 /// for the gateway pod). Any problem drops the server, with an error.
-pub fn chain_for(
+pub(super) fn chain_for(
     ctx: &mut Ctx<'_>,
     gateway: &Gateway,
     server: &GatewayServer,
@@ -114,7 +114,7 @@ pub fn chain_for(
 }
 
 /// The Envoy listener of one Gateway port.
-pub fn plan_listener(
+pub(super) fn plan_listener(
     ctx: &mut Ctx<'_>,
     group: &PortGroup<'_>,
     bind_port: u16,

@@ -12,7 +12,7 @@ use super::servers::{MergedServer, PortGroup, ServerMode};
 
 /// The wire listener of a port that carries HTTP (plain or terminated); `None` for a port with
 /// only passthrough servers (no HTTP is ever seen there).
-pub fn build_listener(
+pub(super) fn build_listener(
     ctx: &mut Ctx<'_>,
     group: &PortGroup<'_>,
     bind_port: u16,

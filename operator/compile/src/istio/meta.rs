@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::diagnostics::{FieldLocations, Location};
+
 /// A namespaced Kubernetes object with a `spec`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -21,6 +23,9 @@ pub struct Object<S> {
     /// File the object was read from (local mode), for diagnostics.
     #[serde(skip)]
     pub file: Option<String>,
+    /// Where its fields are in that file (empty when not read from YAML), for diagnostics.
+    #[serde(skip)]
+    pub locations: FieldLocations,
 }
 
 impl<S> Object<S> {
@@ -37,6 +42,12 @@ impl<S> Object<S> {
     /// `Kind namespace/name`, the resource reference used in diagnostics.
     pub fn reference(&self) -> String {
         format!("{} {}/{}", self.kind, self.namespace(), self.name())
+    }
+
+    /// The location of `field` (a path like `spec.http[0].route`), else of the nearest
+    /// enclosing field, else of the object; `None` when not read from YAML.
+    pub fn locate(&self, field: &str) -> Option<Location> {
+        self.locations.resolve(field)
     }
 
     /// Istio's config order (G-2, V-8): creation time, then name, then namespace. Objects

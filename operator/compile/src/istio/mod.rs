@@ -19,6 +19,8 @@ pub use secret::*;
 pub use service_entry::*;
 pub use virtual_service::*;
 
+pub use crate::base64::Base64Error;
+
 /// The API group of the Istio networking resources.
 pub const ISTIO_GROUP: &str = "networking.istio.io";
 

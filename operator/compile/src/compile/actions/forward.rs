@@ -65,7 +65,7 @@ pub(super) fn destinations(
     Some(out)
 }
 
-pub fn dest_ref(
+pub(crate) fn dest_ref(
     r: &mut Reporter<'_>,
     ns: &str,
     d: &istio::Destination,

@@ -100,12 +100,12 @@ pub(super) fn direct_action(
             string: Some(s), ..
         }) => s.clone(),
         Some(istio::HttpBody { bytes: Some(b), .. }) => {
-            match crate::base64::decode(b)
-                .map_err(|e| e.to_string())
-                .and_then(|v| {
-                    String::from_utf8(v)
-                        .map_err(|_| "binary bodies are not supported (must be UTF-8)".to_string())
-                }) {
+            let decoded = match crate::base64::decode(b).map(String::from_utf8) {
+                Ok(Ok(s)) => Ok(s),
+                Ok(Err(_)) => Err("binary bodies are not supported (must be UTF-8)".to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            match decoded {
                 Ok(s) => s,
                 Err(e) => {
                     r.error(

@@ -7,7 +7,7 @@ mod local;
 mod options;
 
 use fault::fault;
-pub use forward::dest_ref;
+pub(super) use forward::dest_ref;
 use forward::{destinations, mirrors, rewrite_action};
 use headers::header_ops;
 use local::{direct_action, redirect_action};
@@ -20,16 +20,16 @@ use super::duration::parse_ms;
 use crate::istio::HttpRoute;
 
 /// Istio's mesh default retry policy (V-24), applied when a rule sets no `retries`.
-pub const DEFAULT_RETRY_ON: &str =
+pub(super) const DEFAULT_RETRY_ON: &str =
     "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes";
 /// Istio's mesh default number of retries (V-24).
-pub const DEFAULT_RETRY_ATTEMPTS: u32 = 2;
+pub(super) const DEFAULT_RETRY_ATTEMPTS: u32 = 2;
 /// Istio caps direct response bodies at 1 MiB (V-20).
 const MAX_BODY: usize = 1 << 20;
 
 /// A destination before the listener port is known (V-18).
 #[derive(Clone, Debug, PartialEq)]
-pub struct DestRef {
+pub(super) struct DestRef {
     pub fqdn: String,
     pub subset: String,
     pub port: Option<u16>,
@@ -38,7 +38,7 @@ pub struct DestRef {
 
 /// The action of a rule, destinations unresolved.
 #[derive(Clone, Debug, PartialEq)]
-pub enum ActionTemplate {
+pub(super) enum ActionTemplate {
     Route {
         destinations: Vec<(DestRef, u32, HeaderOps)>,
         rewrite: Option<Rewrite>,
@@ -49,7 +49,7 @@ pub enum ActionTemplate {
 
 /// Everything of a rule but its matches.
 #[derive(Clone, Debug, PartialEq)]
-pub struct RuleBody {
+pub(super) struct RuleBody {
     pub action: ActionTemplate,
     pub headers: HeaderOps,
     pub fault: Option<Fault>,
@@ -60,7 +60,7 @@ pub struct RuleBody {
 }
 
 /// Validates and translates a rule's action and options. `None` (with an error) drops the rule.
-pub fn rule_body(
+pub(super) fn rule_body(
     r: &mut Reporter<'_>,
     ns: &str,
     http: &HttpRoute,

@@ -12,6 +12,7 @@ mod clusters;
 mod determinism;
 mod gateways;
 mod https_tables;
+mod locations;
 mod routes;
 mod tls_egress;
 
@@ -21,12 +22,12 @@ use crate::load::load_str;
 use portcullis_core::wire::{Action, Route, VirtualHost};
 
 /// Compiles YAML for the default ingress gateway (`istio=ingressgateway`, `istio-system`).
-pub fn compile_yaml(yaml: &str) -> CompileOutput {
+pub(super) fn compile_yaml(yaml: &str) -> CompileOutput {
     compile_for(yaml, &GatewayIdentity::default())
 }
 
 /// Compiles YAML for `identity`; loader diagnostics must be empty.
-pub fn compile_for(yaml: &str, identity: &GatewayIdentity) -> CompileOutput {
+pub(super) fn compile_for(yaml: &str, identity: &GatewayIdentity) -> CompileOutput {
     let loaded = load_str(yaml, Some("test.yaml"));
     assert!(
         loaded
@@ -41,7 +42,7 @@ pub fn compile_for(yaml: &str, identity: &GatewayIdentity) -> CompileOutput {
 
 /// The vhost for `domain` on `port`: in the plain-text table, else in the first HTTPS server's
 /// table that has it.
-pub fn vhost<'o>(out: &'o CompileOutput, port: u16, domain: &str) -> &'o VirtualHost {
+pub(super) fn vhost<'o>(out: &'o CompileOutput, port: u16, domain: &str) -> &'o VirtualHost {
     out.wire
         .listeners
         .iter()
@@ -56,7 +57,11 @@ pub fn vhost<'o>(out: &'o CompileOutput, port: u16, domain: &str) -> &'o Virtual
 }
 
 /// The route table of the HTTPS server `server` (`ns/gateway/portName`) on `port` (G-11).
-pub fn server_table<'o>(out: &'o CompileOutput, port: u16, server: &str) -> &'o [VirtualHost] {
+pub(super) fn server_table<'o>(
+    out: &'o CompileOutput,
+    port: u16,
+    server: &str,
+) -> &'o [VirtualHost] {
     out.wire
         .listeners
         .iter()
@@ -67,12 +72,12 @@ pub fn server_table<'o>(out: &'o CompileOutput, port: u16, server: &str) -> &'o 
 }
 
 /// Route names of a vhost.
-pub fn route_names(vh: &VirtualHost) -> Vec<&str> {
+pub(super) fn route_names(vh: &VirtualHost) -> Vec<&str> {
     vh.routes.iter().map(|r| r.name.as_str()).collect()
 }
 
 /// Diagnostics citing `rule`.
-pub fn with_rule<'o>(out: &'o CompileOutput, rule: &str) -> Vec<&'o Diagnostic> {
+pub(super) fn with_rule<'o>(out: &'o CompileOutput, rule: &str) -> Vec<&'o Diagnostic> {
     out.diagnostics
         .iter()
         .filter(|d| d.rule == Some(rule))
@@ -80,7 +85,7 @@ pub fn with_rule<'o>(out: &'o CompileOutput, rule: &str) -> Vec<&'o Diagnostic> 
 }
 
 /// Destination clusters and weights of a forwarding route.
-pub fn destinations(route: &Route) -> Vec<(&str, u32)> {
+pub(super) fn destinations(route: &Route) -> Vec<(&str, u32)> {
     match &route.action {
         Action::Route(f) => f
             .destinations
@@ -92,7 +97,7 @@ pub fn destinations(route: &Route) -> Vec<(&str, u32)> {
 }
 
 /// A Gateway on port 80 for `hosts`, selecting the ingress gateway.
-pub fn gateway(ns: &str, name: &str, hosts: &str) -> String {
+pub(super) fn gateway(ns: &str, name: &str, hosts: &str) -> String {
     format!(
         "apiVersion: networking.istio.io/v1
 kind: Gateway
