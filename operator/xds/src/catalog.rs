@@ -133,7 +133,8 @@ impl Compiled {
     }
 }
 
-type Key = (BTreeMap<String, String>, String);
+/// A gateway workload, as a map key: its labels and namespace.
+pub(crate) type WorkloadKey = (BTreeMap<String, String>, String);
 
 /// One publication of inputs, compiled lazily per workload.
 #[derive(Debug)]
@@ -142,7 +143,7 @@ pub struct Catalog {
     pub generation: u64,
     inputs: Arc<Inputs>,
     defaults: Arc<ProxyDefaults>,
-    compiled: Mutex<BTreeMap<Key, Arc<OnceCell<Compiled>>>>,
+    compiled: Mutex<BTreeMap<WorkloadKey, Arc<OnceCell<Compiled>>>>,
 }
 
 impl Catalog {

@@ -11,7 +11,7 @@ use portcullis_envoy::Snapshot;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::catalog::{Catalog, Compiled, Inputs, ProxyDefaults};
+use crate::catalog::{Catalog, Compiled, Inputs, ProxyDefaults, WorkloadKey};
 use crate::metrics::Metrics;
 use crate::status::{ProxyStatus, Registry};
 
@@ -46,7 +46,7 @@ pub(crate) struct Shared {
     pub(crate) next_stream: AtomicU64,
     published: AtomicBool,
     /// The last configuration of each workload that compiled, served when a newer one does not.
-    last_good: Mutex<BTreeMap<(BTreeMap<String, String>, String), Arc<Snapshot>>>,
+    last_good: Mutex<BTreeMap<WorkloadKey, Arc<Snapshot>>>,
 }
 
 impl Shared {
