@@ -15,8 +15,8 @@ use portcullis::cli::{GatewayArgs, compile_files};
 use portcullis_compile::compile::CompileOutput;
 use portcullis_envoy::api::to_json_value;
 use portcullis_envoy::{
-    BootstrapOptions, ConfigDelivery, ConfigDir, EGRESS_AUDIT_FILTER, ROUTER_FILTER, RenderOptions,
-    TlsDelivery, WasmModules, filter_config_response, render, render_bootstrap,
+    BootstrapOptions, ConfigDelivery, ConfigDir, RenderOptions, TlsDelivery, WasmModules,
+    filter_config_response, render, render_bootstrap,
 };
 use serde_json::{Value, json};
 
@@ -67,10 +67,14 @@ fn render_options() -> RenderOptions {
 fn rendered(output: &CompileOutput) -> Value {
     let opts = render_options();
     let r = render(&output.envoy, &output.wire, &opts).unwrap();
-    let ecds = |name| {
-        r.filter_config(name)
-            .map(|config| to_json_value(&filter_config_response(&r.version, config)))
-    };
+    let filter_configs: serde_json::Map<String, Value> = r
+        .filter_configs
+        .iter()
+        .map(|config| {
+            let doc = to_json_value(&filter_config_response(&r.version, config));
+            (config.name.clone(), doc)
+        })
+        .collect();
     json!({
         "bootstrap": to_json_value(&render_bootstrap(&BootstrapOptions {
             node_id: "portcullis-golden".into(),
@@ -81,8 +85,7 @@ fn rendered(output: &CompileOutput) -> Value {
         })),
         "listeners": to_json_value(&r.listeners_response()),
         "clusters": to_json_value(&r.clusters_response()),
-        "router": ecds(ROUTER_FILTER),
-        "egressAudit": ecds(EGRESS_AUDIT_FILTER),
+        "filterConfigs": filter_configs,
     })
 }
 

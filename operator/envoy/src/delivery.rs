@@ -27,6 +27,11 @@ pub struct XdsServer {
 pub enum WasmCode {
     /// A file on the gateway's own disk.
     Local(PathBuf),
+    /// The module itself, inside the filter configuration: the xDS server delivers it over
+    /// the ADS stream, so a gateway needs nothing but a bootstrap. Envoy loads it at once
+    /// (unlike remote code, which Envoy 1.40 fails for every filter instance but the first
+    /// while the fetch is in progress, and every listener or passthrough chain makes one).
+    Inline(std::sync::Arc<[u8]>),
     /// Fetched over HTTP from a cluster of the bootstrap (the xDS server serves the modules);
     /// Envoy refuses code whose SHA-256 differs.
     Remote {

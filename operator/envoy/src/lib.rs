@@ -25,8 +25,8 @@ pub use config_dir::ConfigDir;
 pub use delivery::{ConfigDelivery, TlsDelivery, WasmCode, WasmModules, XdsServer};
 pub use error::{Error, Result};
 pub use render::{
-    BootstrapOptions, CLUSTER_HEADER, EGRESS_AUDIT_FILTER, ROUTER_FILTER, RenderOptions,
-    XDS_CLUSTER, render, render_bootstrap,
+    BootstrapOptions, CLUSTER_HEADER, EGRESS_AUDIT_FILTER, EGRESS_AUDIT_TCP_FILTER, ROUTER_FILTER,
+    RenderOptions, XDS_CLUSTER, render, render_bootstrap,
 };
 pub use snapshot::{
     Snapshot, clusters_response, filter_config_response, listeners_response, secret_response,

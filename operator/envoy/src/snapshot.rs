@@ -83,3 +83,53 @@ fn digest_versioned(resources: Vec<TypedConfig>) -> DiscoveryResponse {
         resources,
     }
 }
+
+impl Snapshot {
+    /// The ECDS and SDS names the listeners use: what Envoy subscribes to once it has them.
+    pub fn referenced_names(&self) -> (Vec<String>, Vec<String>) {
+        use crate::api::{FilterConfig, TypedConfig};
+        let (mut filters, mut secrets) = (Vec::new(), Vec::new());
+        let chains = self
+            .listeners
+            .iter()
+            .flat_map(|l| l.filter_chains.iter().chain(&l.default_filter_chain));
+        for chain in chains {
+            if let Some(socket) = &chain.transport_socket
+                && let TypedConfig::DownstreamTlsContext(tls) = &socket.typed_config
+            {
+                let common = &tls.common_tls_context;
+                secrets.extend(
+                    common
+                        .tls_certificate_sds_secret_configs
+                        .iter()
+                        .map(|s| s.name.clone()),
+                );
+                secrets.extend(
+                    common
+                        .validation_context_sds_secret_config
+                        .iter()
+                        .map(|s| s.name.clone()),
+                );
+            }
+            for filter in &chain.filters {
+                match &filter.config {
+                    FilterConfig::Discovery(_) => filters.push(filter.name.clone()),
+                    FilterConfig::Typed(TypedConfig::HttpConnectionManager(hcm)) => {
+                        filters.extend(
+                            hcm.http_filters
+                                .iter()
+                                .filter(|f| matches!(f.config, FilterConfig::Discovery(_)))
+                                .map(|f| f.name.clone()),
+                        );
+                    }
+                    FilterConfig::Typed(_) => {}
+                }
+            }
+        }
+        for names in [&mut filters, &mut secrets] {
+            names.sort();
+            names.dedup();
+        }
+        (filters, secrets)
+    }
+}

@@ -9,20 +9,42 @@ use std::time::{Duration, Instant};
 use portcullis_compile::compile::{CompileOptions, GatewayIdentity, compile};
 use portcullis_compile::diagnostics::{Diagnostic, Severity};
 use portcullis_compile::istio::Resources;
+use portcullis_compile::plan::EnvoyPlan;
+use portcullis_core::wire::WireConfig;
 use portcullis_envoy::{
-    ConfigDelivery, RenderOptions, Snapshot, TlsDelivery, WasmCode, WasmModules, XDS_CLUSTER,
-    XdsServer, render,
+    ConfigDelivery, RenderOptions, Snapshot, TlsDelivery, WasmCode, WasmModules, XdsServer, render,
 };
 use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
 
-/// What the owner of the server publishes: every resource, and how to compile them.
-#[derive(Clone, Debug, Default)]
-pub struct Inputs {
-    /// The Istio resources (all namespaces; compile selects per workload).
-    pub resources: Resources,
-    /// Compile options (the port offset of a local gateway).
-    pub options: CompileOptions,
+/// What the owner of the server publishes.
+#[derive(Clone, Debug)]
+pub enum Inputs {
+    /// Every Istio resource (all namespaces), compiled per gateway workload: what the
+    /// in-cluster controller publishes.
+    Resources {
+        /// The resources.
+        resources: Resources,
+        /// Compile options.
+        options: CompileOptions,
+    },
+    /// One compiled configuration for every proxy, from an owner that compiled it itself for
+    /// its one gateway (`portcullis up`, tests).
+    Compiled {
+        /// What the filters read.
+        wire: WireConfig,
+        /// What Envoy runs.
+        plan: EnvoyPlan,
+    },
+}
+
+impl Default for Inputs {
+    fn default() -> Self {
+        Inputs::Resources {
+            resources: Resources::default(),
+            options: CompileOptions::default(),
+        }
+    }
 }
 
 /// A filter module the server hands to Envoy.
@@ -47,20 +69,17 @@ impl Module {
         }
     }
 
-    /// The code source Envoy fetches it from: this server, through its bootstrap cluster.
-    pub fn remote_code(&self) -> WasmCode {
-        WasmCode::Remote {
-            url: format!("http://{XDS_CLUSTER}/modules/{}", self.sha256),
-            cluster: XDS_CLUSTER.into(),
-            sha256: self.sha256.clone(),
-        }
+    /// The module inside its filter configuration, delivered over the ADS stream.
+    pub fn inline_code(&self) -> WasmCode {
+        WasmCode::Inline(Arc::clone(&self.bytes))
     }
 }
 
 /// Where the proxies' filter modules come from.
 #[derive(Clone, Debug)]
 pub enum ModuleSource {
-    /// Served by this server at `/modules/<sha256>`: a gateway needs nothing but a bootstrap.
+    /// Delivered by this server, inside the filter configurations (and downloadable at
+    /// `/modules/<sha256>`): a gateway needs nothing but a bootstrap.
     Served {
         /// The router.
         router: Module,
@@ -72,8 +91,16 @@ pub enum ModuleSource {
 }
 
 impl ModuleSource {
+    /// Modules delivered by the server, from their bytes.
+    pub fn served(router: Module, egress_audit: Option<Module>) -> Self {
+        ModuleSource::Served {
+            router,
+            egress_audit,
+        }
+    }
+
     /// The module served at `sha256`, if any.
-    pub fn served(&self, sha256: &str) -> Option<&Module> {
+    pub fn module(&self, sha256: &str) -> Option<&Module> {
         match self {
             ModuleSource::Served {
                 router,
@@ -91,8 +118,8 @@ impl ModuleSource {
                 router,
                 egress_audit,
             } => WasmModules {
-                router: router.remote_code(),
-                egress_audit: egress_audit.as_ref().map(Module::remote_code),
+                router: router.inline_code(),
+                egress_audit: egress_audit.as_ref().map(Module::inline_code),
             },
             ModuleSource::Local(modules) => modules.clone(),
         }
@@ -192,7 +219,13 @@ pub fn compile_for(
     gateway: &GatewayIdentity,
 ) -> Compiled {
     let started = Instant::now();
-    let output = compile(&inputs.resources, gateway, &inputs.options);
+    let (resources, compile_options) = match inputs {
+        Inputs::Resources { resources, options } => (resources, options),
+        Inputs::Compiled { wire, plan } => {
+            return rendered(wire, plan, defaults, Vec::new(), started);
+        }
+    };
+    let output = compile(resources, gateway, compile_options);
     let errors = output
         .diagnostics
         .iter()
@@ -208,6 +241,22 @@ pub fn compile_for(
             took: started.elapsed(),
         };
     }
+    rendered(
+        &output.wire,
+        &output.envoy,
+        defaults,
+        output.diagnostics,
+        started,
+    )
+}
+
+fn rendered(
+    wire: &WireConfig,
+    plan: &EnvoyPlan,
+    defaults: &ProxyDefaults,
+    diagnostics: Vec<Diagnostic>,
+    started: Instant,
+) -> Compiled {
     let options = RenderOptions {
         // The server's address is the bootstrap's business: resources only say "ADS".
         delivery: ConfigDelivery::Ads(XdsServer {
@@ -219,16 +268,16 @@ pub fn compile_for(
         tls: TlsDelivery::Sds,
         access_log: defaults.access_log.clone(),
     };
-    match render(&output.envoy, &output.wire, &options) {
+    match render(plan, wire, &options) {
         Ok(snapshot) => Compiled {
             snapshot: Some(Arc::new(snapshot)),
-            diagnostics: output.diagnostics,
+            diagnostics,
             error: None,
             took: started.elapsed(),
         },
         Err(e) => Compiled {
             snapshot: None,
-            diagnostics: output.diagnostics,
+            diagnostics,
             error: Some(e.to_string()),
             took: started.elapsed(),
         },

@@ -48,7 +48,7 @@ async fn status(State(server): State<XdsServer>) -> Json<Vec<crate::status::Prox
 
 /// A module by its SHA-256: immutable, so it may be cached forever.
 async fn module(State(server): State<XdsServer>, Path(sha256): Path<String>) -> Response {
-    match server.shared.defaults.modules.served(&sha256) {
+    match server.shared.defaults.modules.module(&sha256) {
         Some(module) => (
             [
                 (header::CONTENT_TYPE, "application/wasm"),

@@ -181,13 +181,15 @@ impl Pump<'_> {
             };
             self.tx.send(Ok(message)).await.map_err(|_| ())?;
         }
-        let (sent, acked) = (
+        let (sent, acked, rolling_out) = (
             self.session.target().to_string(),
             self.session.serving().map(str::to_string),
+            self.session.rolling_out(),
         );
         self.shared.registry.modify(self.stream, |s| {
             s.sent = Some(sent);
             s.acked = acked;
+            s.rolling_out = rolling_out;
         });
         Ok(())
     }

@@ -4,12 +4,12 @@ use std::collections::BTreeMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::SystemTime;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::identity::ProxyIdentity;
 
 /// One connected proxy, as `istioctl proxy-status` would show it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ProxyStatus {
     /// `node.id`.
@@ -28,6 +28,8 @@ pub struct ProxyStatus {
     pub sent: Option<String>,
     /// Its last refusal.
     pub last_nack: Option<Nack>,
+    /// A configuration is being delivered (or a refused one undone).
+    pub rolling_out: bool,
     /// What the last rollout to it changed, step by step (`clusters`, a filter's name,
     /// `listeners`, `secrets`).
     pub last_rollout: Vec<String>,
@@ -39,12 +41,17 @@ pub struct ProxyStatus {
 impl ProxyStatus {
     /// In sync: it serves what it was sent.
     pub fn synced(&self) -> bool {
-        self.acked.is_some() && self.acked == self.sent
+        self.acked.is_some() && self.acked == self.sent && !self.rolling_out
+    }
+
+    /// It serves configuration `version` as a whole, and nothing else is being delivered.
+    pub fn synced_to(&self, version: &str) -> bool {
+        self.synced() && self.acked.as_deref() == Some(version)
     }
 }
 
 /// A refused response.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Nack {
     /// The resource type (`lds`, `cds`, `ecds`, `sds`).
@@ -101,6 +108,7 @@ impl Registry {
                     acked: None,
                     sent: None,
                     last_nack: None,
+                    rolling_out: false,
                     last_rollout: Vec::new(),
                     note: None,
                 }),

@@ -1,23 +1,18 @@
-//! Clap subcommands of the `portcullis` binary that belong to the compiler: `render` and
-//! `explain`. `main.rs` mounts them, e.g.:
-//!
-//! ```ignore
-//! #[derive(clap::Subcommand)]
-//! enum Command {
-//!     /// Compile Istio resources and print the wire config and Envoy plan.
-//!     Render(portcullis::cli::RenderArgs),
-//!     /// Explain which route would take a request.
-//!     Explain(portcullis::cli::ExplainArgs),
-//! }
-//! // match command { Command::Render(a) => portcullis::cli::render_command(&a), … }
-//! ```
-//!
-//! `GatewayArgs` is `#[command(flatten)]`-able into any other subcommand (`up`).
+//! The subcommands of the `portcullis` binary, each with its clap arguments and its run
+//! function; `main.rs` only dispatches. `GatewayArgs` is `#[command(flatten)]`ed into every
+//! command that compiles for (or announces) a gateway workload, so the flags mean the same
+//! everywhere.
 
+mod bootstrap;
 mod explain;
 mod gateway_args;
 mod render;
+mod status;
+mod up;
 
+pub use bootstrap::{BootstrapArgs, bootstrap_command};
 pub use explain::{ExplainArgs, explain_command};
 pub use gateway_args::GatewayArgs;
 pub use render::{RenderArgs, compile_files, render_command};
+pub use status::{StatusArgs, status_command, table as status_table};
+pub use up::{Modules, UpArgs, up_command};

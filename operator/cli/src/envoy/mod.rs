@@ -1,9 +1,9 @@
-//! Envoy as a local process: running it, its admin endpoint, and the files of file-based xDS.
+//! Envoy as a local process: running it, its admin endpoint, and the private files it reads.
 
 mod error;
 mod files;
 mod process;
 
 pub use error::{Error, Result};
-pub use files::{create_config_dir, write_atomically};
+pub use files::{create_private_dir, write_private};
 pub use process::{Admin, EnvoyProcess, EnvoyProcessOptions};

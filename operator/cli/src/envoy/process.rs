@@ -22,7 +22,8 @@ pub struct EnvoyProcessOptions {
     pub log_path: PathBuf,
     /// Worker threads; each has its own V8 VM per module.
     pub concurrency: u16,
-    /// Admin port, for readiness and stats.
+    /// Admin port, for readiness and stats; 0 lets Envoy pick a free one (read back from
+    /// `--admin-address-path`), so parallel tests never race for a port.
     pub admin_port: u16,
 }
 
@@ -44,6 +45,8 @@ impl EnvoyProcess {
         let stderr_path = opts.log_path.with_extension("stderr");
         let stderr = std::fs::File::create(&stderr_path)
             .map_err(|e| Error::io("create", &stderr_path, e))?;
+        // A stale file from an earlier run must not be read as this Envoy's address.
+        let _ = std::fs::remove_file(opts.log_path.with_extension("admin-address"));
         let child = Command::new(&opts.binary)
             .arg("-c")
             .arg(&opts.bootstrap)
@@ -57,6 +60,8 @@ impl EnvoyProcess {
             // Envoy buffers its log and access-log files for 10 s by default; audit records
             // and access logs should be readable at once.
             .args(["--file-flush-interval-msec", "100"])
+            .arg("--admin-address-path")
+            .arg(opts.log_path.with_extension("admin-address"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(stderr))
@@ -68,7 +73,12 @@ impl EnvoyProcess {
             admin: Admin::new(opts.admin_port),
             log_path: opts.log_path.clone(),
         };
-        envoy.wait_ready(ready_timeout).await?;
+        envoy
+            .wait_ready(
+                ready_timeout,
+                &opts.log_path.with_extension("admin-address"),
+            )
+            .await?;
         Ok(envoy)
     }
 
@@ -87,16 +97,28 @@ impl EnvoyProcess {
         self.child.id()
     }
 
-    async fn wait_ready(&mut self, timeout: Duration) -> Result<()> {
+    async fn wait_ready(
+        &mut self,
+        timeout: Duration,
+        address_file: &std::path::Path,
+    ) -> Result<()> {
         let deadline = Instant::now() + timeout;
         loop {
+            if self.admin.port == 0
+                && let Some(port) = std::fs::read_to_string(address_file)
+                    .ok()
+                    .and_then(|a| a.trim().rsplit_once(':')?.1.parse().ok())
+            {
+                self.admin = Admin::new(port);
+            }
             if let Ok(Some(status)) = self.child.try_wait() {
                 return Err(Error::Process(format!(
                     "envoy exited with {status} during startup; last log lines:\n{}",
                     self.log_tail(20)
                 )));
             }
-            if let Ok(body) = self.admin.get("/ready").await
+            if self.admin.port != 0
+                && let Ok(body) = self.admin.get("/ready").await
                 && body.trim() == "LIVE"
             {
                 return Ok(());

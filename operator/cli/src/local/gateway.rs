@@ -1,33 +1,54 @@
-//! One running local gateway: Envoy, its configuration files, and live updates.
+//! One running local gateway: Envoy bootstrapped to an in-process xDS server, which delivers
+//! every change step by step and reports what Envoy accepted.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use portcullis_envoy::rollout::{Step, rollout, undo};
-use portcullis_envoy::{
-    BootstrapOptions, ConfigDelivery, ConfigDir, ROUTER_FILTER, RenderOptions, Snapshot,
-    TlsDelivery, WasmModules, render, render_bootstrap,
-};
+use portcullis_compile::compile::GatewayIdentity;
+use portcullis_compile::plan::ListenerPlan;
+use portcullis_envoy::{BootstrapOptions, ConfigDelivery, WasmCode, WasmModules, render_bootstrap};
+use portcullis_xds::{Inputs, Module, ModuleSource, ProxyDefaults, ProxyStatus, XdsServer};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
 
 use super::Compiled;
 use super::demo::DemoUpstreams;
-use super::file_delivery::{FileDelivery, ecds_rejected_stat};
 use crate::envoy::{
-    Admin, EnvoyProcess, EnvoyProcessOptions, Error, Result, create_config_dir, write_atomically,
+    Admin, EnvoyProcess, EnvoyProcessOptions, Error, Result, create_private_dir, write_private,
 };
 use crate::locate::EnvoyBinary;
-use portcullis_compile::plan::ListenerPlan;
+
+/// How long Envoy may take to accept a change (or to start).
+const CONFIRM_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How the modules reach Envoy.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ModuleDelivery {
+    /// Delivered by the xDS server inside the filter configurations, as a gateway in a
+    /// cluster gets them.
+    #[default]
+    Served,
+    /// Read by Envoy from the local files.
+    Files,
+}
 
 /// What a local gateway needs besides its configuration.
 #[derive(Clone, Debug)]
 pub struct GatewayOptions {
     /// Envoy executable.
     pub envoy: EnvoyBinary,
-    /// Filter modules.
+    /// Filter modules (local files).
     pub wasm: WasmModules,
+    /// How the modules reach Envoy.
+    pub module_delivery: ModuleDelivery,
+    /// The gateway workload Envoy announces itself as.
+    pub identity: GatewayIdentity,
     /// Admin port on 127.0.0.1.
     pub admin_port: u16,
-    /// Directory for config files and logs (created).
+    /// The xDS server's port on 127.0.0.1 (0: any free port).
+    pub xds_port: u16,
+    /// Directory for the bootstrap and logs (created, private).
     pub state_dir: PathBuf,
     /// Envoy worker threads.
     pub concurrency: u16,
@@ -40,55 +61,118 @@ pub struct GatewayOptions {
 /// What an [`LocalGateway::apply`] changed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ApplyReport {
-    /// Resources rewritten, in order (`clusters`, filter names, `listeners`).
+    /// The rollout's steps, in order (`clusters`, filter names, `listeners`, `secrets`).
     pub updated: Vec<String>,
-    /// From the first write to Envoy's last confirmation.
+    /// From publishing the change to Envoy's acceptance of its last step.
     pub elapsed: Duration,
     /// Demo upstreams started for new endpoints.
     pub new_demo_upstreams: Vec<(u16, String)>,
 }
 
-/// A running gateway. [`LocalGateway::stop`] it; dropping it kills Envoy too.
+/// A running gateway. [`LocalGateway::stop`] it; dropping it kills Envoy and the server.
 #[derive(Debug)]
 pub struct LocalGateway {
     envoy: EnvoyProcess,
-    render: RenderOptions,
-    delivery: FileDelivery,
+    envoy_options: EnvoyProcessOptions,
+    server: XdsServer,
+    defaults: ProxyDefaults,
+    serving: ServerTask,
+    xds_port: u16,
+    node_id: String,
     state_dir: PathBuf,
     current: Compiled,
-    snapshot: Snapshot,
     demo: Option<DemoUpstreams>,
 }
 
+/// The xDS server's task and the way to stop it.
+#[derive(Debug)]
+struct ServerTask {
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+impl ServerTask {
+    async fn spawn(server: &XdsServer, port: u16) -> Result<(Self, u16)> {
+        let listener = TcpListener::bind(("127.0.0.1", port))
+            .await
+            .map_err(|e| Error::io("bind the xDS server on 127.0.0.1", format!(":{port}"), e))?;
+        let port = listener
+            .local_addr()
+            .map_err(|e| Error::io("read the xDS server's address", ":0", e))?
+            .port();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = server.clone();
+        let task = tokio::spawn(async move {
+            let shutdown = async {
+                let _ = stopped.await;
+            };
+            if let Err(e) = server.serve(listener, shutdown).await {
+                tracing::error!(error = %e, "xDS server stopped");
+            }
+        });
+        Ok((
+            ServerTask {
+                stop: Some(stop),
+                task,
+            },
+            port,
+        ))
+    }
+
+    async fn shut_down(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        // A stream held open by Envoy keeps the graceful shutdown waiting: stop it outright.
+        if tokio::time::timeout(Duration::from_secs(2), &mut self.task)
+            .await
+            .is_err()
+        {
+            self.task.abort();
+        }
+    }
+}
+
+impl Drop for ServerTask {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 impl LocalGateway {
-    /// Writes the configuration, starts the demo upstreams (if asked) and Envoy, and waits until
-    /// the filters have loaded their configuration.
+    /// Starts the xDS server with `compiled`, the demo upstreams (if asked) and Envoy, and
+    /// waits until Envoy serves the configuration.
     pub async fn start(compiled: Compiled, opts: GatewayOptions) -> Result<Self> {
         check_ports_bindable(&compiled.plan.listeners)?;
-        let config_dir = ConfigDir::new(opts.state_dir.join("config"));
-        create_config_dir(&config_dir)?;
-        let render_options = RenderOptions {
-            delivery: ConfigDelivery::Files(config_dir.clone()),
+        create_private_dir(&opts.state_dir)?;
+        let defaults = ProxyDefaults {
             bind_address: "127.0.0.1".into(),
-            wasm: opts.wasm.clone(),
-            tls: TlsDelivery::Inline,
             access_log: opts.access_log.then(|| opts.state_dir.join("access.log")),
+            modules: module_source(&opts.wasm, opts.module_delivery)?,
         };
-        let snapshot = render(&compiled.plan, &compiled.wire, &render_options)?;
-        let bootstrap =
-            portcullis_envoy::api::to_json_value(&render_bootstrap(&BootstrapOptions {
-                node_id: format!("portcullis-local-{}", opts.admin_port),
-                labels: Default::default(),
-                namespace: None,
-                admin_port: opts.admin_port,
-                delivery: render_options.delivery.clone(),
-            }));
-        write_atomically(&config_dir.bootstrap_file(), &bootstrap)?;
-        let delivery = FileDelivery::new(config_dir.clone());
-        // Before Envoy runs nothing needs confirming: write every step as it is.
-        for step in rollout(None, &snapshot) {
-            delivery.write(&step, &snapshot.version)?;
-        }
+        let server = XdsServer::new(defaults.clone());
+        server.publish(Inputs::Compiled {
+            wire: compiled.wire.clone(),
+            plan: compiled.plan.clone(),
+        });
+        let (serving, xds_port) = ServerTask::spawn(&server, opts.xds_port).await?;
+
+        let node_id = format!("portcullis-local-{}", opts.admin_port);
+        let bootstrap = render_bootstrap(&BootstrapOptions {
+            node_id: node_id.clone(),
+            labels: opts.identity.labels.clone(),
+            namespace: Some(opts.identity.namespace.clone()),
+            admin_port: opts.admin_port,
+            delivery: ConfigDelivery::Ads(portcullis_envoy::XdsServer {
+                address: "127.0.0.1".into(),
+                port: xds_port,
+            }),
+        });
+        let bootstrap_file = opts.state_dir.join("bootstrap.json");
+        write_private(
+            &bootstrap_file,
+            &portcullis_envoy::api::to_json_value(&bootstrap),
+        )?;
 
         let demo = if opts.demo_upstreams {
             let mut demo = DemoUpstreams::default();
@@ -100,33 +184,36 @@ impl LocalGateway {
             None
         };
 
-        let process = EnvoyProcessOptions {
+        let envoy_options = EnvoyProcessOptions {
             binary: opts.envoy.path.clone(),
-            bootstrap: config_dir.bootstrap_file(),
+            bootstrap: bootstrap_file,
             log_path: opts.state_dir.join("envoy.log"),
             concurrency: opts.concurrency,
             admin_port: opts.admin_port,
         };
-        let envoy = EnvoyProcess::start(&process, Duration::from_secs(30)).await?;
-        let gateway = LocalGateway {
+        let envoy = EnvoyProcess::start(&envoy_options, CONFIRM_TIMEOUT).await?;
+        let mut gateway = LocalGateway {
             envoy,
-            render: render_options,
-            delivery,
+            envoy_options,
+            server,
+            defaults,
+            serving,
+            xds_port,
+            node_id,
             state_dir: opts.state_dir,
             current: compiled,
-            snapshot,
             demo,
         };
-        gateway.wait_listeners_active().await?;
+        let version = gateway.current.wire.config_version.clone();
+        gateway.wait_serving(&version).await?;
         Ok(gateway)
     }
 
-    /// Applies a new compilation without restarting Envoy, in the make-before-break order of
-    /// [`rollout`], each step confirmed by Envoy. When Envoy refuses a step, the steps already
-    /// taken are undone in reverse order, so the previous configuration keeps serving as a
-    /// whole, and stays the current one.
+    /// Applies a new compilation without restarting Envoy. The xDS server delivers it in
+    /// make-before-break order, each step confirmed by Envoy; when Envoy refuses a step, the
+    /// steps already taken are undone, so the previous configuration keeps serving as a whole
+    /// and stays the current one.
     pub async fn apply(&mut self, compiled: Compiled) -> Result<ApplyReport> {
-        let new = render(&compiled.plan, &compiled.wire, &self.render)?;
         let start = Instant::now();
         let mut report = ApplyReport::default();
         // Upstreams first: the moment Envoy routes to a new endpoint it must answer.
@@ -136,39 +223,68 @@ impl LocalGateway {
                 .await
                 .map_err(|e| Error::Demo(e.to_string()))?;
         }
-        let admin = self.envoy.admin().clone();
-        let steps = rollout(Some(&self.snapshot), &new);
-        for (index, step) in steps.iter().enumerate() {
-            // A filter config that no listener used before is first read when the listener
-            // that uses it arrives: there is nothing to confirm yet.
-            let confirm = match step {
-                Step::FilterConfig(config) => self.snapshot.filter_config(&config.name).is_some(),
-                _ => true,
-            };
-            let outcome = if confirm {
-                self.delivery.apply(&admin, step, &new.version).await
-            } else {
-                self.delivery.write(step, &new.version)
-            };
-            if let Err(error) = outcome {
-                // Put the refused file back too: a restarted Envoy, or anyone reading the
-                // file, then sees what is actually serving.
-                let back = undo(&self.snapshot, &steps[..=index]);
-                for step in &back {
-                    let _ = self
-                        .delivery
-                        .apply(&admin, step, &self.snapshot.version)
-                        .await;
-                }
-                return Err(self.with_reason(error));
-            }
-            report.updated.push(step.resource().to_string());
-        }
-        report.updated.dedup();
+        let version = compiled.wire.config_version.clone();
+        self.server.publish(Inputs::Compiled {
+            wire: compiled.wire.clone(),
+            plan: compiled.plan.clone(),
+        });
+        let status = self.wait_serving(&version).await?;
+        report.updated = status.last_rollout;
         report.elapsed = start.elapsed();
-        self.snapshot = new;
         self.current = compiled;
         Ok(report)
+    }
+
+    /// Waits until Envoy serves configuration `version` as a whole (every step acknowledged,
+    /// no listener still warming), or refused it.
+    async fn wait_serving(&mut self, version: &str) -> Result<ProxyStatus> {
+        let deadline = Instant::now() + CONFIRM_TIMEOUT;
+        let mut changes = self.server.watch_status();
+        loop {
+            let status = self
+                .server
+                .status()
+                .into_iter()
+                .find(|s| s.node_id == self.node_id);
+            if let Some(status) = &status {
+                // A refusal is final once the undo is done and nothing is being delivered.
+                if let Some(nack) = &status.last_nack
+                    && nack.version == version
+                    && !status.rolling_out
+                {
+                    return Err(self.with_reason(Error::Rejected {
+                        resource: nack.resource.clone(),
+                        detail: nack.detail.clone(),
+                    }));
+                }
+                if status.synced_to(version) && self.listeners_warm().await? {
+                    return Ok(status.clone());
+                }
+            }
+            if let Some(reason) = self.envoy.exited() {
+                return Err(Error::Process(reason));
+            }
+            if Instant::now() > deadline {
+                return Err(Error::Rejected {
+                    resource: "configuration".into(),
+                    detail: format!(
+                        "Envoy did not confirm {version} within {CONFIRM_TIMEOUT:?} (status: \
+                         {status:?}); Envoy log:\n{}",
+                        self.envoy.log_tail(15)
+                    ),
+                });
+            }
+            let _ = tokio::time::timeout(Duration::from_millis(20), changes.changed()).await;
+        }
+    }
+
+    /// Every listener is active: none is warming.
+    async fn listeners_warm(&self) -> Result<bool> {
+        let admin = self.envoy.admin();
+        Ok(admin
+            .counter("listener_manager.total_listeners_warming")
+            .await?
+            == 0)
     }
 
     /// Adds Envoy's own reason (the last error lines of its log) to a rejection.
@@ -187,38 +303,43 @@ impl LocalGateway {
         }
     }
 
-    /// Waits until every listener of the plan is active (ECDS-fed listeners warm until the
-    /// filter config has loaded) and the router filter accepted its first config.
-    async fn wait_listeners_active(&self) -> Result<()> {
-        let admin = self.envoy.admin();
-        let want = self.current.plan.listeners.len() as u64;
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let rejected_stat = ecds_rejected_stat(ROUTER_FILTER);
-        loop {
-            let active = admin
-                .counter("listener_manager.total_listeners_active")
-                .await?;
-            let rejected = admin.counter(&rejected_stat).await?;
-            if rejected > 0 {
-                return Err(Error::Rejected {
-                    resource: ROUTER_FILTER.into(),
-                    detail: format!(
-                        "initial config rejected; Envoy log:\n{}",
-                        self.envoy.log_tail(15)
-                    ),
-                });
-            }
-            if active >= want {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                return Err(Error::Process(format!(
-                    "{active} of {want} listeners active after 30 s; Envoy log:\n{}",
-                    self.envoy.log_tail(15)
-                )));
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+    /// Restarts Envoy from the same bootstrap: it reconnects to the server and gets the
+    /// current configuration.
+    pub async fn restart_envoy(&mut self) -> Result<()> {
+        let old = std::mem::replace(
+            &mut self.envoy,
+            EnvoyProcess::start(&self.envoy_options, CONFIRM_TIMEOUT).await?,
+        );
+        drop(old);
+        let version = self.current.wire.config_version.clone();
+        self.wait_serving(&version).await.map(|_| ())
+    }
+
+    /// Stops the xDS server, leaves Envoy running on what it has, and starts a new server on
+    /// the same port with the current configuration; Envoy reconnects and resynchronises.
+    /// Between the two, `between` runs (a test sends requests there).
+    pub async fn restart_server<F: std::future::Future<Output = ()>>(
+        &mut self,
+        between: F,
+    ) -> Result<()> {
+        let old = std::mem::replace(
+            &mut self.serving,
+            ServerTask {
+                stop: None,
+                task: tokio::spawn(async {}),
+            },
+        );
+        old.shut_down().await;
+        between.await;
+        self.server = XdsServer::new(self.defaults.clone());
+        self.server.publish(Inputs::Compiled {
+            wire: self.current.wire.clone(),
+            plan: self.current.plan.clone(),
+        });
+        let (serving, _) = ServerTask::spawn(&self.server, self.xds_port).await?;
+        self.serving = serving;
+        let version = self.current.wire.config_version.clone();
+        self.wait_serving(&version).await.map(|_| ())
     }
 
     /// `Some(reason)` once Envoy has exited on its own (crash, killed from outside).
@@ -233,6 +354,14 @@ impl LocalGateway {
     /// The admin client.
     pub fn admin(&self) -> &Admin {
         self.envoy.admin()
+    }
+    /// The xDS server (status, metrics).
+    pub fn server(&self) -> &XdsServer {
+        &self.server
+    }
+    /// The xDS server's port on 127.0.0.1 (also its HTTP endpoints).
+    pub fn xds_port(&self) -> u16 {
+        self.xds_port
     }
     /// Envoy's log (audit records of the egress filter are here).
     pub fn envoy_log(&self) -> &Path {
@@ -260,11 +389,40 @@ impl LocalGateway {
             .collect()
     }
 
-    /// Stops Envoy and the demo upstreams.
+    /// Stops Envoy, the server and the demo upstreams.
     pub async fn stop(self) -> Result<()> {
         drop(self.demo);
-        self.envoy.stop().await
+        let stopped = self.envoy.stop().await;
+        self.serving.shut_down().await;
+        stopped
     }
+}
+
+/// The modules as the server hands them out: read into memory to be served, or left as files.
+fn module_source(wasm: &WasmModules, delivery: ModuleDelivery) -> Result<ModuleSource> {
+    if delivery == ModuleDelivery::Files {
+        return Ok(ModuleSource::Local(wasm.clone()));
+    }
+    let read = |code: &WasmCode| -> Result<Module> {
+        match code {
+            WasmCode::Local(path) => {
+                let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
+                let name = path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                Ok(Module::new(name, bytes))
+            }
+            WasmCode::Inline(bytes) => Ok(Module::new("module.wasm", bytes.to_vec())),
+            WasmCode::Remote { url, .. } => Err(Error::Process(format!(
+                "module {url} is remote; a local gateway serves local modules"
+            ))),
+        }
+    };
+    Ok(ModuleSource::served(
+        read(&wasm.router)?,
+        wasm.egress_audit.as_ref().map(read).transpose()?,
+    ))
 }
 
 /// Envoy would only log a listener it cannot bind and never become ready: say why at once.

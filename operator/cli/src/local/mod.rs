@@ -9,11 +9,10 @@
 
 pub mod compiler;
 pub mod demo;
-pub mod file_delivery;
 pub mod gateway;
 pub mod up;
 pub mod watch;
 
 pub use compiler::{Compiled, Compiler};
-pub use gateway::{ApplyReport, GatewayOptions, LocalGateway};
+pub use gateway::{ApplyReport, GatewayOptions, LocalGateway, ModuleDelivery};
 pub use up::{UpOptions, run_up};

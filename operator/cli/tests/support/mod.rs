@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use portcullis::local::{Compiled, GatewayOptions, LocalGateway};
+use portcullis::local::{Compiled, GatewayOptions, LocalGateway, ModuleDelivery};
 use portcullis::locate::{EnvoyBinary, locate_envoy, locate_modules};
 use portcullis_compile::plan::{
     ClusterPlan, Discovery, Endpoint, EnvoyPlan, ListenerKind, ListenerPlan,
@@ -102,7 +102,10 @@ pub async fn start_with(wire: WireConfig, plan: EnvoyPlan, demo_upstreams: bool)
     let opts = GatewayOptions {
         envoy: t.envoy.clone(),
         wasm: t.wasm.clone(),
-        admin_port: free_port(),
+        module_delivery: ModuleDelivery::Served,
+        identity: Default::default(),
+        xds_port: 0,
+        admin_port: 0,
         state_dir: state_dir(),
         concurrency: 1,
         demo_upstreams,

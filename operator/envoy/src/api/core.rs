@@ -41,6 +41,17 @@ pub enum DataSource {
     /// A file Envoy reads.
     #[serde(rename = "filename")]
     Filename(String),
+    /// Bytes (base64 in JSON).
+    #[serde(rename = "inline_bytes", serialize_with = "base64_bytes")]
+    InlineBytes(std::sync::Arc<[u8]>),
+}
+
+fn base64_bytes<S: serde::Serializer>(
+    bytes: &std::sync::Arc<[u8]>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    use base64::Engine as _;
+    s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(bytes))
 }
 
 /// `core.v3.ConfigSource`: where a dynamic resource comes from.

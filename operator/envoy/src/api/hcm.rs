@@ -52,12 +52,12 @@ pub struct HttpFilter {
     pub name: String,
     /// Its configuration.
     #[serde(flatten)]
-    pub config: HttpFilterConfig,
+    pub config: FilterConfig,
 }
 
-/// The `config_type` oneof of `HttpFilter`.
+/// The `config_type` oneof of `HttpFilter` and of a listener's network `Filter`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub enum HttpFilterConfig {
+pub enum FilterConfig {
     /// Inline configuration.
     #[serde(rename = "typed_config")]
     Typed(TypedConfig),

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::{Address, TransportSocket, TypedConfig};
+use super::{Address, FilterConfig, TransportSocket, TypedConfig};
 
 /// `listener.v3.Listener`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -44,10 +44,21 @@ pub struct FilterChainMatch {
 /// `listener.v3.Filter`: a network filter.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Filter {
-    /// The filter's name.
+    /// The filter's name (also its ECDS resource name).
     pub name: String,
-    /// Its configuration.
-    pub typed_config: TypedConfig,
+    /// Its configuration, inline or by ECDS.
+    #[serde(flatten)]
+    pub config: FilterConfig,
+}
+
+impl Filter {
+    /// A filter configured inline.
+    pub fn typed(name: impl Into<String>, config: TypedConfig) -> Self {
+        Filter {
+            name: name.into(),
+            config: FilterConfig::Typed(config),
+        }
+    }
 }
 
 /// `listener.v3.ListenerFilter`.

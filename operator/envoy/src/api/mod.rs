@@ -113,9 +113,7 @@ impl TypedConfig {
                 "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
             }
             TypedConfig::HttpWasm(_) => HTTP_WASM_TYPE,
-            TypedConfig::NetworkWasm(_) => {
-                "type.googleapis.com/envoy.extensions.filters.network.wasm.v3.Wasm"
-            }
+            TypedConfig::NetworkWasm(_) => NETWORK_WASM_TYPE,
             TypedConfig::HeaderMutation(_) => {
                 "type.googleapis.com/envoy.extensions.http.early_header_mutation.header_mutation.v3.HeaderMutation"
             }
@@ -148,6 +146,9 @@ pub const SECRET_TYPE: &str =
     "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret";
 /// Type URL of the wasm HTTP filter's configuration.
 pub const HTTP_WASM_TYPE: &str = "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm";
+/// Type URL of the wasm network filter's configuration.
+pub const NETWORK_WASM_TYPE: &str =
+    "type.googleapis.com/envoy.extensions.filters.network.wasm.v3.Wasm";
 
 /// A message without fields (`TlsInspector`, `Router`, an empty options message).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]

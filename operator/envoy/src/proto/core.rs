@@ -33,6 +33,7 @@ pub(super) fn data_source(d: &api::DataSource) -> core_pb::DataSource {
             core_pb::data_source::Specifier::InlineString(s.clone())
         }
         api::DataSource::Filename(f) => core_pb::data_source::Specifier::Filename(f.clone()),
+        api::DataSource::InlineBytes(b) => core_pb::data_source::Specifier::InlineBytes(b.to_vec()),
     };
     core_pb::DataSource {
         specifier: Some(specifier),

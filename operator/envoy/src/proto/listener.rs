@@ -52,9 +52,14 @@ fn filter_chain(c: &api::FilterChain) -> listener_pb::FilterChain {
             .iter()
             .map(|f| listener_pb::Filter {
                 name: f.name.clone(),
-                config_type: Some(listener_pb::filter::ConfigType::TypedConfig(any(
-                    &f.typed_config
-                ))),
+                config_type: Some(match &f.config {
+                    api::FilterConfig::Typed(t) => {
+                        listener_pb::filter::ConfigType::TypedConfig(any(t))
+                    }
+                    api::FilterConfig::Discovery(d) => {
+                        listener_pb::filter::ConfigType::ConfigDiscovery(extension_config_source(d))
+                    }
+                }),
             })
             .collect(),
         ..Default::default()
@@ -105,8 +110,8 @@ pub(super) fn hcm(h: &api::HttpConnectionManager) -> hcm_pb::HttpConnectionManag
 
 fn http_filter(f: &api::HttpFilter) -> hcm_pb::HttpFilter {
     let config = match &f.config {
-        api::HttpFilterConfig::Typed(t) => hcm_pb::http_filter::ConfigType::TypedConfig(any(t)),
-        api::HttpFilterConfig::Discovery(d) => {
+        api::FilterConfig::Typed(t) => hcm_pb::http_filter::ConfigType::TypedConfig(any(t)),
+        api::FilterConfig::Discovery(d) => {
             hcm_pb::http_filter::ConfigType::ConfigDiscovery(extension_config_source(d))
         }
     };

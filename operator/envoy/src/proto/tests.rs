@@ -16,13 +16,13 @@ fn a_packed_listener_decodes_to_what_was_rendered() {
         filter_chains: vec![FilterChain {
             filter_chain_match: None,
             transport_socket: None,
-            filters: vec![Filter {
-                name: "envoy.filters.network.tcp_proxy".into(),
-                typed_config: TypedConfig::TcpProxy(TcpProxy {
+            filters: vec![Filter::typed(
+                "envoy.filters.network.tcp_proxy",
+                TypedConfig::TcpProxy(TcpProxy {
                     stat_prefix: "p".into(),
                     cluster: "outbound|443||api.example.org".into(),
                 }),
-            }],
+            )],
         }],
         listener_filters: vec![],
         default_filter_chain: None,

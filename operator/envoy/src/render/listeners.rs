@@ -5,17 +5,17 @@ use std::collections::BTreeMap;
 use portcullis_compile::plan::{ListenerKind, ListenerPlan, PassthroughPlan, TlsChainPlan};
 
 use super::{
-    CLUSTER_HEADER, EGRESS_AUDIT_FILTER, ROUTER_FILTER, RenderOptions, Source, secrets, wasm,
+    CLUSTER_HEADER, EGRESS_AUDIT_FILTER, EGRESS_AUDIT_TCP_FILTER, ROUTER_FILTER, RenderOptions,
+    Source, secrets,
 };
 use crate::api::{
     AccessLog, Address, CodecType, CommonTlsContext, DownstreamTlsContext, Duration, Empty,
-    ExtensionConfigSource, FileAccessLog, Filter, FilterChain, FilterChainMatch, HTTP_WASM_TYPE,
-    HeaderMutation, HeaderMutationOp, HttpConnectionManager, HttpFilter, HttpFilterConfig,
-    Listener, ListenerFilter, LogFormat, Route, RouteAction, RouteConfiguration, RouteMatch,
-    Secret, TcpProxy, TransportSocket, TypedConfig, TypedExtensionConfig, UpgradeConfig,
-    VirtualHost,
+    ExtensionConfigSource, FileAccessLog, Filter, FilterChain, FilterChainMatch, FilterConfig,
+    HTTP_WASM_TYPE, HeaderMutation, HeaderMutationOp, HttpConnectionManager, HttpFilter, Listener,
+    ListenerFilter, LogFormat, NETWORK_WASM_TYPE, Route, RouteAction, RouteConfiguration,
+    RouteMatch, Secret, TcpProxy, TransportSocket, TypedConfig, TypedExtensionConfig,
+    UpgradeConfig, VirtualHost,
 };
-use crate::delivery::WasmCode;
 
 /// Cluster with no endpoints: the destination of egress passthrough connections whose SNI no
 /// chain serves. The audit filter records and closes them first; this only satisfies tcp_proxy.
@@ -30,8 +30,6 @@ pub(super) fn needs_blackhole(l: &ListenerPlan) -> bool {
 /// `secrets`.
 pub(super) fn listener(
     l: &ListenerPlan,
-    wire_json: &str,
-    audit_code: Option<&WasmCode>,
     opts: &RenderOptions,
     secrets: &mut Vec<Secret>,
 ) -> Listener {
@@ -42,10 +40,15 @@ pub(super) fn listener(
         .enumerate()
         .map(|(index, c)| tls_chain(c, &hcm, opts, secrets::Naming::new(&l.name, index), secrets))
         .collect();
-    let audit = match l.kind {
-        ListenerKind::Egress => audit_code.map(|code| wasm::network_filter(code, wire_json)),
-        ListenerKind::Ingress => None,
-    };
+    // The passthrough chains' audit filter, delivered by ECDS: one plugin for every chain
+    // (an inline config would be one plugin per chain, each loading the module).
+    let audit = needs_blackhole(l).then(|| Filter {
+        name: EGRESS_AUDIT_TCP_FILTER.into(),
+        config: FilterConfig::Discovery(ExtensionConfigSource {
+            config_source: opts.source(Source::FilterConfig(EGRESS_AUDIT_TCP_FILTER)),
+            type_urls: vec![NETWORK_WASM_TYPE.into()],
+        }),
+    });
     chains.extend(
         l.passthrough
             .iter()
@@ -96,7 +99,7 @@ fn http_connection_manager(l: &ListenerPlan, opts: &RenderOptions) -> Filter {
     http_filters.push(ecds_filter(ROUTER_FILTER, opts));
     http_filters.push(HttpFilter {
         name: "envoy.filters.http.router".into(),
-        config: HttpFilterConfig::Typed(TypedConfig::Router(Empty {})),
+        config: FilterConfig::Typed(TypedConfig::Router(Empty {})),
     });
 
     let hcm = HttpConnectionManager {
@@ -122,10 +125,10 @@ fn http_connection_manager(l: &ListenerPlan, opts: &RenderOptions) -> Filter {
         http_filters,
         access_log: opts.access_log.iter().map(|p| access_log(p)).collect(),
     };
-    Filter {
-        name: "envoy.filters.network.http_connection_manager".into(),
-        typed_config: TypedConfig::HttpConnectionManager(Box::new(hcm)),
-    }
+    Filter::typed(
+        "envoy.filters.network.http_connection_manager",
+        TypedConfig::HttpConnectionManager(Box::new(hcm)),
+    )
 }
 
 /// An HTTP filter whose configuration comes from ECDS. Without a default config the listener
@@ -133,7 +136,7 @@ fn http_connection_manager(l: &ListenerPlan, opts: &RenderOptions) -> Filter {
 fn ecds_filter(name: &str, opts: &RenderOptions) -> HttpFilter {
     HttpFilter {
         name: name.into(),
-        config: HttpFilterConfig::Discovery(ExtensionConfigSource {
+        config: FilterConfig::Discovery(ExtensionConfigSource {
             config_source: opts.source(Source::FilterConfig(name)),
             type_urls: vec![HTTP_WASM_TYPE.into()],
         }),
@@ -227,11 +230,11 @@ fn passthrough_chain(p: &PassthroughPlan, audit: Option<&Filter>) -> FilterChain
 }
 
 fn tcp_proxy(stat_prefix: &str, cluster: &str) -> Filter {
-    Filter {
-        name: "envoy.filters.network.tcp_proxy".into(),
-        typed_config: TypedConfig::TcpProxy(TcpProxy {
+    Filter::typed(
+        "envoy.filters.network.tcp_proxy",
+        TypedConfig::TcpProxy(TcpProxy {
             stat_prefix: stat_prefix.into(),
             cluster: cluster.into(),
         }),
-    }
+    )
 }

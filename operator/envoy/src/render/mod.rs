@@ -27,6 +27,8 @@ pub const CLUSTER_HEADER: &str = "x-portcullis-cluster";
 pub const ROUTER_FILTER: &str = "portcullis.router";
 /// ECDS resource name (and HTTP filter name) of the egress-audit filter.
 pub const EGRESS_AUDIT_FILTER: &str = "portcullis.egress_audit";
+/// ECDS resource name (and network filter name) of the egress-audit TLS passthrough filter.
+pub const EGRESS_AUDIT_TCP_FILTER: &str = "portcullis.egress_audit_tcp";
 
 /// Everything rendering needs besides the plan and the wire config.
 #[derive(Clone, Debug)]
@@ -102,7 +104,7 @@ pub fn render(plan: &EnvoyPlan, wire: &WireConfig, opts: &RenderOptions) -> Resu
     let listeners = plan
         .listeners
         .iter()
-        .map(|l| listeners::listener(l, &wire_json, audit_code, opts, &mut secrets))
+        .map(|l| listeners::listener(l, opts, &mut secrets))
         .collect();
     let mut clusters: Vec<_> = plan.clusters.iter().map(clusters::cluster).collect();
     if plan.listeners.iter().any(listeners::needs_blackhole) {
@@ -129,6 +131,14 @@ pub fn render(plan: &EnvoyPlan, wire: &WireConfig, opts: &RenderOptions) -> Resu
                 code,
                 &wire_json,
             ),
+        });
+    }
+    if plan.listeners.iter().any(listeners::needs_blackhole)
+        && let Some(code) = audit_code
+    {
+        filter_configs.push(TypedExtensionConfig {
+            name: EGRESS_AUDIT_TCP_FILTER.into(),
+            typed_config: wasm::network_filter_config(code, &wire_json),
         });
     }
     Ok(Snapshot {

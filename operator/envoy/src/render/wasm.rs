@@ -34,6 +34,9 @@ pub(super) fn plugin_config(
                 WasmCode::Local(path) => {
                     AsyncDataSource::Local(DataSource::Filename(path.display().to_string()))
                 }
+                WasmCode::Inline(bytes) => {
+                    AsyncDataSource::Local(DataSource::InlineBytes(bytes.clone()))
+                }
                 WasmCode::Remote {
                     url,
                     cluster,
@@ -68,19 +71,15 @@ pub(super) fn http_filter_config(
     }))
 }
 
-/// The network wasm filter of TLS passthrough egress. Inline (not ECDS): a wire change
-/// rewrites the listener, which drains old connections gracefully.
-pub(super) fn network_filter(code: &WasmCode, wire_json: &str) -> crate::api::Filter {
-    crate::api::Filter {
-        name: "envoy.filters.network.wasm".into(),
-        typed_config: TypedConfig::NetworkWasm(Box::new(Wasm {
-            config: plugin_config(
-                "portcullis.egress_audit_tcp",
-                "egress_audit_tcp",
-                EGRESS_AUDIT_VM,
-                code,
-                wire_json,
-            ),
-        })),
-    }
+/// The typed config of the network wasm filter of TLS passthrough egress.
+pub(super) fn network_filter_config(code: &WasmCode, wire_json: &str) -> TypedConfig {
+    TypedConfig::NetworkWasm(Box::new(Wasm {
+        config: plugin_config(
+            super::EGRESS_AUDIT_TCP_FILTER,
+            "egress_audit_tcp",
+            EGRESS_AUDIT_VM,
+            code,
+            wire_json,
+        ),
+    }))
 }

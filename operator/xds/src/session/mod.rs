@@ -380,14 +380,9 @@ impl Session {
         if self.serving.is_some() || self.refused.is_some() {
             return;
         }
-        // Listeners use every filter config of the view (the egress one exists only with
-        // egress listeners); with no listeners Envoy asks for none.
-        let filters: Vec<&String> = if self.view.listeners.is_empty() {
-            vec![]
-        } else {
-            self.view.filter_configs.iter().map(|f| &f.name).collect()
-        };
-        let secrets: Vec<&String> = self.view.secrets.iter().map(|s| &s.name).collect();
+        let (filters, secrets) = self.view.referenced_names();
+        let filters: Vec<&String> = filters.iter().collect();
+        let secrets: Vec<&String> = secrets.iter().collect();
         let has = |kind: ResourceType, names: &[&String]| match self.subscriptions.get(&kind) {
             Some(sub) => names.iter().all(|n| sub.names.contains(n)),
             None => !kind.is_wildcard() && names.is_empty(),

@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use portcullis_envoy::Snapshot;
 use portcullis_envoy::api::{
-    Address, Cluster, ClusterLoadAssignment, DiscoveryType, Duration, Listener, StringValue,
-    TypedConfig, TypedExtensionConfig,
+    Address, Cluster, ClusterLoadAssignment, ConfigSource, DiscoveryType, Duration,
+    ExtensionConfigSource, Filter, FilterChain, FilterConfig, Listener, StringValue, TypedConfig,
+    TypedExtensionConfig,
 };
 
 use super::*;
@@ -29,11 +30,22 @@ fn cluster(name: &str) -> Cluster {
     }
 }
 
+/// A listener whose one chain uses the router's filter config by ECDS.
 fn listener(name: &str, port: u16) -> Listener {
     Listener {
         name: name.into(),
         address: Address::socket("127.0.0.1", port),
-        filter_chains: vec![],
+        filter_chains: vec![FilterChain {
+            filter_chain_match: None,
+            transport_socket: None,
+            filters: vec![Filter {
+                name: ROUTER.into(),
+                config: FilterConfig::Discovery(ExtensionConfigSource {
+                    config_source: ConfigSource::ads(),
+                    type_urls: vec![],
+                }),
+            }],
+        }],
         listener_filters: vec![],
         default_filter_chain: None,
     }
