@@ -44,6 +44,9 @@ pub(crate) struct Shared {
     pub(crate) registry: Registry,
     pub(crate) metrics: Metrics,
     pub(crate) next_stream: AtomicU64,
+    /// Set when the server shuts down: every stream ends, so the proxies reconnect elsewhere
+    /// (a graceful shutdown would otherwise wait for streams that never end).
+    pub(crate) closing: watch::Sender<bool>,
     published: AtomicBool,
     /// The last configuration of each workload that compiled, served when a newer one does not.
     last_good: Mutex<BTreeMap<WorkloadKey, Arc<Snapshot>>>,
@@ -111,6 +114,7 @@ impl XdsServer {
                 registry: Registry::default(),
                 metrics: Metrics::default(),
                 next_stream: AtomicU64::new(1),
+                closing: watch::Sender::new(false),
                 published: AtomicBool::new(false),
                 last_good: Mutex::new(BTreeMap::new()),
             }),
@@ -170,6 +174,11 @@ impl XdsServer {
             .into_axum_router()
             .merge(crate::http::router(self.clone()));
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        let closing = self.shared.closing.clone();
+        let shutdown = async move {
+            shutdown.await;
+            closing.send_replace(true);
+        };
         tonic::transport::Server::builder()
             // Prometheus, curl and Envoy's module fetches speak HTTP/1.1; Envoy's gRPC, h2c.
             .accept_http1(true)

@@ -80,6 +80,7 @@ async fn run(
     tracing::info!(node = %identity.node_id, labels = ?identity.gateway.labels,
         namespace = %identity.gateway.namespace, stream, "proxy connected");
 
+    let mut closing = shared.closing.subscribe();
     let mut catalogs = shared.catalog.subscribe();
     let catalog = Arc::clone(&catalogs.borrow_and_update());
     let (target, compiled) = shared.target_for(&catalog, &identity.gateway).await;
@@ -100,6 +101,7 @@ async fn run(
             }
         }
         tokio::select! {
+            _ = async { closing.wait_for(|closing| *closing).await.is_ok() } => break,
             message = incoming.message() => match message {
                 Ok(Some(request)) => next = Some(request),
                 Ok(None) => break,

@@ -42,6 +42,12 @@ fn tools() -> &'static Tools {
     })
 }
 
+/// Envoy and the filter modules, as located for this test binary.
+pub fn envoy_and_modules() -> (EnvoyBinary, WasmModules) {
+    let t = tools();
+    (t.envoy.clone(), t.wasm.clone())
+}
+
 /// A port that was free a moment ago.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
