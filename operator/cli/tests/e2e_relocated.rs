@@ -84,6 +84,8 @@ async fn a_copied_binary_serves_the_seed_example() {
             "--admin-port",
             &admin,
             "--demo-upstreams",
+            "--xds-port",
+            "0",
         ],
         &[("PORTCULLIS_WASM_DIR", &wasm)],
     )

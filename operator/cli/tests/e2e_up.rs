@@ -1,6 +1,7 @@
 //! `portcullis up` as a user runs it: the real binary on a directory of Istio YAML with demo
 //! upstreams; an edited VirtualService is applied live; a broken file keeps the last good
-//! config serving; SIGTERM stops Envoy and the upstreams.
+//! config serving; an Envoy killed from outside is restarted and serves the current config;
+//! SIGTERM stops Envoy and the upstreams.
 
 #![allow(
     clippy::unwrap_used,
@@ -109,6 +110,8 @@ async fn up_applies_edits_live_and_stops_cleanly() {
             "--admin-port",
             &admin.to_string(),
             "--demo-upstreams",
+            "--xds-port",
+            "0",
             "--state-dir",
         ])
         .arg(dir.join(".state"))
@@ -121,6 +124,17 @@ async fn up_applies_edits_live_and_stops_cleanly() {
     wait_upstream(listen, "outbound|80||blue.demo.local").await;
 
     write(&dir, "vs.yaml", &virtual_service("green"));
+    wait_upstream(listen, "outbound|80||green.demo.local").await;
+
+    // Envoy killed from outside: `up` notices, restarts it, and it serves the current config.
+    let bootstrap = dir.join(".state").join("bootstrap.json");
+    let killed = std::process::Command::new("pkill")
+        .args(["-KILL", "-f"])
+        .arg(&bootstrap)
+        .status()
+        .unwrap();
+    assert!(killed.success(), "no Envoy to kill");
+    tokio::time::sleep(Duration::from_millis(200)).await;
     wait_upstream(listen, "outbound|80||green.demo.local").await;
 
     // A broken edit: reported, and the last good config keeps serving.

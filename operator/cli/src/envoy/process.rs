@@ -152,6 +152,11 @@ impl EnvoyProcess {
         lines[lines.len().saturating_sub(n)..].join("\n")
     }
 
+    /// Kills Envoy at once and waits for it to be gone (a crashed one is reaped).
+    pub async fn kill(&mut self) {
+        let _ = self.child.kill().await;
+    }
+
     /// Stops Envoy: SIGTERM, then SIGKILL after two seconds.
     pub async fn stop(mut self) -> Result<()> {
         if let Some(pid) = self.child.id() {

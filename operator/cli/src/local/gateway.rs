@@ -241,11 +241,13 @@ impl LocalGateway {
         let deadline = Instant::now() + CONFIRM_TIMEOUT;
         let mut changes = self.server.watch_status();
         loop {
+            // The newest stream of the node: a restarted Envoy's old stream may linger.
             let status = self
                 .server
                 .status()
                 .into_iter()
-                .find(|s| s.node_id == self.node_id);
+                .filter(|s| s.node_id == self.node_id)
+                .max_by_key(|s| s.stream);
             if let Some(status) = &status {
                 // A refusal is final once the undo is done and nothing is being delivered.
                 if let Some(nack) = &status.last_nack
@@ -306,11 +308,9 @@ impl LocalGateway {
     /// Restarts Envoy from the same bootstrap: it reconnects to the server and gets the
     /// current configuration.
     pub async fn restart_envoy(&mut self) -> Result<()> {
-        let old = std::mem::replace(
-            &mut self.envoy,
-            EnvoyProcess::start(&self.envoy_options, CONFIRM_TIMEOUT).await?,
-        );
-        drop(old);
+        // The old process must be gone first: the new one binds the same ports.
+        self.envoy.kill().await;
+        self.envoy = EnvoyProcess::start(&self.envoy_options, CONFIRM_TIMEOUT).await?;
         let version = self.current.wire.config_version.clone();
         self.wait_serving(&version).await.map(|_| ())
     }

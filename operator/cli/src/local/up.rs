@@ -7,8 +7,12 @@ use std::time::Duration;
 use super::watch::Fingerprint;
 use super::{Compiler, GatewayOptions, LocalGateway};
 
-/// How often the directory is scanned.
-const POLL: Duration = Duration::from_millis(250);
+/// How often the directory is scanned: a stat of each file, cheap for a directory of YAML,
+/// and short enough that a saved edit is served within a few tens of milliseconds.
+const POLL: Duration = Duration::from_millis(50);
+
+/// Envoy restarts in a row, without one lasting a minute, before `up` gives up.
+const MAX_RESTARTS: u32 = 5;
 
 /// Options of `portcullis up`.
 #[derive(Clone, Debug)]
@@ -30,6 +34,7 @@ pub async fn run_up(compiler: Arc<dyn Compiler>, opts: UpOptions) -> anyhow::Res
 
     let mut seen = Fingerprint::scan(&opts.dir);
     let mut ticker = tokio::time::interval(POLL);
+    let (mut restarts, mut healthy_since) = (0u32, std::time::Instant::now());
     let stop = shutdown_signal();
     tokio::pin!(stop);
     loop {
@@ -38,7 +43,26 @@ pub async fn run_up(compiler: Arc<dyn Compiler>, opts: UpOptions) -> anyhow::Res
             _ = ticker.tick() => {}
         }
         if let Some(reason) = gateway.envoy_exited() {
-            anyhow::bail!("{reason}");
+            restarts += 1;
+            if restarts > MAX_RESTARTS {
+                anyhow::bail!("{reason}\nEnvoy exited {MAX_RESTARTS} times in a row; giving up");
+            }
+            eprintln!("✗ {reason}\n  restarting Envoy ({restarts} of {MAX_RESTARTS})");
+            tokio::time::sleep(Duration::from_millis(200 * u64::from(restarts))).await;
+            match gateway.restart_envoy().await {
+                Ok(()) => {
+                    eprintln!(
+                        "✓ Envoy restarted; serving {}",
+                        gateway.current().wire.config_version
+                    );
+                    healthy_since = std::time::Instant::now();
+                }
+                Err(e) => eprintln!("✗ Envoy did not come back: {e}"),
+            }
+            continue;
+        }
+        if restarts > 0 && healthy_since.elapsed() > Duration::from_secs(60) {
+            restarts = 0;
         }
         let now = Fingerprint::scan(&opts.dir);
         if now == seen {
@@ -91,6 +115,10 @@ fn print_banner(gateway: &LocalGateway, opts: &UpOptions) {
         println!("  {name:<12} {url}");
     }
     println!("  admin        http://127.0.0.1:{}", gateway.admin().port());
+    println!(
+        "  xds          127.0.0.1:{} (portcullis status --server 127.0.0.1:{0})",
+        gateway.xds_port()
+    );
     println!("  envoy log    {}", gateway.envoy_log().display());
     println!("  access log   {}", gateway.access_log().display());
     let hosts = gateway.current().wire.listeners.iter().flat_map(|l| {
