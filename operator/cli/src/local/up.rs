@@ -7,9 +7,9 @@ use std::time::Duration;
 use super::watch::Fingerprint;
 use super::{Compiler, GatewayOptions, LocalGateway};
 
-/// How often the directory is scanned: a stat of each file, cheap for a directory of YAML,
-/// and short enough that a saved edit is served within a few tens of milliseconds.
-const POLL: Duration = Duration::from_millis(50);
+/// How often the directory is scanned when no change notification arrives: the safety net
+/// for filesystems that do not notify (network mounts), and the pace of the Envoy check.
+const POLL: Duration = Duration::from_millis(250);
 
 /// Envoy restarts in a row, without one lasting a minute, before `up` gives up.
 const MAX_RESTARTS: u32 = 5;
@@ -34,6 +34,7 @@ pub async fn run_up(compiler: Arc<dyn Compiler>, opts: UpOptions) -> anyhow::Res
 
     let mut seen = Fingerprint::scan(&opts.dir);
     let mut ticker = tokio::time::interval(POLL);
+    let mut notified = super::watch::Notifications::watch(&opts.dir);
     let (mut restarts, mut healthy_since) = (0u32, std::time::Instant::now());
     let stop = shutdown_signal();
     tokio::pin!(stop);
@@ -41,6 +42,7 @@ pub async fn run_up(compiler: Arc<dyn Compiler>, opts: UpOptions) -> anyhow::Res
         tokio::select! {
             _ = &mut stop => break,
             _ = ticker.tick() => {}
+            _ = notified.next() => {}
         }
         if let Some(reason) = gateway.envoy_exited() {
             restarts += 1;

@@ -1,40 +1,99 @@
-//! Change detection by polling: a fingerprint of every file's path, size and mtime. Polling
-//! every 250 ms costs nothing for a directory of YAML files and behaves the same everywhere
-//! (editors that replace files, network mounts, containers).
+//! Change detection: the kernel's notifications (inotify) wake the loop at once, and a
+//! fingerprint of every file's path, size and mtime decides whether anything changed, so
+//! editors' swap files and a burst of events from one save count once. Where notifications
+//! are unavailable (network mounts, exhausted watches) the loop's periodic scan still sees
+//! every change.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-/// Path → (size, mtime) of every regular file under a directory, hidden entries excluded.
+/// Path → (size, mtime) of every file the loader reads in a directory: the `*.yaml` and
+/// `*.yml` files directly in it (hidden ones excluded: editors' swap files, our own state).
+/// Anything else there, a log file say, is not configuration and changes nothing.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Fingerprint(BTreeMap<PathBuf, (u64, Option<SystemTime>)>);
 
 impl Fingerprint {
-    /// Scans `dir` recursively. Unreadable entries are skipped (they reappear once readable).
+    /// Scans `dir`, one level deep like the loader. Unreadable entries are skipped (they
+    /// reappear once readable).
     pub fn scan(dir: &Path) -> Self {
         let mut files = BTreeMap::new();
-        scan_into(dir, &mut files);
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return Fingerprint(files);
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with('.') || !(name.ends_with(".yaml") || name.ends_with(".yml")) {
+                continue;
+            }
+            // `metadata` follows a symlink, as the loader's read does.
+            let Ok(meta) = std::fs::metadata(&path) else {
+                continue;
+            };
+            if meta.is_file() {
+                files.insert(path, (meta.len(), meta.modified().ok()));
+            }
+        }
         Fingerprint(files)
     }
 }
 
-fn scan_into(dir: &Path, files: &mut BTreeMap<PathBuf, (u64, Option<SystemTime>)>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        // Editors' swap files and our own state directory are not configuration.
-        if entry.file_name().to_string_lossy().starts_with('.') {
-            continue;
+/// Change notifications for a directory tree, debounced.
+#[derive(Debug)]
+pub struct Notifications {
+    events: Option<tokio::sync::mpsc::Receiver<()>>,
+    // Kept alive: dropping it stops the notifications.
+    _watcher: Option<notify::RecommendedWatcher>,
+}
+
+/// Events of one save arrive within a few milliseconds of each other.
+const DEBOUNCE: std::time::Duration = std::time::Duration::from_millis(5);
+
+impl Notifications {
+    /// Watches `dir` (one level, as the loader reads it); without a watcher (none available, or the directory cannot
+    /// be watched) [`Notifications::next`] never fires and the periodic scan takes over.
+    pub fn watch(dir: &Path) -> Self {
+        use notify::Watcher as _;
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+            if event.is_ok() {
+                // A full channel already holds a wake-up: nothing is lost.
+                let _ = tx.try_send(());
+            }
+        });
+        match watcher.and_then(|mut w| {
+            w.watch(dir, notify::RecursiveMode::NonRecursive)
+                .map(|()| w)
+        }) {
+            Ok(watcher) => Notifications {
+                events: Some(rx),
+                _watcher: Some(watcher),
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, dir = %dir.display(),
+                    "no change notifications; scanning the directory periodically");
+                Notifications {
+                    events: None,
+                    _watcher: None,
+                }
+            }
         }
-        let Ok(meta) = entry.metadata() else { continue };
-        if meta.is_dir() {
-            scan_into(&path, files);
-        } else if meta.is_file() {
-            files.insert(path, (meta.len(), meta.modified().ok()));
+    }
+
+    /// Waits for the next change (and the events that follow it within [`DEBOUNCE`]).
+    pub async fn next(&mut self) {
+        let Some(events) = &mut self.events else {
+            return std::future::pending().await;
+        };
+        if events.recv().await.is_none() {
+            self.events = None;
+            return std::future::pending().await;
         }
+        tokio::time::sleep(DEBOUNCE).await;
+        while events.try_recv().is_ok() {}
     }
 }
 
@@ -42,13 +101,17 @@ fn scan_into(dir: &Path, files: &mut BTreeMap<PathBuf, (u64, Option<SystemTime>)
 mod tests {
     use super::*;
 
-    /// A new, changed or removed file changes the fingerprint; hidden files do not.
+    /// A new, changed or removed YAML file changes the fingerprint; hidden files, other files
+    /// and subdirectories do not.
     #[test]
-    fn fingerprint_tracks_visible_files() {
+    fn fingerprint_tracks_the_files_the_loader_reads() {
         let dir = std::env::temp_dir().join(format!("portcullis-watch-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let empty = Fingerprint::scan(&dir);
         std::fs::write(dir.join(".swp"), "x").unwrap();
+        std::fs::write(dir.join("up.log"), "x").unwrap();
+        std::fs::create_dir_all(dir.join("expected")).unwrap();
+        std::fs::write(dir.join("expected").join("x.yaml"), "x").unwrap();
         assert_eq!(Fingerprint::scan(&dir), empty);
         std::fs::write(dir.join("vs.yaml"), "a").unwrap();
         let one = Fingerprint::scan(&dir);
