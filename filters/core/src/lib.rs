@@ -11,6 +11,7 @@
 //! path never panics.
 
 pub mod audit;
+pub mod contract;
 mod decision;
 pub mod egress;
 mod error;

@@ -3,6 +3,7 @@
 use std::rc::Rc;
 use std::time::Duration;
 
+use portcullis_core::contract::CLUSTER_HEADER;
 use portcullis_core::wire::HeaderOperations;
 use portcullis_core::{ForwardPlan, Gateway, Outcome};
 use portcullis_glue::{RequestData, host, respond};
@@ -11,9 +12,6 @@ use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, LogLevel};
 
 use crate::root::Shared;
-
-/// The request header Envoy's route reads the upstream cluster from (`cluster_header`).
-pub const CLUSTER_HEADER: &str = "x-portcullis-cluster";
 
 /// How long a mirror callout may take before the host gives up on it.
 const MIRROR_TIMEOUT: Duration = Duration::from_secs(5);

@@ -8,6 +8,7 @@
 
 use std::sync::Arc;
 
+use portcullis_core::contract::CLUSTER_HEADER;
 use portcullis_wasm_tests::{Host, WasmModule};
 use serde_json::{Value, json};
 
@@ -113,13 +114,13 @@ fn router_sets_the_cluster_header_and_envoy_routes_on_it_even_against_a_spoofed_
         .plugin_config(config.to_string())
         .property("destination.port", 80i64)
         .clusters([reviews, "outbound|443||admin.internal"])
-        .route_cluster_header("x-portcullis-cluster")
+        .route_cluster_header(CLUSTER_HEADER)
         .build()
         .unwrap_or_else(|e| panic!("{e:#}"));
     let s = host
         .http_request()
         .get("bookinfo.example.com", "/reviews/1")
-        .header("x-portcullis-cluster", "outbound|443||admin.internal")
+        .header(CLUSTER_HEADER, "outbound|443||admin.internal")
         .send_headers_only()
         .unwrap();
     assert!(s.local_response().is_none(), "{}", s.host_report());
