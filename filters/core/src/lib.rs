@@ -20,6 +20,7 @@ pub mod host;
 mod request;
 pub mod route;
 pub mod strmatch;
+mod validate;
 pub mod wire;
 
 pub use decision::*;
@@ -27,6 +28,7 @@ pub use egress::{EgressDecision, EgressPolicy};
 pub use error::ConfigError;
 pub use gateway::Gateway;
 pub use request::*;
+pub use validate::validate;
 
 /// Source of randomness for weighted choices and percentages. The core never draws randomness
 /// itself, so decisions are reproducible in tests.

@@ -28,16 +28,10 @@ pub struct Served {
 }
 
 impl Served {
+    /// The filter's compile step (what [`portcullis_core::validate`] runs for it).
     fn compile(wire: &WireConfig) -> Result<Self, portcullis_core::ConfigError> {
-        let egress = wire
-            .egress
-            .as_ref()
-            .ok_or_else(|| portcullis_core::ConfigError::Invalid {
-                at: "egress".to_string(),
-                reason: "the egress filter needs an `egress` section".to_string(),
-            })?;
         Ok(Served {
-            policy: EgressPolicy::compile(egress)?,
+            policy: EgressPolicy::from_wire(wire)?,
             config_version: wire.config_version.clone(),
             ports: wire
                 .listeners
