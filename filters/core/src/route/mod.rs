@@ -23,7 +23,7 @@ pub use rewrite::PathRewrite;
 use std::collections::BTreeMap;
 
 use crate::error::ConfigError;
-use crate::wire::{Action, Destination, Forward, HeaderOperations, HeaderOps, Route};
+use crate::wire::{Action, Destination, Forward, HeaderOperations, HeaderOperationsPair, Route};
 use crate::{Entropy, ForwardPlan, Outcome, RequestView};
 
 /// One compiled route: the wire route (for evidence and pass-through fields) and its matchers.
@@ -40,7 +40,7 @@ pub struct CompiledRoute {
 static NO_DESTINATION: Destination = Destination {
     cluster: String::new(),
     weight: 0,
-    headers: HeaderOps {
+    headers: HeaderOperationsPair {
         request: NO_OPS,
         response: NO_OPS,
     },
