@@ -96,6 +96,49 @@ struct Admitted<'g, 'r> {
     evidence: Evidence<'g>,
 }
 
+/// Why the host stage did not admit a request: the only two ways it stops one (admission is
+/// the `Ok` of [`Gateway::admit`]).
+enum NotAdmitted<'g> {
+    /// `httpsRedirect` on a plain-text request (G-7).
+    HttpsRedirect {
+        evidence: Evidence<'g>,
+        location: String,
+    },
+    /// Not served on this port (or no host at all).
+    Refused {
+        evidence: Evidence<'g>,
+        refusal: Refusal,
+    },
+}
+
+impl<'g> NotAdmitted<'g> {
+    /// The host filter's verdict.
+    fn into_verdict(self) -> HostVerdict<'g> {
+        match self {
+            NotAdmitted::HttpsRedirect { evidence, location } => {
+                HostVerdict::HttpsRedirect { evidence, location }
+            }
+            NotAdmitted::Refused { evidence, refusal } => {
+                HostVerdict::Refused { evidence, refusal }
+            }
+        }
+    }
+
+    /// The router's decision.
+    fn into_decision(self) -> Decision<'g> {
+        match self {
+            NotAdmitted::HttpsRedirect { evidence, location } => Decision {
+                evidence,
+                outcome: https_redirect(location),
+            },
+            NotAdmitted::Refused { evidence, refusal } => Decision {
+                evidence,
+                outcome: Outcome::Refused(refusal),
+            },
+        }
+    }
+}
+
 #[derive(Debug)]
 struct CompiledVhost {
     name: String,
@@ -166,7 +209,7 @@ impl Gateway {
     pub fn admit_host<'g>(&'g self, request: &RequestView<'_>) -> HostVerdict<'g> {
         match self.admit(request) {
             Ok(admitted) => HostVerdict::Admitted(admitted.evidence),
-            Err(verdict) => verdict,
+            Err(stopped) => stopped.into_verdict(),
         }
     }
 
@@ -186,25 +229,7 @@ impl Gateway {
             mut evidence,
         } = match self.admit(request) {
             Ok(admitted) => admitted,
-            Err(HostVerdict::HttpsRedirect { evidence, location }) => {
-                return Decision {
-                    evidence,
-                    outcome: https_redirect(location),
-                };
-            }
-            Err(HostVerdict::Refused { evidence, refusal }) => {
-                return Decision {
-                    evidence,
-                    outcome: Outcome::Refused(refusal),
-                };
-            }
-            // `admit` reports admission through `Ok`; treat a stray verdict as a refusal.
-            Err(HostVerdict::Admitted(evidence)) => {
-                return Decision {
-                    evidence,
-                    outcome: Outcome::Refused(Refusal::NoVirtualHost),
-                };
-            }
+            Err(stopped) => return stopped.into_decision(),
         };
         let refused = |evidence, refusal| Decision {
             evidence,
@@ -232,9 +257,8 @@ impl Gateway {
         let Some(route) = vhost.routes.iter().find(|r| r.matches(&input)) else {
             return refused(evidence, Refusal::NoRoute);
         };
-        evidence.route = Some(&route.wire().name);
-        evidence.virtual_service =
-            Some(route.wire().virtual_service.as_str()).filter(|s| !s.is_empty());
+        evidence.route = Some(route.name());
+        evidence.virtual_service = Some(route.virtual_service()).filter(|s| !s.is_empty());
         Decision {
             evidence,
             outcome: route.outcome(&input, entropy),
@@ -247,8 +271,8 @@ impl Gateway {
     fn admit<'g, 'r>(
         &'g self,
         request: &RequestView<'r>,
-    ) -> Result<Admitted<'g, 'r>, HostVerdict<'g>> {
-        let refused = |evidence, refusal| Err(HostVerdict::Refused { evidence, refusal });
+    ) -> Result<Admitted<'g, 'r>, NotAdmitted<'g>> {
+        let refused = |evidence, refusal| Err(NotAdmitted::Refused { evidence, refusal });
         let mut evidence = Evidence::default();
         let Some(listener) = self.listener(request.bind_port) else {
             return refused(evidence, Refusal::UnknownListener);
@@ -294,7 +318,7 @@ impl Gateway {
         evidence.matched_host = Some(server.pattern);
         if server.value.https_redirect && is_plain(request) {
             let location = https_location(request);
-            return Err(HostVerdict::HttpsRedirect { evidence, location });
+            return Err(NotAdmitted::HttpsRedirect { evidence, location });
         }
         Ok(Admitted {
             listener_port: listener.port,
