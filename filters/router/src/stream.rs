@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use portcullis_core::contract::CLUSTER_HEADER;
 use portcullis_core::wire::HeaderOperations;
-use portcullis_core::{ForwardPlan, Gateway, Outcome};
+use portcullis_core::{ForwardHandle, ForwardPlan, Gateway, Outcome};
 use portcullis_glue::{RequestData, host, respond};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
@@ -22,8 +22,9 @@ pub struct RouterStream {
     context_id: u32,
     gateway: Option<Rc<Gateway>>,
     shared: Rc<Shared>,
-    /// Response header operations of the chosen route and destination, in order.
-    response_headers: Vec<HeaderOperations>,
+    /// The route and destination a forwarded request took: the response phase looks their
+    /// header operations up in `gateway`, which this stream holds until it ends.
+    forwarded: Option<ForwardHandle>,
     /// CORS headers for a matching `Origin`.
     cors_headers: Vec<(&'static str, String)>,
     delayed: bool,
@@ -36,13 +37,13 @@ impl RouterStream {
             context_id,
             gateway,
             shared,
-            response_headers: Vec::new(),
+            forwarded: None,
             cors_headers: Vec::new(),
             delayed: false,
         }
     }
 
-    fn forward(&mut self, plan: &ForwardPlan<'_>, request: &RequestData) -> Action {
+    fn forward(&mut self, plan: ForwardPlan<'_>, request: &RequestData) -> Action {
         let metrics = self.shared.metrics;
         host::set_request_header(CLUSTER_HEADER, plan.cluster);
         if let Some(path) = &plan.path {
@@ -71,12 +72,8 @@ impl RouterStream {
                 );
             }
         }
-        self.response_headers = plan
-            .response_headers
-            .iter()
-            .map(|ops| (*ops).clone())
-            .collect();
-        self.cors_headers = plan.cors_response_headers.clone();
+        self.forwarded = Some(plan.handle);
+        self.cors_headers = plan.cors_response_headers;
         if !plan.mirrors.is_empty() {
             mirror(&plan.mirrors, metrics);
         }
@@ -137,7 +134,7 @@ impl HttpContext for RouterStream {
                 ),
             );
         }
-        match &decision.outcome {
+        match decision.outcome {
             Outcome::Forward(plan) => self.forward(plan, &request),
             Outcome::Refused(refusal) => {
                 metrics.unrouted.inc();
@@ -160,8 +157,8 @@ impl HttpContext for RouterStream {
             } => {
                 metrics.redirected.inc();
                 let mut headers = vec![("location", location.as_str())];
-                extend_local_headers(&mut headers, *response_headers);
-                respond::send(*status, &headers, "");
+                extend_local_headers(&mut headers, response_headers);
+                respond::send(status, &headers, "");
                 Action::Pause
             }
             Outcome::DirectResponse {
@@ -171,8 +168,8 @@ impl HttpContext for RouterStream {
             } => {
                 metrics.answered.inc();
                 let mut headers = Vec::new();
-                extend_local_headers(&mut headers, *response_headers);
-                respond::send(*status, &headers, body);
+                extend_local_headers(&mut headers, response_headers);
+                respond::send(status, &headers, body);
                 Action::Pause
             }
             Outcome::Abort {
@@ -189,7 +186,7 @@ impl HttpContext for RouterStream {
                         ];
                         respond::send(200, &headers, "");
                     }
-                    None => respond::send_text(*status, &[], "fault filter abort"),
+                    None => respond::send_text(status, &[], "fault filter abort"),
                 }
                 Action::Pause
             }
@@ -204,7 +201,13 @@ impl HttpContext for RouterStream {
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        for ops in &self.response_headers {
+        let operations = self
+            .gateway
+            .as_deref()
+            .zip(self.forwarded)
+            .into_iter()
+            .flat_map(|(gateway, handle)| gateway.response_operations(handle));
+        for ops in operations {
             for name in &ops.remove {
                 host::remove_response_header(name);
             }

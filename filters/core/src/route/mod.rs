@@ -25,7 +25,7 @@ use crate::wire::{
     Action, Destination, DirectResponse, Fault, Forward, HeaderOperations, HeaderOperationsPair,
     Mirror, Redirect, Retries, Route,
 };
-use crate::{Entropy, ForwardPlan, Outcome, RequestView};
+use crate::{Entropy, ForwardHandle, ForwardPlan, Outcome, RequestView};
 
 /// One compiled route: what the evidence names, its matchers, and its action compiled so that
 /// the invariants `compile` checks are in the types (a forward has destinations; only a
@@ -190,8 +190,14 @@ impl CompiledRoute {
         self.matcher.matches(&input.req, input.path, input.query)
     }
 
-    /// What to do with a request this route matched.
-    pub fn outcome<'g>(&'g self, input: &RouteInput<'_>, entropy: &mut dyn Entropy) -> Outcome<'g> {
+    /// What to do with a request this route matched; `index` is the route's index in its
+    /// gateway, which a forward's [`ForwardHandle`] names.
+    pub fn outcome<'g>(
+        &'g self,
+        index: usize,
+        input: &RouteInput<'_>,
+        entropy: &mut dyn Entropy,
+    ) -> Outcome<'g> {
         let mut cors_headers = Vec::new();
         if let Some(cors) = &self.cors {
             match cors.evaluate(&input.req) {
@@ -233,20 +239,36 @@ impl CompiledRoute {
                 grpc_status: a.grpc_status,
             };
         }
-        Outcome::Forward(self.forward_plan(forward, input, delay_ms, cors_headers, entropy))
+        Outcome::Forward(self.forward_plan(index, forward, input, delay_ms, cors_headers, entropy))
+    }
+
+    /// The response header operations for destination `destination` (its index in wire
+    /// order): the route's, then the destination's, empty ones skipped (V-22).
+    pub fn response_operations(
+        &self,
+        destination: usize,
+    ) -> impl Iterator<Item = &HeaderOperations> {
+        let dest = match &self.action {
+            CompiledAction::Forward(f) => f.destinations.get(destination),
+            CompiledAction::Redirect(_) | CompiledAction::DirectResponse(_) => None,
+        };
+        std::iter::once(&self.headers.response)
+            .chain(dest.map(|d| &d.headers.response))
+            .filter(|ops| !ops.is_empty())
     }
 
     /// The forward plan: destination (V-18), rewrite (V-21), header operations (V-22),
     /// mirrors, timeout and retries (V-24).
     fn forward_plan<'g>(
         &'g self,
+        index: usize,
         forward: &'g CompiledForward,
         input: &RouteInput<'_>,
         delay_ms: Option<u64>,
         cors_response_headers: Vec<(&'static str, String)>,
         entropy: &mut dyn Entropy,
     ) -> ForwardPlan<'g> {
-        let (_, dest) = pick_weighted(&forward.destinations, entropy);
+        let (destination, dest) = pick_weighted(&forward.destinations, entropy);
         let raw = input
             .req
             .path
@@ -263,6 +285,10 @@ impl CompiledRoute {
                 .collect::<Vec<_>>()
         };
         ForwardPlan {
+            handle: ForwardHandle {
+                route: index,
+                destination,
+            },
             cluster: &dest.cluster,
             path,
             // `rewrite.authority` wins over the header form; a destination's header form
