@@ -90,14 +90,14 @@ impl Redaction {
     }
 
     /// Records `raw_path` in `record` after redaction.
-    pub fn set_path(&self, record: &mut AuditRecord, raw_path: &str) {
+    pub fn set_path(&self, record: &mut AuditRecord<'_>, raw_path: &str) {
         record.path = Some(self.path(raw_path));
     }
 
     /// Records the selected, redacted `headers` in `record` (replacing any recorded before).
     pub fn set_headers<'h>(
         &self,
-        record: &mut AuditRecord,
+        record: &mut AuditRecord<'_>,
         headers: impl IntoIterator<Item = (&'h str, &'h str)>,
     ) {
         record.headers = self.headers(headers);

@@ -11,7 +11,7 @@ pub struct SinkLine(String);
 
 impl SinkLine {
     /// The line for `record`.
-    pub fn new(record: &AuditRecord) -> Self {
+    pub fn new(record: &AuditRecord<'_>) -> Self {
         SinkLine(record.to_json_line())
     }
 
