@@ -3,8 +3,11 @@
 use std::rc::Rc;
 use std::time::Duration;
 
+use portcullis_core::apply::{
+    RequestHeaderHost, ResponseHeaderHost, apply_forward, apply_response, local_response_headers,
+    mirror_headers,
+};
 use portcullis_core::contract::CLUSTER_HEADER;
-use portcullis_core::wire::HeaderOperations;
 use portcullis_core::{ForwardHandle, ForwardPlan, Gateway, Outcome};
 use portcullis_glue::{RequestData, host, respond};
 use proxy_wasm::hostcalls;
@@ -45,40 +48,14 @@ impl RouterStream {
 
     fn forward(&mut self, plan: ForwardPlan<'_>, request: &RequestData) -> Action {
         let metrics = self.shared.metrics;
-        host::set_request_header(CLUSTER_HEADER, plan.cluster);
-        if let Some(path) = &plan.path {
-            // Envoy's own rewrites keep the original for access logs (Istio logs it as path).
-            host::set_request_header("x-envoy-original-path", &request.path);
-            host::set_request_header(":path", path);
-        }
-        if let Some(authority) = plan.authority {
-            host::set_request_header(":authority", authority);
-        }
-        for ops in &plan.request_headers {
-            apply_request_ops(ops);
-        }
-        if let Some(timeout) = plan.timeout_ms {
-            host::set_request_header("x-envoy-upstream-rq-timeout-ms", &timeout.to_string());
-        }
-        if let Some(retries) = plan.retries {
-            host::set_request_header("x-envoy-max-retries", &retries.attempts.to_string());
-            if let Some(on) = &retries.retry_on {
-                host::set_request_header("x-envoy-retry-on", on);
-            }
-            if let Some(per_try) = retries.per_try_timeout_ms {
-                host::set_request_header(
-                    "x-envoy-upstream-rq-per-try-timeout-ms",
-                    &per_try.to_string(),
-                );
-            }
-        }
+        // Headers, rewrites, timeout and retries, then the route-cache clear: the cluster
+        // header changed after Envoy picked the cached route.
+        apply_forward(&plan, &request.path, &mut EnvoyHeaders);
         self.forwarded = Some(plan.handle);
         self.cors_headers = plan.cors_response_headers;
         if !plan.mirrors.is_empty() {
             mirror(&plan.mirrors, metrics);
         }
-        // The cluster header changed after Envoy picked the cached route: ask it to re-route.
-        host::clear_route_cache();
         metrics.routed.inc();
 
         match plan.delay_ms {
@@ -157,7 +134,7 @@ impl HttpContext for RouterStream {
             } => {
                 metrics.redirected.inc();
                 let mut headers = vec![("location", location.as_str())];
-                extend_local_headers(&mut headers, response_headers);
+                local_response_headers(&mut headers, response_headers);
                 respond::send(status, &headers, "");
                 Action::Pause
             }
@@ -168,7 +145,7 @@ impl HttpContext for RouterStream {
             } => {
                 metrics.answered.inc();
                 let mut headers = Vec::new();
-                extend_local_headers(&mut headers, response_headers);
+                local_response_headers(&mut headers, response_headers);
                 respond::send(status, &headers, body);
                 Action::Pause
             }
@@ -207,45 +184,43 @@ impl HttpContext for RouterStream {
             .zip(self.forwarded)
             .into_iter()
             .flat_map(|(gateway, handle)| gateway.response_operations(handle));
-        for ops in operations {
-            for name in &ops.remove {
-                host::remove_response_header(name);
-            }
-            for (name, value) in &ops.set {
-                host::set_response_header(name, value);
-            }
-            for (name, value) in &ops.add {
-                host::add_response_header(name, value);
-            }
-        }
-        for (name, value) in &self.cors_headers {
-            host::set_response_header(name, value);
-        }
+        apply_response(operations, &self.cors_headers, &mut EnvoyHeaders);
         Action::Continue
     }
 }
 
-/// Envoy's order for one set of operations: remove, then overwrite, then append.
-fn apply_request_ops(ops: &HeaderOperations) {
-    for name in &ops.remove {
-        host::remove_request_header(name);
-    }
-    for (name, value) in &ops.set {
+/// The header translation's host calls, on the current stream's Envoy headers.
+struct EnvoyHeaders;
+
+impl RequestHeaderHost for EnvoyHeaders {
+    fn set_request_header(&mut self, name: &str, value: &str) {
         host::set_request_header(name, value);
     }
-    for (name, value) in &ops.add {
+
+    fn add_request_header(&mut self, name: &str, value: &str) {
         host::add_request_header(name, value);
+    }
+
+    fn remove_request_header(&mut self, name: &str) {
+        host::remove_request_header(name);
+    }
+
+    fn clear_route_cache(&mut self) {
+        host::clear_route_cache();
     }
 }
 
-/// Header operations on a local answer: set and add become headers of the response.
-fn extend_local_headers<'a>(
-    headers: &mut Vec<(&'a str, &'a str)>,
-    ops: Option<&'a HeaderOperations>,
-) {
-    if let Some(ops) = ops {
-        headers.extend(ops.set.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        headers.extend(ops.add.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+impl ResponseHeaderHost for EnvoyHeaders {
+    fn set_response_header(&mut self, name: &str, value: &str) {
+        host::set_response_header(name, value);
+    }
+
+    fn add_response_header(&mut self, name: &str, value: &str) {
+        host::add_response_header(name, value);
+    }
+
+    fn remove_response_header(&mut self, name: &str) {
+        host::remove_response_header(name);
     }
 }
 
@@ -253,15 +228,7 @@ fn extend_local_headers<'a>(
 /// `-shadow` suffix on the authority so the mirror can tell copies apart. Bodies are not
 /// mirrored: the decision is taken on headers and the filter does not buffer bodies.
 fn mirror(clusters: &[&str], metrics: crate::metrics::RouterMetrics) {
-    let headers = host::request_headers();
-    let mut copy: Vec<(String, String)> = Vec::with_capacity(headers.len());
-    for (name, value) in headers {
-        if name == ":authority" {
-            copy.push((name, format!("{value}-shadow")));
-        } else if name != CLUSTER_HEADER {
-            copy.push((name, value));
-        }
-    }
+    let copy = mirror_headers(host::request_headers());
     let copy: Vec<(&str, &str)> = copy.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     for cluster in clusters {
         match hostcalls::dispatch_http_call(cluster, copy.clone(), None, vec![], MIRROR_TIMEOUT) {
