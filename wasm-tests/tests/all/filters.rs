@@ -8,8 +8,10 @@
 
 use std::sync::Arc;
 
-use portcullis_core::contract::CLUSTER_HEADER;
-use portcullis_wasm_tests::{Host, WasmModule};
+use portcullis_core::contract::{
+    CLUSTER_HEADER, EGRESS_AUDIT_MODULE, HOST_FILTER_MODULE, ROUTER_MODULE,
+};
+use portcullis_wasm_tests::{Host, WasmModule, artifacts};
 use serde_json::{Value, json};
 
 const FILTERS: [&str; 3] = [
@@ -33,6 +35,28 @@ fn wire(hosts: &[&str]) -> Value {
             "virtualHosts": []
         }]
     })
+}
+
+/// The filters' module files are the contract's names, and with `PORTCULLIS_WASM_DIR` set (as
+/// `cargo xtask test` sets it after building them) the suites load those prebuilt modules
+/// instead of building their own.
+#[test]
+fn filters_are_the_prebuilt_modules_when_given() {
+    let files: Vec<String> = FILTERS.iter().map(|p| artifacts::module_file(p)).collect();
+    assert_eq!(
+        files,
+        [HOST_FILTER_MODULE, ROUTER_MODULE, EGRESS_AUDIT_MODULE]
+    );
+    for package in FILTERS {
+        let path = artifacts::build_wasm(package).unwrap();
+        match artifacts::prebuilt(package) {
+            Some(prebuilt) => assert_eq!(path, prebuilt),
+            None => assert!(
+                path.starts_with(artifacts::artifact_target_dir()),
+                "{path:?}"
+            ),
+        }
+    }
 }
 
 #[test]
