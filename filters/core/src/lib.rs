@@ -19,7 +19,7 @@ mod error;
 mod gateway;
 pub mod host;
 mod request;
-pub mod route;
+mod route;
 pub mod strmatch;
 mod validate;
 pub mod wire;

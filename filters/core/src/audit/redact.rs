@@ -28,7 +28,7 @@ pub struct Redaction {
 impl Redaction {
     /// Validates and compiles the settings. `at` is the field path of the audit section
     /// (`egress.audit`), used in errors such as `egress.audit.includeHeaders[1]`.
-    pub fn compile(audit: &Audit, at: &str) -> Result<Self, ConfigError> {
+    pub(crate) fn compile(audit: &Audit, at: &str) -> Result<Self, ConfigError> {
         Ok(Redaction {
             include_query: audit.include_query,
             include_headers: header_set(&audit.include_headers, &format!("{at}.includeHeaders"))?,

@@ -92,7 +92,7 @@ impl EgressPolicy {
 
     /// Validates and compiles the egress section. Errors name the field, e.g.
     /// `egress.allowedHosts[2].host`, `egress.denyStatus`, `egress.audit.sink.http.batchSize`.
-    pub fn compile(egress: &Egress) -> Result<Self, ConfigError> {
+    pub(crate) fn compile(egress: &Egress) -> Result<Self, ConfigError> {
         if !(200..=599).contains(&egress.deny_status) {
             return Err(ConfigError::Invalid {
                 at: "egress.denyStatus".to_string(),

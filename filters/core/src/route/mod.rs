@@ -15,8 +15,7 @@ mod validate;
 
 pub use cors::{CompiledCors, CorsVerdict};
 pub use draw::{fires, pick_weighted};
-pub use matcher::{CompiledMatch, UriKind, header};
-pub use query::first_param;
+pub use matcher::CompiledMatch;
 pub use redirect::{https_location, location};
 pub use rewrite::PathRewrite;
 
@@ -91,11 +90,6 @@ impl Destinations {
     /// How many there are (at least one).
     pub fn len(&self) -> usize {
         1 + self.rest.len()
-    }
-
-    /// Never true; for symmetry with `len`.
-    pub fn is_empty(&self) -> bool {
-        false
     }
 
     /// The sum of the weights.
