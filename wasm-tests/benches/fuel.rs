@@ -7,11 +7,11 @@
 use std::sync::Arc;
 
 use anyhow::Result;
+use portcullis_core::contract::{CLUSTER_HEADER, HOST_FILTER_ROOT_ID, ROUTER_ROOT_ID};
 use portcullis_wasm_tests::{Host, WasmModule};
 use serde_json::{Value, json};
 
 const SIZES: [usize; 3] = [10, 1_000, 10_000];
-const CLUSTER_HEADER: &str = "x-portcullis-cluster";
 
 /// `n` exact server hosts and one catch-all virtual host with `n` prefix routes.
 fn config(n: usize) -> Value {
@@ -63,10 +63,10 @@ fn main() -> Result<()> {
     for n in SIZES {
         let config = config(n);
         let last_host = format!("h{}.example.com", n - 1);
-        let mut hf = host(&host_filter, "host_filter", &config)?;
+        let mut hf = host(&host_filter, HOST_FILTER_ROOT_ID, &config)?;
         let hf_ok = fuel(&mut hf, &last_host, "/")?;
         let hf_404 = fuel(&mut hf, "nope.example.com", "/")?;
-        let mut r = host(&router, "router", &config)?;
+        let mut r = host(&router, ROUTER_ROOT_ID, &config)?;
         let first = fuel(&mut r, "h0.example.com", "/r0/x")?;
         let last = fuel(&mut r, &last_host, &format!("/r{}/x", n - 1))?;
         let host_404 = fuel(&mut r, "nope.example.com", "/r0/x")?;

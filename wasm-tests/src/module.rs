@@ -57,7 +57,7 @@ impl WasmModule {
         Ok(module)
     }
 
-    /// Builds `package` (see [`crate::artifacts::build_wasm`]) and loads it.
+    /// Finds or builds `package` (see [`crate::artifacts::build_wasm`]) and loads it.
     pub fn package(package: &str) -> Result<Arc<WasmModule>> {
         Self::load(crate::artifacts::build_wasm(package)?)
     }

@@ -146,9 +146,23 @@ pub enum Outcome<'g> {
     Forward(ForwardPlan<'g>),
 }
 
+/// Names the route and destination a request was forwarded to, in the [`crate::Gateway`] that
+/// decided: two indices, `Copy`. A filter keeps it until the response phase and gets the
+/// response operations lent again by [`crate::Gateway::response_operations`], instead of
+/// copying them into every stream. Meaningful only with the gateway that made it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ForwardHandle {
+    /// The route's index among all routes of the gateway.
+    pub(crate) route: usize,
+    /// The destination's index in the route's destinations, in wire order.
+    pub(crate) destination: usize,
+}
+
 /// Everything the filter applies to a forwarded request.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ForwardPlan<'g> {
+    /// The route and destination chosen, for looking their configuration up again later.
+    pub handle: ForwardHandle,
     /// The Envoy cluster chosen among the weighted destinations.
     pub cluster: &'g str,
     /// New `:path` (query string included), when a rewrite applies.

@@ -9,13 +9,14 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
+use std::ops::Range;
 
 use crate::host::{HostIndex, HostPattern, normalize_authority};
 use crate::route::{CompiledRoute, RouteInput, https_location};
-use crate::wire::{Listener, VirtualHost, WireConfig};
+use crate::wire::{HeaderOperations, Listener, VirtualHost, WireConfig};
 use crate::{
-    ConfigError, Decision, Entropy, Evidence, HostVerdict, Outcome, Refusal, RequestView,
-    split_query,
+    ConfigError, Decision, Entropy, Evidence, ForwardHandle, HostVerdict, Outcome, Refusal,
+    RequestView, split_query,
 };
 
 /// A wire config compiled once into indexed matchers. Immutable and shared by all requests.
@@ -23,6 +24,9 @@ use crate::{
 pub struct Gateway {
     config_version: String,
     listeners: Vec<CompiledListener>,
+    /// Every route of every table, vhost after vhost; a vhost holds its range. A route's index
+    /// here is what a [`ForwardHandle`] names.
+    routes: Vec<CompiledRoute>,
     /// Bind port → index in `listeners`.
     by_bind_port: HashMap<u16, usize>,
     referenced_headers: Vec<String>,
@@ -52,10 +56,6 @@ impl RouteTable {
     fn lookup(&self, host: &str) -> Option<(&str, &CompiledVhost)> {
         let found = self.index.lookup(host)?;
         Some((found.pattern, self.vhosts.get(*found.value)?))
-    }
-
-    fn routes(&self) -> impl Iterator<Item = &CompiledRoute> {
-        self.vhosts.iter().flat_map(|v| &v.routes)
     }
 }
 
@@ -96,11 +96,55 @@ struct Admitted<'g, 'r> {
     evidence: Evidence<'g>,
 }
 
+/// Why the host stage did not admit a request: the only two ways it stops one (admission is
+/// the `Ok` of [`Gateway::admit`]).
+enum NotAdmitted<'g> {
+    /// `httpsRedirect` on a plain-text request (G-7).
+    HttpsRedirect {
+        evidence: Evidence<'g>,
+        location: String,
+    },
+    /// Not served on this port (or no host at all).
+    Refused {
+        evidence: Evidence<'g>,
+        refusal: Refusal,
+    },
+}
+
+impl<'g> NotAdmitted<'g> {
+    /// The host filter's verdict.
+    fn into_verdict(self) -> HostVerdict<'g> {
+        match self {
+            NotAdmitted::HttpsRedirect { evidence, location } => {
+                HostVerdict::HttpsRedirect { evidence, location }
+            }
+            NotAdmitted::Refused { evidence, refusal } => {
+                HostVerdict::Refused { evidence, refusal }
+            }
+        }
+    }
+
+    /// The router's decision.
+    fn into_decision(self) -> Decision<'g> {
+        match self {
+            NotAdmitted::HttpsRedirect { evidence, location } => Decision {
+                evidence,
+                outcome: https_redirect(location),
+            },
+            NotAdmitted::Refused { evidence, refusal } => Decision {
+                evidence,
+                outcome: Outcome::Refused(refusal),
+            },
+        }
+    }
+}
+
 #[derive(Debug)]
 struct CompiledVhost {
     name: String,
     require_tls: bool,
-    routes: Vec<CompiledRoute>,
+    /// Its routes, in order, in [`Gateway::routes`].
+    routes: Range<usize>,
 }
 
 impl Gateway {
@@ -108,7 +152,7 @@ impl Gateway {
     pub fn compile(config: &WireConfig) -> Result<Self, ConfigError> {
         let mut by_bind_port = HashMap::new();
         let mut listeners = Vec::with_capacity(config.listeners.len());
-        let mut headers = BTreeSet::new();
+        let mut routes = Vec::new();
         let mut needs_sni = false;
         for (li, l) in config.listeners.iter().enumerate() {
             let at = format!("listeners[{li}]");
@@ -121,25 +165,22 @@ impl Gateway {
                     ),
                 });
             }
-            let listener = compile_listener(l, &at)?;
+            let listener = compile_listener(l, &at, &mut routes)?;
             needs_sni |= listener.tls.is_some();
-            let tls_routes = listener
-                .tls
-                .iter()
-                .flat_map(|t| &t.servers)
-                .flat_map(|s| s.table.routes());
-            for route in listener.table.routes().chain(tls_routes) {
-                headers.extend(route.matcher().header_names().map(str::to_string));
-                if route.has_cors() {
-                    headers.insert("origin".to_string());
-                    headers.insert("access-control-request-method".to_string());
-                }
-            }
             listeners.push(listener);
+        }
+        let mut headers = BTreeSet::new();
+        for route in &routes {
+            headers.extend(route.matcher().header_names().map(str::to_string));
+            if route.has_cors() {
+                headers.insert("origin".to_string());
+                headers.insert("access-control-request-method".to_string());
+            }
         }
         Ok(Gateway {
             config_version: config.config_version.clone(),
             listeners,
+            routes,
             by_bind_port,
             referenced_headers: headers.into_iter().collect(),
             needs_sni,
@@ -166,7 +207,7 @@ impl Gateway {
     pub fn admit_host<'g>(&'g self, request: &RequestView<'_>) -> HostVerdict<'g> {
         match self.admit(request) {
             Ok(admitted) => HostVerdict::Admitted(admitted.evidence),
-            Err(verdict) => verdict,
+            Err(stopped) => stopped.into_verdict(),
         }
     }
 
@@ -186,25 +227,7 @@ impl Gateway {
             mut evidence,
         } = match self.admit(request) {
             Ok(admitted) => admitted,
-            Err(HostVerdict::HttpsRedirect { evidence, location }) => {
-                return Decision {
-                    evidence,
-                    outcome: https_redirect(location),
-                };
-            }
-            Err(HostVerdict::Refused { evidence, refusal }) => {
-                return Decision {
-                    evidence,
-                    outcome: Outcome::Refused(refusal),
-                };
-            }
-            // `admit` reports admission through `Ok`; treat a stray verdict as a refusal.
-            Err(HostVerdict::Admitted(evidence)) => {
-                return Decision {
-                    evidence,
-                    outcome: Outcome::Refused(Refusal::NoVirtualHost),
-                };
-            }
+            Err(stopped) => return stopped.into_decision(),
         };
         let refused = |evidence, refusal| Decision {
             evidence,
@@ -229,16 +252,33 @@ impl Gateway {
             query,
             listener_port,
         };
-        let Some(route) = vhost.routes.iter().find(|r| r.matches(&input)) else {
+        let routes = self.routes.get(vhost.routes.clone()).unwrap_or_default();
+        let Some((offset, route)) = routes.iter().enumerate().find(|(_, r)| r.matches(&input))
+        else {
             return refused(evidence, Refusal::NoRoute);
         };
-        evidence.route = Some(&route.wire().name);
-        evidence.virtual_service =
-            Some(route.wire().virtual_service.as_str()).filter(|s| !s.is_empty());
+        evidence.route = Some(route.name());
+        evidence.virtual_service = Some(route.virtual_service()).filter(|s| !s.is_empty());
         Decision {
             evidence,
-            outcome: route.outcome(&input, entropy),
+            outcome: route.outcome(vhost.routes.start + offset, &input, entropy),
         }
+    }
+
+    /// The response header operations of a request forwarded as `handle` says (its plan's
+    /// [`crate::ForwardPlan::handle`]), in application order: the route's, then the
+    /// destination's, empty ones skipped, as in the plan's `response_headers`. Lent by the
+    /// gateway, so a filter keeps only the handle until the response phase. The handle must
+    /// come from this gateway's decision: another gateway's names other routes, or none (then
+    /// nothing is lent).
+    pub fn response_operations(
+        &self,
+        handle: ForwardHandle,
+    ) -> impl Iterator<Item = &HeaderOperations> {
+        self.routes
+            .get(handle.route)
+            .into_iter()
+            .flat_map(move |route| route.response_operations(handle.destination))
     }
 
     /// The host stage shared by [`Gateway::admit_host`] and [`Gateway::decide`]: listener,
@@ -247,8 +287,8 @@ impl Gateway {
     fn admit<'g, 'r>(
         &'g self,
         request: &RequestView<'r>,
-    ) -> Result<Admitted<'g, 'r>, HostVerdict<'g>> {
-        let refused = |evidence, refusal| Err(HostVerdict::Refused { evidence, refusal });
+    ) -> Result<Admitted<'g, 'r>, NotAdmitted<'g>> {
+        let refused = |evidence, refusal| Err(NotAdmitted::Refused { evidence, refusal });
         let mut evidence = Evidence::default();
         let Some(listener) = self.listener(request.bind_port) else {
             return refused(evidence, Refusal::UnknownListener);
@@ -294,7 +334,7 @@ impl Gateway {
         evidence.matched_host = Some(server.pattern);
         if server.value.https_redirect && is_plain(request) {
             let location = https_location(request);
-            return Err(HostVerdict::HttpsRedirect { evidence, location });
+            return Err(NotAdmitted::HttpsRedirect { evidence, location });
         }
         Ok(Admitted {
             listener_port: listener.port,
@@ -341,7 +381,11 @@ fn parse_host(pattern: &str, at: String) -> Result<HostPattern, ConfigError> {
         })
 }
 
-fn compile_listener(l: &Listener, at: &str) -> Result<CompiledListener, ConfigError> {
+fn compile_listener(
+    l: &Listener,
+    at: &str,
+    routes: &mut Vec<CompiledRoute>,
+) -> Result<CompiledListener, ConfigError> {
     let mut servers = HostIndex::new();
     let mut tls_servers = Vec::new();
     let mut by_sni = HostIndex::new();
@@ -380,7 +424,7 @@ fn compile_listener(l: &Listener, at: &str) -> Result<CompiledListener, ConfigEr
             tls_servers.push(TlsServer {
                 name: s.name.clone(),
                 hosts,
-                table: compile_table(&s.virtual_hosts, &format!("{sat}.virtualHosts"))?,
+                table: compile_table(&s.virtual_hosts, &format!("{sat}.virtualHosts"), routes)?,
             });
         }
     }
@@ -395,7 +439,7 @@ fn compile_listener(l: &Listener, at: &str) -> Result<CompiledListener, ConfigEr
                 .into(),
         });
     }
-    let tls = (!tls_servers.is_empty()).then(|| TlsServers {
+    let tls = (!tls_servers.is_empty()).then_some(TlsServers {
         by_sni,
         exclusive,
         servers: tls_servers,
@@ -403,13 +447,18 @@ fn compile_listener(l: &Listener, at: &str) -> Result<CompiledListener, ConfigEr
     Ok(CompiledListener {
         port: l.port,
         servers,
-        table: compile_table(&l.virtual_hosts, &format!("{at}.virtualHosts"))?,
+        table: compile_table(&l.virtual_hosts, &format!("{at}.virtualHosts"), routes)?,
         tls,
     })
 }
 
-/// Compiles one route table; `at` is the path of its `virtualHosts` list.
-fn compile_table(virtual_hosts: &[VirtualHost], at: &str) -> Result<RouteTable, ConfigError> {
+/// Compiles one route table; `at` is the path of its `virtualHosts` list. The routes go to the
+/// end of `routes`, each vhost keeping its range.
+fn compile_table(
+    virtual_hosts: &[VirtualHost],
+    at: &str,
+    routes: &mut Vec<CompiledRoute>,
+) -> Result<RouteTable, ConfigError> {
     let mut vhosts = Vec::with_capacity(virtual_hosts.len());
     let mut index = HostIndex::new();
     for (vi, v) in virtual_hosts.iter().enumerate() {
@@ -426,16 +475,14 @@ fn compile_table(virtual_hosts: &[VirtualHost], at: &str) -> Result<RouteTable, 
                 });
             }
         }
-        let routes = v
-            .routes
-            .iter()
-            .enumerate()
-            .map(|(ri, r)| CompiledRoute::compile(r, &format!("{vat}.routes[{ri}]")))
-            .collect::<Result<_, _>>()?;
+        let start = routes.len();
+        for (ri, r) in v.routes.iter().enumerate() {
+            routes.push(CompiledRoute::compile(r, &format!("{vat}.routes[{ri}]"))?);
+        }
         vhosts.push(CompiledVhost {
             name: v.name.clone(),
             require_tls: v.require_tls,
-            routes,
+            routes: start..routes.len(),
         });
     }
     Ok(RouteTable { vhosts, index })

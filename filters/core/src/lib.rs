@@ -10,15 +10,18 @@
 //! proxy-wasm, kube or async runtime; regexes are compiled only in `compile`; the data-plane
 //! path never panics.
 
+pub mod apply;
 pub mod audit;
+pub mod contract;
 mod decision;
 pub mod egress;
 mod error;
 mod gateway;
 pub mod host;
 mod request;
-pub mod route;
+mod route;
 pub mod strmatch;
+mod validate;
 pub mod wire;
 
 pub use decision::*;
@@ -26,6 +29,7 @@ pub use egress::{EgressDecision, EgressPolicy};
 pub use error::ConfigError;
 pub use gateway::Gateway;
 pub use request::*;
+pub use validate::validate;
 
 /// Source of randomness for weighted choices and percentages. The core never draws randomness
 /// itself, so decisions are reproducible in tests.

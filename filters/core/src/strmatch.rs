@@ -24,7 +24,7 @@ use regex_lite::{Regex, RegexBuilder};
 use crate::wire::{StringMatch, ValueMatch};
 
 /// Longest regex accepted, in bytes (Istio validation, S-4).
-pub const MAX_REGEX_LEN: usize = 1024;
+pub(crate) const MAX_REGEX_LEN: usize = 1024;
 
 /// Upper bound on a compiled regex program, so that a hostile pattern (e.g. `(?i)\pL{500}`) is
 /// refused at config time instead of exhausting the filter's memory (S-4).
@@ -44,7 +44,7 @@ impl std::error::Error for RegexError {}
 
 /// A compiled `StringMatch` (V-10, V-11).
 #[derive(Clone, Debug)]
-pub enum StrMatcher {
+pub(crate) enum StrMatcher {
     /// Byte equality.
     Exact(Box<str>),
     /// Plain string prefix.
@@ -86,7 +86,7 @@ impl StrMatcher {
 
 /// A compiled header or query-parameter condition (V-13 … V-15).
 #[derive(Clone, Debug)]
-pub enum ValueMatcher {
+pub(crate) enum ValueMatcher {
     /// A value condition; an absent header or parameter never satisfies it.
     Value(StrMatcher),
     /// Presence: `Present(true)` holds when present, `Present(false)` when absent.
@@ -130,7 +130,7 @@ pub fn full_match_regex(pattern: &str) -> Result<Regex, RegexError> {
 }
 
 /// Compiles an RE2 pattern used for searching (`uriRegexRewrite`, V-21): not anchored.
-pub fn search_regex(pattern: &str) -> Result<Regex, RegexError> {
+pub(crate) fn search_regex(pattern: &str) -> Result<Regex, RegexError> {
     build(&translate_re2(pattern)?)
 }
 
@@ -144,7 +144,7 @@ fn build(pattern: &str) -> Result<Regex, RegexError> {
 /// Rewrites an RE2 pattern into an equivalent pattern for Rust's `regex` crate (see the module
 /// documentation for what differs). Refuses patterns longer than [`MAX_REGEX_LEN`] (S-4) and
 /// the non-RE2 `*` that Istio uses for presence.
-pub fn translate_re2(pattern: &str) -> Result<String, RegexError> {
+pub(crate) fn translate_re2(pattern: &str) -> Result<String, RegexError> {
     if pattern.len() > MAX_REGEX_LEN {
         return Err(RegexError(format!(
             "regex is {} bytes long, the limit is {MAX_REGEX_LEN}",
@@ -261,7 +261,7 @@ fn check_flags(mut rest: impl Iterator<Item = char>) -> Result<(), RegexError> {
 
 /// Converts an RE2/Envoy substitution (`\1`, `\\`) into Rust's replacement syntax (`${1}`,
 /// `$$`). Refuses references to groups the pattern does not have, as RE2 does.
-pub fn translate_substitution(sub: &str, groups: usize) -> Result<String, RegexError> {
+pub(crate) fn translate_substitution(sub: &str, groups: usize) -> Result<String, RegexError> {
     let mut out = String::with_capacity(sub.len() + 8);
     let mut chars = sub.chars();
     while let Some(c) = chars.next() {
@@ -290,111 +290,4 @@ pub fn translate_substitution(sub: &str, groups: usize) -> Result<String, RegexE
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn re(p: &str) -> Regex {
-        full_match_regex(p).unwrap()
-    }
-
-    /// Documented divergences from RE2: Unicode classes are refused at compile time (never a
-    /// silent mismatch) and `(?i)` folds ASCII letters only.
-    #[test]
-    fn unicode_classes_are_refused_and_case_folding_is_ascii() {
-        assert!(full_match_regex(r"\p{Greek}+").is_err());
-        assert!(re(r"(?i)abc").is_match("ABC"));
-        assert!(!re(r"(?i)é").is_match("É"));
-        assert!(re(r"[\S]").is_match("\u{b}"), "RE2 \\S includes \\v");
-    }
-
-    /// V-10: regexes match the whole value, never a substring.
-    #[test]
-    fn regex_is_full_match() {
-        let r = re(r"\d+");
-        assert!(r.is_match("123"));
-        assert!(!r.is_match("a123"));
-        assert!(!r.is_match("123a"));
-        // Alternation is wrapped, so each branch is anchored.
-        let r = re("a|b");
-        assert!(r.is_match("a") && r.is_match("b") && !r.is_match("ab"));
-    }
-
-    /// RE2's Perl classes are ASCII: `\d` does not match an Arabic-Indic digit, `\w` not `é`.
-    #[test]
-    fn perl_classes_are_ascii() {
-        assert!(!re(r"\d").is_match("٣"));
-        assert!(re(r"\D").is_match("٣"));
-        assert!(!re(r"\w").is_match("é"));
-        assert!(re(r"\W").is_match("é"));
-        assert!(!re(r"\s").is_match("\u{a0}"));
-        assert!(!re(r"\s").is_match("\u{b}"), "RE2 \\s excludes \\v");
-        assert!(re(r"\s").is_match("\u{c}"));
-        assert!(re(r"[\d]+").is_match("42"));
-        assert!(!re(r"[\d]").is_match("٣"));
-        assert!(!re(r"[\w-]+").is_match("é"));
-        assert!(re(r"[\w-]+").is_match("a-b_1"));
-        assert!(re(r"[^\d]").is_match("٣"));
-        assert!(re(r"[\D]").is_match("x") && !re(r"[\D]").is_match("7"));
-        // `\b` is an ASCII word boundary: `é` is not a word character.
-        assert!(re(r".*\bx").is_match("éx"));
-        assert!(!re(r".*\Bx").is_match("éx"));
-    }
-
-    /// An escaped backslash is not the start of a class escape.
-    #[test]
-    fn escaped_backslash() {
-        assert!(re(r"\\d").is_match(r"\d"));
-        assert!(!re(r"\\d").is_match("1"));
-        assert!(re(r"[\\d]").is_match("d"));
-    }
-
-    /// RE2 treats `[` and `&&` inside a class literally.
-    #[test]
-    fn class_literals() {
-        assert!(re(r"[[]").is_match("["));
-        assert!(re(r"[a&&b]+").is_match("a&b"));
-        assert!(re(r"[]a]+").is_match("]a"));
-        assert!(re(r"[[:alpha:]]+").is_match("abc"));
-        assert!(!re(r"[[:alpha:]]").is_match("é"));
-    }
-
-    /// S-4: long patterns, the `*` presence form and the `x` flag are refused.
-    #[test]
-    fn refused_patterns() {
-        assert!(full_match_regex(&"a".repeat(1025)).is_err());
-        assert!(full_match_regex(&"a".repeat(1024)).is_ok());
-        let e = full_match_regex("*").unwrap_err();
-        assert!(e.0.contains("presence"), "{e}");
-        assert!(full_match_regex("(?x)a b").is_err());
-        assert!(full_match_regex("(?i)a").is_ok());
-        assert!(full_match_regex(r"abc\").is_err());
-        assert!(
-            full_match_regex(r"(?i)\pL{1000}{1000}").is_err(),
-            "size limit"
-        );
-    }
-
-    /// V-11: `ignoreUriCase` folds ASCII for exact and prefix.
-    #[test]
-    fn ignore_case() {
-        let m = StrMatcher::compile(&StringMatch::Prefix("/API".into()), true).unwrap();
-        assert!(m.matches("/api/x") && m.matches("/Api") && !m.matches("/ap"));
-        let m = StrMatcher::compile(&StringMatch::Exact("/a".into()), true).unwrap();
-        assert!(m.matches("/A") && !m.matches("/ab"));
-        // Multi-byte input shorter than the prefix or split inside a char never panics.
-        let m = StrMatcher::compile(&StringMatch::Prefix("/éa".into()), true).unwrap();
-        assert!(!m.matches("/é") && m.matches("/éA"));
-    }
-
-    /// V-21: `\1` becomes `${1}`, `$` stays literal, unknown groups are refused.
-    #[test]
-    fn substitution() {
-        assert_eq!(
-            translate_substitution(r"/x/\2/\1$", 3).unwrap(),
-            "/x/${2}/${1}$$"
-        );
-        assert!(translate_substitution(r"\3", 3).is_err());
-        assert!(translate_substitution(r"\q", 3).is_err());
-        assert_eq!(translate_substitution(r"\\", 1).unwrap(), "\\");
-    }
-}
+mod tests;

@@ -8,20 +8,22 @@
 )]
 
 use portcullis_core::egress::DenyReason;
-use portcullis_core::wire::{Egress, FailureMode};
+use portcullis_core::wire::{FailureMode, WireConfig};
 use portcullis_core::{ConfigError, EgressDecision, EgressPolicy};
 use serde_json::json;
 
-fn egress(value: serde_json::Value) -> Egress {
-    serde_json::from_value(value).unwrap()
+/// The egress filter's compile step on a wire config whose `egress` section is `value`.
+fn compile(value: serde_json::Value) -> Result<EgressPolicy, ConfigError> {
+    let config = json!({"version": 1, "configVersion": "sha256:t", "egress": value});
+    EgressPolicy::from_wire(&WireConfig::from_json(config.to_string().as_bytes()).unwrap())
 }
 
 fn policy(value: serde_json::Value) -> EgressPolicy {
-    EgressPolicy::compile(&egress(value)).unwrap()
+    compile(value).unwrap()
 }
 
 fn compile_err(value: serde_json::Value) -> ConfigError {
-    EgressPolicy::compile(&egress(value)).unwrap_err()
+    compile(value).unwrap_err()
 }
 
 fn allowed<'p>(rule: &'p str, host_pattern: &'p str) -> EgressDecision<'p> {
@@ -390,7 +392,7 @@ fn rejects_bad_settings() {
         assert_eq!(at(&err), expected, "{config}: {err}");
     }
     // The defaults of a collector are valid.
-    EgressPolicy::compile(&egress(collector(json!({})))).unwrap();
+    compile(collector(json!({}))).unwrap();
 }
 
 fn collector(overrides: serde_json::Value) -> serde_json::Value {

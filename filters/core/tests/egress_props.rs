@@ -6,7 +6,7 @@
 )]
 
 use portcullis_core::egress::DenyReason;
-use portcullis_core::wire::Egress;
+use portcullis_core::wire::WireConfig;
 use portcullis_core::{EgressDecision, EgressPolicy};
 use proptest::prelude::*;
 use serde_json::json;
@@ -89,8 +89,9 @@ proptest! {
             .enumerate()
             .map(|(i, (h, ports))| json!({ "host": h, "ports": ports, "rule": format!("r{i}") }))
             .collect();
-        let egress: Egress = serde_json::from_value(json!({ "allowedHosts": allowed_hosts })).unwrap();
-        let policy = EgressPolicy::compile(&egress).unwrap();
+        let config = json!({"version": 1, "configVersion": "t", "egress": {"allowedHosts": allowed_hosts}});
+        let config = WireConfig::from_json(config.to_string().as_bytes()).unwrap();
+        let policy = EgressPolicy::from_wire(&config).unwrap();
         let got = policy.decide_http(&format!("{authority}:{port}"), port);
         match naive(&entries, &authority, port) {
             Ok(i) => prop_assert_eq!(got, EgressDecision::Allowed {

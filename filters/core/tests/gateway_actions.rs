@@ -331,6 +331,53 @@ fn v22_header_ops_order() {
     assert_eq!(p.response_headers[0].remove, ["x-r"]);
 }
 
+/// V-22: a forward's handle lends the same response operations again (what the router reads in
+/// the response phase), whichever vhost, route and weighted destination took the request; a
+/// handle beyond another gateway's routes lends nothing there.
+#[test]
+fn v22_response_operations_by_handle() {
+    let dest = |cluster: &str, weight: u32, header: &str| {
+        json!({"cluster": cluster, "weight": weight,
+            "headers": {"response": {"set": {header: cluster}}}})
+    };
+    let vhost_routes = |name: &str| {
+        let action = json!({"route": {"destinations": [
+            dest(&format!("{name}-0"), 1, "x-d0"),
+            dest(&format!("{name}-1"), 1, "x-d1"),
+            {"cluster": format!("{name}-2"), "weight": 1},
+        ]}});
+        vec![
+            route("never", json!({"uri": {"exact": "/never"}}), fwd("n")),
+            with(
+                route(name, json!({}), action),
+                "headers",
+                json!({"response": {"add": {"x-route": name}}}),
+            ),
+        ]
+    };
+    let gw = simple(vec![
+        vhost("a", &["a"], vhost_routes("a")),
+        vhost("b", &["b"], vhost_routes("b")),
+    ]);
+    let mut rng = SplitMix64(9);
+    let mut seen = std::collections::BTreeSet::new();
+    for host in ["a", "b"].iter().cycle().take(60) {
+        let Outcome::Forward(p) = gw.decide(&get(host, "/").view(), &mut rng).outcome else {
+            panic!("not forwarded");
+        };
+        let lent: Vec<_> = gw.response_operations(p.handle).collect();
+        assert_eq!(lent, p.response_headers, "{}", p.cluster);
+        assert_eq!(lent[0].add["x-route"], *host);
+        seen.insert(p.cluster.to_string());
+    }
+    assert_eq!(seen.len(), 6, "every destination of both vhosts: {seen:?}");
+    let Outcome::Forward(p) = decide(&gw, &get("a", "/")).outcome else {
+        panic!("not forwarded");
+    };
+    let other = routes(vec![route("r", json!({}), fwd("c"))]);
+    assert_eq!(other.response_operations(p.handle).count(), 0);
+}
+
 fn fault_gw(fault: Value) -> portcullis_core::Gateway {
     routes(vec![with(route("r", json!({}), fwd("c")), "fault", fault)])
 }

@@ -50,13 +50,19 @@ impl Context for EgressHttp {}
 
 impl HttpContext for EgressHttp {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        let request = RequestData::read(&[], false);
+        let RequestData {
+            bind_port,
+            authority,
+            path,
+            method,
+            ..
+        } = RequestData::read(&[], false);
         self.seen = Seen {
             start_nanos: host::now_nanos(),
-            port: self.served.gateway_port(request.bind_port),
-            method: Some(request.method.clone()),
-            path: Some(request.path.clone()),
-            host: request.authority,
+            port: self.served.gateway_port(bind_port),
+            method: Some(method),
+            path: Some(path),
+            host: authority,
         };
         self.decided = true;
         let metrics = self.shared.metrics;

@@ -1,5 +1,7 @@
-//! The egress filter's metrics (`wasmcustom.portcullis.egress.*`).
+//! The egress filter's metrics, under [`EGRESS_METRICS`] (Envoy exposes them as
+//! `wasmcustom.portcullis.egress.*`).
 
+use portcullis_core::contract::EGRESS_METRICS;
 use portcullis_glue::{ConfigMetrics, Counter, Gauge};
 
 /// Counters and gauges of one root context.
@@ -28,7 +30,7 @@ pub struct EgressMetrics {
 impl EgressMetrics {
     /// Defines the metrics.
     pub fn define() -> Self {
-        let c = |name: &str| Counter::define(&format!("portcullis.egress.{name}"));
+        let c = |name: &str| Counter::define(&format!("{EGRESS_METRICS}{name}"));
         EgressMetrics {
             allowed: c("allowed"),
             denied: c("denied"),
@@ -37,8 +39,8 @@ impl EgressMetrics {
             dropped: c("dropped"),
             sent: c("sent"),
             failed_batches: c("failed_batches"),
-            buffered: Gauge::define("portcullis.egress.buffered"),
-            config: ConfigMetrics::define("egress"),
+            buffered: Gauge::define(&format!("{EGRESS_METRICS}buffered")),
+            config: ConfigMetrics::define(EGRESS_METRICS),
         }
     }
 }

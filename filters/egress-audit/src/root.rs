@@ -4,6 +4,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use portcullis_core::EgressPolicy;
+use portcullis_core::contract::EGRESS_AUDIT_TCP_ROOT_ID;
 use portcullis_core::wire::WireConfig;
 use portcullis_glue::{host, load_wire_config};
 use proxy_wasm::hostcalls;
@@ -14,9 +15,6 @@ use crate::http::EgressHttp;
 use crate::metrics::EgressMetrics;
 use crate::pipeline::Pipeline;
 use crate::tcp::EgressTcp;
-
-/// The root id of the network (TLS passthrough) variant.
-pub const TCP_ROOT_ID: &str = "egress_audit_tcp";
 
 /// One accepted configuration, shared read-only with the streams it serves.
 #[derive(Debug)]
@@ -30,16 +28,10 @@ pub struct Served {
 }
 
 impl Served {
+    /// The filter's compile step (what [`portcullis_core::validate`] runs for it).
     fn compile(wire: &WireConfig) -> Result<Self, portcullis_core::ConfigError> {
-        let egress = wire
-            .egress
-            .as_ref()
-            .ok_or_else(|| portcullis_core::ConfigError::Invalid {
-                at: "egress".to_string(),
-                reason: "the egress filter needs an `egress` section".to_string(),
-            })?;
         Ok(Served {
-            policy: EgressPolicy::compile(egress)?,
+            policy: EgressPolicy::from_wire(wire)?,
             config_version: wire.config_version.clone(),
             ports: wire
                 .listeners
@@ -113,7 +105,8 @@ impl Context for EgressRoot {
 
 impl RootContext for EgressRoot {
     fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
-        self.tcp = host::property_string(&["plugin_root_id"]).as_deref() == Some(TCP_ROOT_ID);
+        self.tcp =
+            host::property_string(&["plugin_root_id"]).as_deref() == Some(EGRESS_AUDIT_TCP_ROOT_ID);
         let metrics = *self.metrics.get_or_insert_with(EgressMetrics::define);
         let outcome = load_wire_config().and_then(|wire| Served::compile(&wire));
         let kept = self.served.as_ref().map(|s| s.config_version.as_str());

@@ -23,7 +23,8 @@ pub fn load_wire_config() -> Result<WireConfig, ConfigError> {
 }
 
 /// What every filter records about its configuration: accepted and rejected counts and a
-/// fingerprint of the serving version (`portcullis.<filter>.config_*`).
+/// fingerprint of the serving version (`<prefix>config_*`, the prefix being the filter's in
+/// [`portcullis_core::contract`], e.g. `portcullis.router.config_accepted`).
 #[derive(Clone, Copy, Debug)]
 pub struct ConfigMetrics {
     accepted: Counter,
@@ -32,12 +33,13 @@ pub struct ConfigMetrics {
 }
 
 impl ConfigMetrics {
-    /// Defines the metrics under `portcullis.<filter>.`.
-    pub fn define(filter: &str) -> Self {
+    /// Defines the metrics under `prefix` (one of the `*_METRICS` prefixes of
+    /// [`portcullis_core::contract`], which end with a dot).
+    pub fn define(prefix: &str) -> Self {
         ConfigMetrics {
-            accepted: Counter::define(&format!("portcullis.{filter}.config_accepted")),
-            rejected: Counter::define(&format!("portcullis.{filter}.config_rejected")),
-            version: Gauge::define(&format!("portcullis.{filter}.config_version")),
+            accepted: Counter::define(&format!("{prefix}config_accepted")),
+            rejected: Counter::define(&format!("{prefix}config_rejected")),
+            version: Gauge::define(&format!("{prefix}config_version")),
         }
     }
 

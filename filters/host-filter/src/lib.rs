@@ -7,6 +7,7 @@
 
 use std::rc::Rc;
 
+use portcullis_core::contract::HOST_FILTER_METRICS;
 use portcullis_core::{Gateway, HostVerdict};
 use portcullis_glue::{ConfigMetrics, Counter, RequestData, load_wire_config, respond};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
@@ -27,12 +28,12 @@ struct Metrics {
 
 impl Metrics {
     fn define() -> Self {
-        let c = |name: &str| Counter::define(&format!("portcullis.host_filter.{name}"));
+        let c = |name: &str| Counter::define(&format!("{HOST_FILTER_METRICS}{name}"));
         Metrics {
             allowed: c("allowed"),
             refused: c("refused"),
             redirected: c("redirected"),
-            config: ConfigMetrics::define("host_filter"),
+            config: ConfigMetrics::define(HOST_FILTER_METRICS),
         }
     }
 }

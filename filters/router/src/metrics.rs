@@ -1,5 +1,7 @@
-//! The router's metrics (Envoy exposes them as `wasmcustom.portcullis.router.*`).
+//! The router's metrics, under [`ROUTER_METRICS`] (Envoy exposes them as
+//! `wasmcustom.portcullis.router.*`).
 
+use portcullis_core::contract::ROUTER_METRICS;
 use portcullis_glue::{ConfigMetrics, Counter};
 
 /// Counters and gauges of one root context.
@@ -30,7 +32,7 @@ pub struct RouterMetrics {
 impl RouterMetrics {
     /// Defines the metrics.
     pub fn define() -> Self {
-        let c = |name: &str| Counter::define(&format!("portcullis.router.{name}"));
+        let c = |name: &str| Counter::define(&format!("{ROUTER_METRICS}{name}"));
         RouterMetrics {
             routed: c("routed"),
             unrouted: c("unrouted"),
@@ -41,7 +43,7 @@ impl RouterMetrics {
             delayed: c("delayed"),
             mirrored: c("mirrored"),
             mirror_failed: c("mirror_failed"),
-            config: ConfigMetrics::define("router"),
+            config: ConfigMetrics::define(ROUTER_METRICS),
         }
     }
 }

@@ -3,17 +3,18 @@
 use std::rc::Rc;
 use std::time::Duration;
 
-use portcullis_core::wire::HeaderOperations;
-use portcullis_core::{ForwardPlan, Gateway, Outcome};
+use portcullis_core::apply::{
+    RequestHeaderHost, ResponseHeaderHost, apply_forward, apply_response, local_response_headers,
+    mirror_headers,
+};
+use portcullis_core::contract::CLUSTER_HEADER;
+use portcullis_core::{ForwardHandle, ForwardPlan, Gateway, Outcome};
 use portcullis_glue::{RequestData, host, respond};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, LogLevel};
 
 use crate::root::Shared;
-
-/// The request header Envoy's route reads the upstream cluster from (`cluster_header`).
-pub const CLUSTER_HEADER: &str = "x-portcullis-cluster";
 
 /// How long a mirror callout may take before the host gives up on it.
 const MIRROR_TIMEOUT: Duration = Duration::from_secs(5);
@@ -24,8 +25,9 @@ pub struct RouterStream {
     context_id: u32,
     gateway: Option<Rc<Gateway>>,
     shared: Rc<Shared>,
-    /// Response header operations of the chosen route and destination, in order.
-    response_headers: Vec<HeaderOperations>,
+    /// The route and destination a forwarded request took: the response phase looks their
+    /// header operations up in `gateway`, which this stream holds until it ends.
+    forwarded: Option<ForwardHandle>,
     /// CORS headers for a matching `Origin`.
     cors_headers: Vec<(&'static str, String)>,
     delayed: bool,
@@ -38,52 +40,22 @@ impl RouterStream {
             context_id,
             gateway,
             shared,
-            response_headers: Vec::new(),
+            forwarded: None,
             cors_headers: Vec::new(),
             delayed: false,
         }
     }
 
-    fn forward(&mut self, plan: &ForwardPlan<'_>, request: &RequestData) -> Action {
+    fn forward(&mut self, plan: ForwardPlan<'_>, request: &RequestData) -> Action {
         let metrics = self.shared.metrics;
-        host::set_request_header(CLUSTER_HEADER, plan.cluster);
-        if let Some(path) = &plan.path {
-            // Envoy's own rewrites keep the original for access logs (Istio logs it as path).
-            host::set_request_header("x-envoy-original-path", &request.path);
-            host::set_request_header(":path", path);
-        }
-        if let Some(authority) = plan.authority {
-            host::set_request_header(":authority", authority);
-        }
-        for ops in &plan.request_headers {
-            apply_request_ops(ops);
-        }
-        if let Some(timeout) = plan.timeout_ms {
-            host::set_request_header("x-envoy-upstream-rq-timeout-ms", &timeout.to_string());
-        }
-        if let Some(retries) = plan.retries {
-            host::set_request_header("x-envoy-max-retries", &retries.attempts.to_string());
-            if let Some(on) = &retries.retry_on {
-                host::set_request_header("x-envoy-retry-on", on);
-            }
-            if let Some(per_try) = retries.per_try_timeout_ms {
-                host::set_request_header(
-                    "x-envoy-upstream-rq-per-try-timeout-ms",
-                    &per_try.to_string(),
-                );
-            }
-        }
-        self.response_headers = plan
-            .response_headers
-            .iter()
-            .map(|ops| (*ops).clone())
-            .collect();
-        self.cors_headers = plan.cors_response_headers.clone();
+        // Headers, rewrites, timeout and retries, then the route-cache clear: the cluster
+        // header changed after Envoy picked the cached route.
+        apply_forward(&plan, &request.path, &mut EnvoyHeaders);
+        self.forwarded = Some(plan.handle);
+        self.cors_headers = plan.cors_response_headers;
         if !plan.mirrors.is_empty() {
             mirror(&plan.mirrors, metrics);
         }
-        // The cluster header changed after Envoy picked the cached route: ask it to re-route.
-        host::clear_route_cache();
         metrics.routed.inc();
 
         match plan.delay_ms {
@@ -139,7 +111,7 @@ impl HttpContext for RouterStream {
                 ),
             );
         }
-        match &decision.outcome {
+        match decision.outcome {
             Outcome::Forward(plan) => self.forward(plan, &request),
             Outcome::Refused(refusal) => {
                 metrics.unrouted.inc();
@@ -162,8 +134,8 @@ impl HttpContext for RouterStream {
             } => {
                 metrics.redirected.inc();
                 let mut headers = vec![("location", location.as_str())];
-                extend_local_headers(&mut headers, *response_headers);
-                respond::send(*status, &headers, "");
+                local_response_headers(&mut headers, response_headers);
+                respond::send(status, &headers, "");
                 Action::Pause
             }
             Outcome::DirectResponse {
@@ -173,8 +145,8 @@ impl HttpContext for RouterStream {
             } => {
                 metrics.answered.inc();
                 let mut headers = Vec::new();
-                extend_local_headers(&mut headers, *response_headers);
-                respond::send(*status, &headers, body);
+                local_response_headers(&mut headers, response_headers);
+                respond::send(status, &headers, body);
                 Action::Pause
             }
             Outcome::Abort {
@@ -191,7 +163,7 @@ impl HttpContext for RouterStream {
                         ];
                         respond::send(200, &headers, "");
                     }
-                    None => respond::send_text(*status, &[], "fault filter abort"),
+                    None => respond::send_text(status, &[], "fault filter abort"),
                 }
                 Action::Pause
             }
@@ -206,45 +178,49 @@ impl HttpContext for RouterStream {
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        for ops in &self.response_headers {
-            for name in &ops.remove {
-                host::remove_response_header(name);
-            }
-            for (name, value) in &ops.set {
-                host::set_response_header(name, value);
-            }
-            for (name, value) in &ops.add {
-                host::add_response_header(name, value);
-            }
-        }
-        for (name, value) in &self.cors_headers {
-            host::set_response_header(name, value);
-        }
+        let operations = self
+            .gateway
+            .as_deref()
+            .zip(self.forwarded)
+            .into_iter()
+            .flat_map(|(gateway, handle)| gateway.response_operations(handle));
+        apply_response(operations, &self.cors_headers, &mut EnvoyHeaders);
         Action::Continue
     }
 }
 
-/// Envoy's order for one set of operations: remove, then overwrite, then append.
-fn apply_request_ops(ops: &HeaderOperations) {
-    for name in &ops.remove {
-        host::remove_request_header(name);
-    }
-    for (name, value) in &ops.set {
+/// The header translation's host calls, on the current stream's Envoy headers.
+struct EnvoyHeaders;
+
+impl RequestHeaderHost for EnvoyHeaders {
+    fn set_request_header(&mut self, name: &str, value: &str) {
         host::set_request_header(name, value);
     }
-    for (name, value) in &ops.add {
+
+    fn add_request_header(&mut self, name: &str, value: &str) {
         host::add_request_header(name, value);
+    }
+
+    fn remove_request_header(&mut self, name: &str) {
+        host::remove_request_header(name);
+    }
+
+    fn clear_route_cache(&mut self) {
+        host::clear_route_cache();
     }
 }
 
-/// Header operations on a local answer: set and add become headers of the response.
-fn extend_local_headers<'a>(
-    headers: &mut Vec<(&'a str, &'a str)>,
-    ops: Option<&'a HeaderOperations>,
-) {
-    if let Some(ops) = ops {
-        headers.extend(ops.set.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        headers.extend(ops.add.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+impl ResponseHeaderHost for EnvoyHeaders {
+    fn set_response_header(&mut self, name: &str, value: &str) {
+        host::set_response_header(name, value);
+    }
+
+    fn add_response_header(&mut self, name: &str, value: &str) {
+        host::add_response_header(name, value);
+    }
+
+    fn remove_response_header(&mut self, name: &str) {
+        host::remove_response_header(name);
     }
 }
 
@@ -252,15 +228,7 @@ fn extend_local_headers<'a>(
 /// `-shadow` suffix on the authority so the mirror can tell copies apart. Bodies are not
 /// mirrored: the decision is taken on headers and the filter does not buffer bodies.
 fn mirror(clusters: &[&str], metrics: crate::metrics::RouterMetrics) {
-    let headers = host::request_headers();
-    let mut copy: Vec<(String, String)> = Vec::with_capacity(headers.len());
-    for (name, value) in headers {
-        if name == ":authority" {
-            copy.push((name, format!("{value}-shadow")));
-        } else if name != CLUSTER_HEADER {
-            copy.push((name, value));
-        }
-    }
+    let copy = mirror_headers(host::request_headers());
     let copy: Vec<(&str, &str)> = copy.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     for cluster in clusters {
         match hostcalls::dispatch_http_call(cluster, copy.clone(), None, vec![], MIRROR_TIMEOUT) {

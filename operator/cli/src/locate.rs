@@ -12,10 +12,7 @@ use portcullis_envoy::WasmModules;
 pub const ENVOY_ENV: &str = "PORTCULLIS_ENVOY";
 /// Environment variable naming the directory that holds the `.wasm` modules.
 pub const WASM_DIR_ENV: &str = "PORTCULLIS_WASM_DIR";
-/// The router module's file name.
-pub const ROUTER_MODULE: &str = "portcullis_router.wasm";
-/// The egress-audit module's file name.
-pub const EGRESS_AUDIT_MODULE: &str = "portcullis_egress_audit.wasm";
+pub use portcullis_core::contract::{EGRESS_AUDIT_MODULE, ROUTER_MODULE};
 
 /// A located Envoy executable.
 #[derive(Clone, Debug, PartialEq, Eq)]

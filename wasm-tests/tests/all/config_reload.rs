@@ -5,7 +5,8 @@
 use serde_json::json;
 
 use crate::fixtures::{
-    cluster, egress_builder, egress_wire, route, router_builder, status_of, to, wire,
+    EGRESS_AUDIT_ROOT_ID, cluster, egress_builder, egress_wire, route, router_builder, status_of,
+    to, wire,
 };
 
 fn v(version: &str, target: &str) -> serde_json::Value {
@@ -108,7 +109,7 @@ fn bad_update_is_rejected_and_the_old_config_keeps_serving() {
 #[test]
 fn egress_rejects_a_bad_update_and_keeps_its_allow_list() {
     let good = egress_wire(json!({"allowedHosts": [{"host": "api.example.com", "rule": "SE a"}]}));
-    let mut host = egress_builder(&good, "egress_audit").build().unwrap();
+    let mut host = egress_builder(&good, EGRESS_AUDIT_ROOT_ID).build().unwrap();
     let mut no_egress = good.clone();
     no_egress.as_object_mut().unwrap().remove("egress");
     let port_zero =

@@ -7,7 +7,7 @@
 use portcullis_wasm_tests::{Host, HttpCallout};
 use serde_json::{Value, json};
 
-use crate::fixtures::{egress_builder, egress_wire, status_of};
+use crate::fixtures::{EGRESS_AUDIT_ROOT_ID, egress_builder, egress_wire, status_of};
 
 const COLLECTOR: &str = "outbound|4318||collector.audit.svc.cluster.local";
 
@@ -24,7 +24,7 @@ fn config(max_buffered: u32, failure_mode: &str) -> Value {
 }
 
 fn host(max_buffered: u32, failure_mode: &str) -> Host {
-    egress_builder(&config(max_buffered, failure_mode), "egress_audit")
+    egress_builder(&config(max_buffered, failure_mode), EGRESS_AUDIT_ROOT_ID)
         .build()
         .unwrap()
 }

@@ -6,7 +6,7 @@
 use portcullis_wasm_tests::Host;
 use serde_json::{Value, json};
 
-use crate::fixtures::{egress_builder, egress_wire, status_of};
+use crate::fixtures::{EGRESS_AUDIT_ROOT_ID, egress_builder, egress_wire, status_of};
 
 const COLLECTOR: &str = "outbound|4318||collector.audit.svc.cluster.local";
 
@@ -18,7 +18,7 @@ fn host() -> Host {
                 "flushIntervalMs": 100, "maxBuffered": 100}}
         }
     }));
-    egress_builder(&config, "egress_audit")
+    egress_builder(&config, EGRESS_AUDIT_ROOT_ID)
         .workers(2)
         .build()
         .unwrap()

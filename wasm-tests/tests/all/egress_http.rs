@@ -5,7 +5,7 @@
 use portcullis_wasm_tests::Host;
 use serde_json::{Value, json};
 
-use crate::fixtures::{egress_builder, egress_wire, status_of};
+use crate::fixtures::{EGRESS_AUDIT_ROOT_ID, egress_builder, egress_wire, status_of};
 
 fn config() -> Value {
     egress_wire(json!({
@@ -18,7 +18,9 @@ fn config() -> Value {
 }
 
 fn egress() -> Host {
-    egress_builder(&config(), "egress_audit").build().unwrap()
+    egress_builder(&config(), EGRESS_AUDIT_ROOT_ID)
+        .build()
+        .unwrap()
 }
 
 /// The audit records written to the log, parsed.
@@ -145,7 +147,9 @@ fn missing_host_is_denied() {
 fn deny_status_is_configurable() {
     let mut config = config();
     config["egress"]["denyStatus"] = json!(403);
-    let mut host = egress_builder(&config, "egress_audit").build().unwrap();
+    let mut host = egress_builder(&config, EGRESS_AUDIT_ROOT_ID)
+        .build()
+        .unwrap();
     let s = host
         .http_request()
         .get("evil.com", "/")
@@ -159,7 +163,9 @@ fn deny_status_is_configurable() {
 fn include_query_keeps_the_query_in_records() {
     let mut config = config();
     config["egress"]["audit"]["includeQuery"] = json!(true);
-    let mut host = egress_builder(&config, "egress_audit").build().unwrap();
+    let mut host = egress_builder(&config, EGRESS_AUDIT_ROOT_ID)
+        .build()
+        .unwrap();
     host.http_request()
         .get("x.github.com", "/a?b=c")
         .send_headers_only()

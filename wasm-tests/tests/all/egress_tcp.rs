@@ -6,7 +6,7 @@ use portcullis_wasm_tests::Host;
 use serde_json::{Value, json};
 
 use crate::egress_http::records;
-use crate::fixtures::{egress_builder, egress_wire};
+use crate::fixtures::{EGRESS_AUDIT_TCP_ROOT_ID, egress_builder, egress_wire};
 
 fn config() -> Value {
     egress_wire(json!({
@@ -15,7 +15,7 @@ fn config() -> Value {
 }
 
 fn tcp_host(sni: Option<&str>) -> Host {
-    let mut b = egress_builder(&config(), "egress_audit_tcp");
+    let mut b = egress_builder(&config(), EGRESS_AUDIT_TCP_ROOT_ID);
     if let Some(sni) = sni {
         b = b.property("connection.requested_server_name", sni);
     }

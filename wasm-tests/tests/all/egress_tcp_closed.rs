@@ -8,7 +8,7 @@ use portcullis_wasm_tests::{Host, HttpCallout};
 use serde_json::{Value, json};
 
 use crate::egress_http::records;
-use crate::fixtures::{egress_builder, egress_wire};
+use crate::fixtures::{EGRESS_AUDIT_TCP_ROOT_ID, egress_builder, egress_wire};
 
 const COLLECTOR: &str = "outbound|4318||collector.audit.svc.cluster.local";
 
@@ -25,7 +25,7 @@ fn config() -> Value {
 }
 
 fn tcp_host() -> Host {
-    egress_builder(&config(), "egress_audit_tcp")
+    egress_builder(&config(), EGRESS_AUDIT_TCP_ROOT_ID)
         .property("connection.requested_server_name", "api.example.com")
         .build()
         .unwrap()

@@ -8,7 +8,10 @@
 
 use std::sync::Arc;
 
-use portcullis_wasm_tests::{Host, WasmModule};
+use portcullis_core::contract::{
+    CLUSTER_HEADER, EGRESS_AUDIT_MODULE, HOST_FILTER_MODULE, ROUTER_MODULE,
+};
+use portcullis_wasm_tests::{Host, WasmModule, artifacts};
 use serde_json::{Value, json};
 
 const FILTERS: [&str; 3] = [
@@ -32,6 +35,28 @@ fn wire(hosts: &[&str]) -> Value {
             "virtualHosts": []
         }]
     })
+}
+
+/// The filters' module files are the contract's names, and with `PORTCULLIS_WASM_DIR` set (as
+/// `cargo xtask test` sets it after building them) the suites load those prebuilt modules
+/// instead of building their own.
+#[test]
+fn filters_are_the_prebuilt_modules_when_given() {
+    let files: Vec<String> = FILTERS.iter().map(|p| artifacts::module_file(p)).collect();
+    assert_eq!(
+        files,
+        [HOST_FILTER_MODULE, ROUTER_MODULE, EGRESS_AUDIT_MODULE]
+    );
+    for package in FILTERS {
+        let path = artifacts::build_wasm(package).unwrap();
+        match artifacts::prebuilt(package) {
+            Some(prebuilt) => assert_eq!(path, prebuilt),
+            None => assert!(
+                path.starts_with(artifacts::artifact_target_dir()),
+                "{path:?}"
+            ),
+        }
+    }
 }
 
 #[test]
@@ -113,13 +138,13 @@ fn router_sets_the_cluster_header_and_envoy_routes_on_it_even_against_a_spoofed_
         .plugin_config(config.to_string())
         .property("destination.port", 80i64)
         .clusters([reviews, "outbound|443||admin.internal"])
-        .route_cluster_header("x-portcullis-cluster")
+        .route_cluster_header(CLUSTER_HEADER)
         .build()
         .unwrap_or_else(|e| panic!("{e:#}"));
     let s = host
         .http_request()
         .get("bookinfo.example.com", "/reviews/1")
-        .header("x-portcullis-cluster", "outbound|443||admin.internal")
+        .header(CLUSTER_HEADER, "outbound|443||admin.internal")
         .send_headers_only()
         .unwrap();
     assert!(s.local_response().is_none(), "{}", s.host_report());

@@ -8,11 +8,12 @@
 
 use std::sync::Arc;
 
+pub use portcullis_core::contract::{
+    CLUSTER_HEADER, EGRESS_AUDIT_ROOT_ID, EGRESS_AUDIT_TCP_ROOT_ID, HOST_FILTER_ROOT_ID,
+    ROUTER_ROOT_ID,
+};
 use portcullis_wasm_tests::{Host, HostBuilder, WasmModule};
 use serde_json::{Value, json};
-
-/// The header Envoy's catch-all route reads the cluster from.
-pub const CLUSTER_HEADER: &str = "x-portcullis-cluster";
 
 /// A built filter, compiled once per test binary.
 pub fn module(package: &str) -> Arc<WasmModule> {
@@ -82,7 +83,7 @@ fn collect(v: &Value, out: &mut Vec<String>) {
 pub fn router_builder(config: &Value) -> HostBuilder {
     Host::builder(&module("portcullis-router"))
         .plugin_config(config.to_string())
-        .root_id("router")
+        .root_id(ROUTER_ROOT_ID)
         .property("destination.port", 80i64)
         .clusters(clusters_of(config))
         .route_cluster_header(CLUSTER_HEADER)
@@ -99,7 +100,7 @@ pub fn router(config: &Value) -> Host {
 pub fn host_filter(config: &Value) -> Host {
     Host::builder(&module("portcullis-host-filter"))
         .plugin_config(config.to_string())
-        .root_id("host_filter")
+        .root_id(HOST_FILTER_ROOT_ID)
         .property("destination.port", 80i64)
         .build()
         .unwrap_or_else(|e| panic!("{e:#}"))
@@ -115,7 +116,8 @@ pub fn egress_wire(egress: Value) -> Value {
     })
 }
 
-/// An egress host builder (`root_id` `egress_audit` or `egress_audit_tcp`) on port 443.
+/// An egress host builder (`root_id` [`EGRESS_AUDIT_ROOT_ID`] or [`EGRESS_AUDIT_TCP_ROOT_ID`])
+/// on port 443.
 pub fn egress_builder(config: &Value, root_id: &str) -> HostBuilder {
     Host::builder(&module("portcullis-egress-audit"))
         .plugin_config(config.to_string())

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::fixtures::{host_filter, plain_get, status_of};
+use crate::fixtures::{CLUSTER_HEADER, host_filter, plain_get, status_of};
 
 fn config() -> Value {
     json!({
@@ -33,7 +33,7 @@ fn admits_listed_hosts_untouched_and_refuses_others() {
     assert_eq!(status_of(&s), 0);
     let headers = s.request_headers();
     assert!(
-        headers.iter().all(|(k, _)| k != "x-portcullis-cluster"),
+        headers.iter().all(|(k, _)| k != CLUSTER_HEADER),
         "{headers:?}"
     );
     assert_eq!(headers.len(), 5, "nothing added or removed: {headers:?}");

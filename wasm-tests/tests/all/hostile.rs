@@ -7,7 +7,8 @@ use portcullis_wasm_tests::{FailurePolicy, Host};
 use serde_json::{Value, json};
 
 use crate::fixtures::{
-    cluster, egress_builder, egress_wire, route, router, router_builder, status_of, to, wire,
+    EGRESS_AUDIT_ROOT_ID, cluster, egress_builder, egress_wire, route, router, router_builder,
+    status_of, to, wire,
 };
 
 /// Routes: `x-user` regex (so the router reads the whole header map), then `/` prefix.
@@ -90,7 +91,9 @@ fn invalid_utf8_header_values_are_read_lossily() {
 fn invalid_utf8_header_in_an_egress_record_is_lossy() {
     let config = egress_wire(json!({"allowedHosts": [{"host": "*", "rule": "any"}],
         "audit": {"includeHeaders": ["x-team"]}}));
-    let mut host = egress_builder(&config, "egress_audit").build().unwrap();
+    let mut host = egress_builder(&config, EGRESS_AUDIT_ROOT_ID)
+        .build()
+        .unwrap();
     host.http_request()
         .get("api.example.com", "/")
         .header_bytes("x-team", &[b'a', 0xff])

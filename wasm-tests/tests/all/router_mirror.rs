@@ -5,7 +5,9 @@
 use portcullis_wasm_tests::Host;
 use serde_json::{Value, json};
 
-use crate::fixtures::{CLUSTER_HEADER, cluster, module, route, router, status_of, to, wire};
+use crate::fixtures::{
+    CLUSTER_HEADER, ROUTER_ROOT_ID, cluster, module, route, router, status_of, to, wire,
+};
 
 fn mirrored(percentage: f64) -> Value {
     let extra = json!({"mirrors": [{"cluster": cluster("shadow"), "percentage": percentage}]});
@@ -74,7 +76,7 @@ fn refused_mirror_dispatch_is_counted_and_the_request_proceeds() {
     let config = mirrored(100.0);
     let mut host = Host::builder(&module("portcullis-router"))
         .plugin_config(config.to_string())
-        .root_id("router")
+        .root_id(ROUTER_ROOT_ID)
         .property("destination.port", 80i64)
         .clusters([cluster("a")])
         .route_cluster_header(CLUSTER_HEADER)

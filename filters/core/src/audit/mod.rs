@@ -1,23 +1,26 @@
 //! Audit of egress: the record of each decision, its redaction, and its delivery.
 //!
-//! - [`record`]: [`AuditRecord`] and its JSON Lines form;
-//! - [`redact`]: [`Redaction`], the only way a path or headers enter a record;
-//! - [`time`]: RFC 3339 formatting of the caller's clock;
-//! - [`sink`]: the `log` sink line and sink validation;
-//! - [`delivery`]: the HTTP collector's batching, retry and backoff state machine.
+//! - `record`: [`AuditRecord`] and its JSON Lines form;
+//! - `redact`: [`Redaction`], the only way a path or headers enter a record;
+//! - `time`: RFC 3339 formatting of the caller's clock;
+//! - `sink`: the `log` sink line and sink validation;
+//! - `delivery`: the HTTP collector's batching, retry and backoff state machine.
 //!
 //! A filter's flow: `EgressPolicy::decide_*` → [`AuditRecord::new`] → fill fields,
 //! `Redaction::set_path` / `set_headers` → [`SinkLine::new`] → log it, or
 //! [`Delivery::push`] and, on each tick, [`Delivery::poll`] → POST → [`Delivery::on_result`].
 
-pub mod delivery;
-pub mod record;
-pub mod redact;
-pub mod sink;
-pub mod time;
+mod delivery;
+mod record;
+mod redact;
+mod sink;
+mod time;
+
+#[cfg(test)]
+mod tests;
 
 pub use delivery::{Batch, Delivery, DeliveryStats, PushResult};
 pub use record::{AuditRecord, Protocol, Verdict};
 pub use redact::{REDACTED_QUERY, REDACTED_VALUE, Redaction};
-pub use sink::{SinkLine, validate_sink};
-pub use time::rfc3339_millis;
+pub use sink::SinkLine;
+pub(crate) use sink::validate_sink;

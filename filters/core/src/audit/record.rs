@@ -1,5 +1,6 @@
 //! The audit record of one egress request or connection, and its JSON Lines form.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::Serialize;
@@ -35,9 +36,10 @@ use crate::EgressDecision;
 /// | `headers` | object | selected request headers (lowercase names, sorted), redacted values `[REDACTED]` |
 ///
 /// `path` and `headers` are set only through [`super::Redaction`], so redaction cannot be
-/// skipped; every other field is public.
+/// skipped; every other field is public. What comes from the configuration (`rule`, `reason`,
+/// `config_version`) is borrowed from it for `'c`, not copied into every record.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct AuditRecord {
+pub struct AuditRecord<'c> {
     /// RFC 3339 UTC time with milliseconds.
     pub time: String,
     /// `x-request-id`.
@@ -73,11 +75,11 @@ pub struct AuditRecord {
     /// The egress decision.
     pub decision: Verdict,
     /// Allow rule, or deny reason code.
-    pub rule: String,
+    pub rule: &'c str,
     /// Matched pattern, or deny message.
-    pub reason: String,
+    pub reason: Cow<'c, str>,
     /// Wire config identity.
-    pub config_version: String,
+    pub config_version: &'c str,
     /// Selected, redacted request headers (see [`super::Redaction::set_headers`]).
     pub(super) headers: BTreeMap<String, String>,
 }
@@ -102,26 +104,26 @@ pub enum Verdict {
     Denied,
 }
 
-impl AuditRecord {
+impl<'c> AuditRecord<'c> {
     /// A record for `decision`, made at `unix_nanos` (the caller's clock) under config
     /// `config_version`. Fills `time`, `protocol`, `decision`, `rule`, `reason` and
     /// `config_version`; everything else starts unknown (null) and is filled by the filter.
     pub fn new(
         unix_nanos: u64,
         protocol: Protocol,
-        decision: &EgressDecision<'_>,
-        config_version: &str,
+        decision: &EgressDecision<'c>,
+        config_version: &'c str,
     ) -> Self {
-        let (verdict, rule, reason) = match decision {
+        let (verdict, rule, reason) = match *decision {
             EgressDecision::Allowed { rule, host_pattern } => (
                 Verdict::Allowed,
-                (*rule).to_string(),
-                format!("host matches allow-list pattern {host_pattern:?}"),
+                rule,
+                Cow::Owned(format!("host matches allow-list pattern {host_pattern:?}")),
             ),
             EgressDecision::Denied { reason } => (
                 Verdict::Denied,
-                reason.code().to_string(),
-                reason.message().to_string(),
+                reason.code(),
+                Cow::Borrowed(reason.message()),
             ),
         };
         AuditRecord {
@@ -144,7 +146,7 @@ impl AuditRecord {
             decision: verdict,
             rule,
             reason,
-            config_version: config_version.to_string(),
+            config_version,
             headers: BTreeMap::new(),
         }
     }

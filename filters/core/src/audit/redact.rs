@@ -28,7 +28,7 @@ pub struct Redaction {
 impl Redaction {
     /// Validates and compiles the settings. `at` is the field path of the audit section
     /// (`egress.audit`), used in errors such as `egress.audit.includeHeaders[1]`.
-    pub fn compile(audit: &Audit, at: &str) -> Result<Self, ConfigError> {
+    pub(crate) fn compile(audit: &Audit, at: &str) -> Result<Self, ConfigError> {
         Ok(Redaction {
             include_query: audit.include_query,
             include_headers: header_set(&audit.include_headers, &format!("{at}.includeHeaders"))?,
@@ -90,14 +90,14 @@ impl Redaction {
     }
 
     /// Records `raw_path` in `record` after redaction.
-    pub fn set_path(&self, record: &mut AuditRecord, raw_path: &str) {
+    pub fn set_path(&self, record: &mut AuditRecord<'_>, raw_path: &str) {
         record.path = Some(self.path(raw_path));
     }
 
     /// Records the selected, redacted `headers` in `record` (replacing any recorded before).
     pub fn set_headers<'h>(
         &self,
-        record: &mut AuditRecord,
+        record: &mut AuditRecord<'_>,
         headers: impl IntoIterator<Item = (&'h str, &'h str)>,
     ) {
         record.headers = self.headers(headers);

@@ -11,7 +11,7 @@ pub struct SinkLine(String);
 
 impl SinkLine {
     /// The line for `record`.
-    pub fn new(record: &AuditRecord) -> Self {
+    pub fn new(record: &AuditRecord<'_>) -> Self {
         SinkLine(record.to_json_line())
     }
 
@@ -33,7 +33,7 @@ impl std::fmt::Display for SinkLine {
 }
 
 /// Validates the sink settings; `at` is their field path (`egress.audit.sink`).
-pub fn validate_sink(sink: &AuditSink, at: &str) -> Result<(), ConfigError> {
+pub(crate) fn validate_sink(sink: &AuditSink, at: &str) -> Result<(), ConfigError> {
     let AuditSink::Http(http) = sink else {
         return Ok(());
     };

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 /// Formats Unix time in nanoseconds as RFC 3339 UTC with millisecond precision,
 /// e.g. `2026-11-26T23:02:30.123Z`. Sub-millisecond digits are truncated, not rounded, so a
 /// record never claims a later time than the event. Covers years 1970 to 2554 (`u64` nanos).
-pub fn rfc3339_millis(unix_nanos: u64) -> String {
+pub(crate) fn rfc3339_millis(unix_nanos: u64) -> String {
     let total_ms = unix_nanos / 1_000_000;
     let millis = total_ms % 1000;
     let total_secs = total_ms / 1000;

@@ -17,7 +17,7 @@ pub use deny::{AUDIT_UNAVAILABLE_STATUS, DenyReason};
 use crate::ConfigError;
 use crate::audit::Redaction;
 use crate::host::HostIndex;
-use crate::wire::{Audit, Egress, FailureMode};
+use crate::wire::{Audit, Egress, FailureMode, WireConfig};
 
 /// The compiled egress section. Immutable; shared by every request of a filter instance.
 #[derive(Debug)]
@@ -80,9 +80,19 @@ impl EgressDecision<'_> {
 }
 
 impl EgressPolicy {
+    /// The egress filter's compile step in `on_configure`: the `egress` section of `config`,
+    /// which that filter cannot run without (an ingress config has none).
+    pub fn from_wire(config: &WireConfig) -> Result<Self, ConfigError> {
+        let egress = config.egress.as_ref().ok_or_else(|| ConfigError::Invalid {
+            at: "egress".to_string(),
+            reason: "the egress filter needs an `egress` section".to_string(),
+        })?;
+        Self::compile(egress)
+    }
+
     /// Validates and compiles the egress section. Errors name the field, e.g.
     /// `egress.allowedHosts[2].host`, `egress.denyStatus`, `egress.audit.sink.http.batchSize`.
-    pub fn compile(egress: &Egress) -> Result<Self, ConfigError> {
+    pub(crate) fn compile(egress: &Egress) -> Result<Self, ConfigError> {
         if !(200..=599).contains(&egress.deny_status) {
             return Err(ConfigError::Invalid {
                 at: "egress.denyStatus".to_string(),

@@ -8,9 +8,11 @@ use crate::wire::Cors;
 
 use super::matcher::header;
 
-/// A compiled CORS policy.
+/// A compiled CORS policy: the policy as written and its compiled origin matchers, together,
+/// so the one cannot be evaluated without the other.
 #[derive(Clone, Debug)]
 pub struct CompiledCors {
+    policy: Cors,
     origins: Vec<StrMatcher>,
 }
 
@@ -34,11 +36,20 @@ impl CompiledCors {
             .enumerate()
             .map(|(i, o)| StrMatcher::compile(o, false).map_err(|e| (i, e)))
             .collect::<Result<_, _>>()?;
-        Ok(CompiledCors { origins })
+        Ok(CompiledCors {
+            policy: c.clone(),
+            origins,
+        })
+    }
+
+    /// The policy as written.
+    pub fn policy(&self) -> &Cors {
+        &self.policy
     }
 
     /// Evaluates the policy for a request.
-    pub fn evaluate(&self, policy: &Cors, req: &RequestView<'_>) -> CorsVerdict {
+    pub fn evaluate(&self, req: &RequestView<'_>) -> CorsVerdict {
+        let policy = &self.policy;
         let Some(origin) = header(req, "origin") else {
             return CorsVerdict::None;
         };

@@ -4,12 +4,18 @@
 use crate::Entropy;
 use crate::wire::Destination;
 
-/// Picks a destination index with probability `weight / total`. One destination always wins
-/// (V-18: 100% whatever its weight); zero-weight destinations are never picked. `total` is the
-/// sum of the weights, checked at compile time to be positive when there are several.
-pub fn pick_weighted(dests: &[Destination], total: u64, entropy: &mut dyn Entropy) -> usize {
+use super::Destinations;
+
+/// Picks a destination with probability `weight / total weight`, and its index in wire order.
+/// One destination always wins (V-18: 100% whatever its weight); zero-weight destinations are
+/// never picked. The total is checked at compile time to be positive when there are several.
+pub fn pick_weighted<'d>(
+    dests: &'d Destinations,
+    entropy: &mut dyn Entropy,
+) -> (usize, &'d Destination) {
+    let total = dests.total_weight();
     if dests.len() <= 1 || total == 0 {
-        return 0;
+        return (0, dests.first());
     }
     // Scale a 32-bit draw to [0, total) by multiply-shift (no modulo); u128 because the sum of
     // many u32 weights may exceed 2^32.
@@ -18,13 +24,18 @@ pub fn pick_weighted(dests: &[Destination], total: u64, entropy: &mut dyn Entrop
     for (i, d) in dests.iter().enumerate() {
         let w = u64::from(d.weight);
         if point < w {
-            return i;
+            return (i, d);
         }
         point -= w;
     }
-    // Unreachable while `total` is the sum of the weights; the last positive weight is a safe
-    // answer anyway.
-    dests.iter().rposition(|d| d.weight > 0).unwrap_or(0)
+    // Unreachable while the total is the sum of the weights; the last positive weight is a
+    // safe answer anyway.
+    dests
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| d.weight > 0)
+        .last()
+        .unwrap_or((0, dests.first()))
 }
 
 /// True with probability `percent / 100`. 0 never fires and 100 always fires, without drawing.
@@ -57,18 +68,20 @@ mod tests {
     #[test]
     fn extreme_weights() {
         let dests = vec![dest(u32::MAX), dest(0), dest(u32::MAX), dest(u32::MAX)];
-        let total = 3 * u64::from(u32::MAX);
+        let dests = Destinations::new(&dests).unwrap();
+        assert_eq!(dests.total_weight(), 3 * u64::from(u32::MAX));
+        let pick = |entropy: &mut dyn Entropy| pick_weighted(&dests, entropy).0;
         struct Fixed(u32);
         impl Entropy for Fixed {
             fn next_u32(&mut self) -> u32 {
                 self.0
             }
         }
-        assert_eq!(pick_weighted(&dests, total, &mut Fixed(0)), 0);
-        assert_eq!(pick_weighted(&dests, total, &mut Fixed(u32::MAX)), 3);
+        assert_eq!(pick(&mut Fixed(0)), 0);
+        assert_eq!(pick(&mut Fixed(u32::MAX)), 3);
         let mut rng = SplitMix64(3);
         for _ in 0..1000 {
-            assert_ne!(pick_weighted(&dests, total, &mut rng), 1);
+            assert_ne!(pick(&mut rng), 1);
         }
     }
 

@@ -15,42 +15,101 @@ mod validate;
 
 pub use cors::{CompiledCors, CorsVerdict};
 pub use draw::{fires, pick_weighted};
-pub use matcher::{CompiledMatch, UriKind, header};
-pub use query::first_param;
+pub use matcher::CompiledMatch;
 pub use redirect::{https_location, location};
 pub use rewrite::PathRewrite;
 
-use std::collections::BTreeMap;
-
 use crate::error::ConfigError;
-use crate::wire::{Action, Destination, Forward, HeaderOperations, HeaderOps, Route};
-use crate::{Entropy, ForwardPlan, Outcome, RequestView};
+use crate::wire::{
+    Action, Destination, DirectResponse, Fault, Forward, HeaderOperations, HeaderOperationsPair,
+    Mirror, Redirect, Retries, Route,
+};
+use crate::{Entropy, ForwardHandle, ForwardPlan, Outcome, RequestView};
 
-/// One compiled route: the wire route (for evidence and pass-through fields) and its matchers.
+/// One compiled route: what the evidence names, its matchers, and its action compiled so that
+/// the invariants `compile` checks are in the types (a forward has destinations; only a
+/// forward has a fault, V-17).
 #[derive(Clone, Debug)]
 pub struct CompiledRoute {
-    wire: Route,
+    name: String,
+    virtual_service: String,
     matcher: CompiledMatch,
-    path_rewrite: Option<PathRewrite>,
+    /// Route-level header operations (V-22).
+    headers: HeaderOperationsPair,
     cors: Option<CompiledCors>,
+    action: CompiledAction,
+}
+
+/// A route's action.
+#[derive(Clone, Debug)]
+enum CompiledAction {
+    Forward(Box<CompiledForward>),
+    Redirect(Redirect),
+    DirectResponse(DirectResponse),
+}
+
+/// A forward (V-18, V-21 … V-24) with everything that applies only to forwarded requests.
+#[derive(Clone, Debug)]
+struct CompiledForward {
+    destinations: Destinations,
+    path_rewrite: Option<PathRewrite>,
+    /// `rewrite.authority`.
+    authority: Option<String>,
+    fault: Option<Fault>,
+    mirrors: Vec<Mirror>,
+    timeout_ms: Option<u64>,
+    retries: Option<Retries>,
+}
+
+/// The weighted destinations of a forward: never empty (compile refuses a forward without
+/// destinations), so a weighted draw always names one.
+#[derive(Clone, Debug)]
+pub struct Destinations {
+    first: Destination,
+    rest: Vec<Destination>,
+    /// The sum of the weights (positive when there are several, V-18).
     total_weight: u64,
 }
 
-/// Stand-in for an impossible empty destination list (see `forward_plan`).
-static NO_DESTINATION: Destination = Destination {
-    cluster: String::new(),
-    weight: 0,
-    headers: HeaderOps {
-        request: NO_OPS,
-        response: NO_OPS,
-    },
-};
+impl Destinations {
+    /// The destinations of `list`, or `None` when it is empty.
+    pub fn new(list: &[Destination]) -> Option<Self> {
+        let (first, rest) = list.split_first()?;
+        Some(Destinations {
+            first: first.clone(),
+            rest: rest.to_vec(),
+            total_weight: list.iter().map(|d| u64::from(d.weight)).sum(),
+        })
+    }
 
-const NO_OPS: HeaderOperations = HeaderOperations {
-    set: BTreeMap::new(),
-    add: BTreeMap::new(),
-    remove: Vec::new(),
-};
+    /// The destinations in wire order.
+    pub fn iter(&self) -> impl Iterator<Item = &Destination> {
+        std::iter::once(&self.first).chain(&self.rest)
+    }
+
+    /// How many there are (at least one).
+    pub fn len(&self) -> usize {
+        1 + self.rest.len()
+    }
+
+    /// The sum of the weights.
+    pub fn total_weight(&self) -> u64 {
+        self.total_weight
+    }
+
+    /// The first destination (the only one of a single-destination forward).
+    pub fn first(&self) -> &Destination {
+        &self.first
+    }
+
+    /// The destination at `index` in wire order.
+    pub fn get(&self, index: usize) -> Option<&Destination> {
+        match index.checked_sub(1) {
+            None => Some(&self.first),
+            Some(i) => self.rest.get(i),
+        }
+    }
+}
 
 /// The request parts a route evaluation needs, split once per request.
 #[derive(Clone, Copy, Debug)]
@@ -70,7 +129,7 @@ impl CompiledRoute {
     pub fn compile(route: &Route, at: &str) -> Result<Self, ConfigError> {
         let matcher = CompiledMatch::compile(&route.matcher)
             .map_err(|(field, pattern, e)| validate::regex_error(at, &field, pattern, e))?;
-        let (path_rewrite, total_weight) = validate::action(route, at)?;
+        let path_rewrite = validate::action(route, at)?;
         validate::fault(route, at)?;
         validate::mirrors(route, at)?;
         let cors = match &route.cors {
@@ -80,18 +139,34 @@ impl CompiledRoute {
                 validate::regex_error(at, &format!("cors.allowOrigins[{i}]"), text, e)
             })?),
         };
+        let action = match &route.action {
+            Action::Route(forward) => CompiledAction::Forward(Box::new(compile_forward(
+                route,
+                forward,
+                path_rewrite,
+                at,
+            )?)),
+            Action::Redirect(r) => CompiledAction::Redirect(r.clone()),
+            Action::DirectResponse(d) => CompiledAction::DirectResponse(d.clone()),
+        };
         Ok(CompiledRoute {
-            wire: route.clone(),
+            name: route.name.clone(),
+            virtual_service: route.virtual_service.clone(),
             matcher,
-            path_rewrite,
+            headers: route.headers.clone(),
             cors,
-            total_weight,
+            action,
         })
     }
 
-    /// The wire route.
-    pub fn wire(&self) -> &Route {
-        &self.wire
+    /// The route's name (evidence).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The VirtualService the route came from (`namespace/name`), empty when unknown.
+    pub fn virtual_service(&self) -> &str {
+        &self.virtual_service
     }
 
     /// The compiled conditions.
@@ -109,37 +184,42 @@ impl CompiledRoute {
         self.matcher.matches(&input.req, input.path, input.query)
     }
 
-    /// What to do with a request this route matched.
-    pub fn outcome<'g>(&'g self, input: &RouteInput<'_>, entropy: &mut dyn Entropy) -> Outcome<'g> {
-        let route = &self.wire;
+    /// What to do with a request this route matched; `index` is the route's index in its
+    /// gateway, which a forward's [`ForwardHandle`] names.
+    pub fn outcome<'g>(
+        &'g self,
+        index: usize,
+        input: &RouteInput<'_>,
+        entropy: &mut dyn Entropy,
+    ) -> Outcome<'g> {
         let mut cors_headers = Vec::new();
-        if let (Some(compiled), Some(policy)) = (&self.cors, &route.cors) {
-            match compiled.evaluate(policy, &input.req) {
+        if let Some(cors) = &self.cors {
+            match cors.evaluate(&input.req) {
                 CorsVerdict::Preflight(headers) => return Outcome::CorsPreflight { headers },
                 CorsVerdict::Actual(headers) => cors_headers = headers,
                 CorsVerdict::None => {}
             }
         }
-        let response_headers = non_empty(&route.headers.response);
-        let forward = match &route.action {
-            Action::Redirect(r) => {
+        let response_headers = non_empty(&self.headers.response);
+        let forward = match &self.action {
+            CompiledAction::Redirect(r) => {
                 return Outcome::Redirect {
                     status: r.code,
                     location: location(r, &input.req, input.listener_port),
                     response_headers,
                 };
             }
-            Action::DirectResponse(d) => {
+            CompiledAction::DirectResponse(d) => {
                 return Outcome::DirectResponse {
                     status: d.status,
                     body: &d.body,
                     response_headers,
                 };
             }
-            Action::Route(f) => f,
+            CompiledAction::Forward(f) => f,
         };
         // Delay and abort are drawn independently (V-23), delay first.
-        let fault = route.fault.as_ref();
+        let fault = forward.fault.as_ref();
         let delay_ms = fault
             .and_then(|f| f.delay.as_ref())
             .filter(|d| fires(d.percentage, entropy))
@@ -153,30 +233,42 @@ impl CompiledRoute {
                 grpc_status: a.grpc_status,
             };
         }
-        Outcome::Forward(self.forward_plan(forward, input, delay_ms, cors_headers, entropy))
+        Outcome::Forward(self.forward_plan(index, forward, input, delay_ms, cors_headers, entropy))
+    }
+
+    /// The response header operations for destination `destination` (its index in wire
+    /// order): the route's, then the destination's, empty ones skipped (V-22).
+    pub fn response_operations(
+        &self,
+        destination: usize,
+    ) -> impl Iterator<Item = &HeaderOperations> {
+        let dest = match &self.action {
+            CompiledAction::Forward(f) => f.destinations.get(destination),
+            CompiledAction::Redirect(_) | CompiledAction::DirectResponse(_) => None,
+        };
+        std::iter::once(&self.headers.response)
+            .chain(dest.map(|d| &d.headers.response))
+            .filter(|ops| !ops.is_empty())
     }
 
     /// The forward plan: destination (V-18), rewrite (V-21), header operations (V-22),
     /// mirrors, timeout and retries (V-24).
     fn forward_plan<'g>(
         &'g self,
-        forward: &'g Forward,
+        index: usize,
+        forward: &'g CompiledForward,
         input: &RouteInput<'_>,
         delay_ms: Option<u64>,
         cors_response_headers: Vec<(&'static str, String)>,
         entropy: &mut dyn Entropy,
     ) -> ForwardPlan<'g> {
-        let route = &self.wire;
-        let idx = pick_weighted(&forward.destinations, self.total_weight, entropy);
-        // Compile refuses a forward without destinations, so the fallback is never used; it
-        // keeps the request path free of panics.
-        let dest = forward.destinations.get(idx).unwrap_or(&NO_DESTINATION);
+        let (destination, dest) = pick_weighted(&forward.destinations, entropy);
         let raw = input
             .req
             .path
             .split_once('#')
             .map_or(input.req.path, |(p, _)| p);
-        let path = self
+        let path = forward
             .path_rewrite
             .as_ref()
             .map(|rw| rw.apply(raw, input.path, self.matcher.uri_kind()));
@@ -187,31 +279,54 @@ impl CompiledRoute {
                 .collect::<Vec<_>>()
         };
         ForwardPlan {
+            handle: ForwardHandle {
+                route: index,
+                destination,
+            },
             cluster: &dest.cluster,
             path,
             // `rewrite.authority` wins over the header form; a destination's header form
             // overrides the route's, as Envoy's weighted-cluster host rewrite does (V-21, V-22).
             authority: forward
-                .rewrite
-                .as_ref()
-                .and_then(|r| r.authority.as_deref())
+                .authority
+                .as_deref()
                 .or_else(|| authority_set_by(&dest.headers.request))
-                .or_else(|| authority_set_by(&route.headers.request)),
-            request_headers: both(&route.headers.request, &dest.headers.request),
-            response_headers: both(&route.headers.response, &dest.headers.response),
+                .or_else(|| authority_set_by(&self.headers.request)),
+            request_headers: both(&self.headers.request, &dest.headers.request),
+            response_headers: both(&self.headers.response, &dest.headers.response),
             delay_ms,
-            timeout_ms: route.timeout_ms,
-            retries: route.retries.as_ref(),
-            mirrors: route
+            timeout_ms: forward.timeout_ms,
+            retries: forward.retries.as_ref(),
+            mirrors: forward
                 .mirrors
                 .iter()
                 .filter(|m| fires(m.percentage, entropy))
                 .map(|m| m.cluster.as_str())
                 .collect(),
             cors_response_headers,
-            cors: route.cors.as_ref(),
+            cors: self.cors.as_ref().map(CompiledCors::policy),
         }
     }
+}
+
+/// The forward-only parts of `route` (V-17: compile has refused a fault on another action).
+fn compile_forward(
+    route: &Route,
+    forward: &Forward,
+    path_rewrite: Option<PathRewrite>,
+    at: &str,
+) -> Result<CompiledForward, ConfigError> {
+    let destinations = Destinations::new(&forward.destinations)
+        .ok_or_else(|| validate::invalid(at, "action.route.destinations", "no destination"))?;
+    Ok(CompiledForward {
+        destinations,
+        path_rewrite,
+        authority: forward.rewrite.as_ref().and_then(|r| r.authority.clone()),
+        fault: route.fault.clone(),
+        mirrors: route.mirrors.clone(),
+        timeout_ms: route.timeout_ms,
+        retries: route.retries.clone(),
+    })
 }
 
 /// `:authority` or `host` in a `set`/`add` operation, which Istio turns into an authority

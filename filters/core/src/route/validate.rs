@@ -36,8 +36,8 @@ pub(super) fn regex_text(m: Option<&StringMatch>) -> String {
     }
 }
 
-/// Checks the action; for a forward, compiles its path rewrite and sums its weights.
-pub(super) fn action(route: &Route, at: &str) -> Result<(Option<PathRewrite>, u64), ConfigError> {
+/// Checks the action; for a forward, checks its weights and compiles its path rewrite.
+pub(super) fn action(route: &Route, at: &str) -> Result<Option<PathRewrite>, ConfigError> {
     match &route.action {
         Action::Route(f) => forward(f, at),
         Action::Redirect(r) if !REDIRECT_CODES.contains(&r.code) => Err(invalid(
@@ -50,11 +50,11 @@ pub(super) fn action(route: &Route, at: &str) -> Result<(Option<PathRewrite>, u6
             "action.directResponse.status",
             "must be 200-599",
         )),
-        Action::Redirect(_) | Action::DirectResponse(_) => Ok((None, 0)),
+        Action::Redirect(_) | Action::DirectResponse(_) => Ok(None),
     }
 }
 
-fn forward(f: &Forward, at: &str) -> Result<(Option<PathRewrite>, u64), ConfigError> {
+fn forward(f: &Forward, at: &str) -> Result<Option<PathRewrite>, ConfigError> {
     const DESTS: &str = "action.route.destinations";
     if f.destinations.is_empty() {
         return Err(invalid(at, DESTS, "no destination"));
@@ -65,7 +65,7 @@ fn forward(f: &Forward, at: &str) -> Result<(Option<PathRewrite>, u64), ConfigEr
         return Err(invalid(at, DESTS, "weights sum to 0"));
     }
     let Some(rw) = &f.rewrite else {
-        return Ok((None, total));
+        return Ok(None);
     };
     if rw.uri.is_some() && rw.uri_regex.is_some() {
         return Err(invalid(
@@ -84,7 +84,7 @@ fn forward(f: &Forward, at: &str) -> Result<(Option<PathRewrite>, u64), ConfigEr
         });
         regex_error(at, &format!("action.route.{field}"), text, e)
     })?;
-    Ok((rewrite, total))
+    Ok(rewrite)
 }
 
 /// Faults only with a forward (V-17); percentages in [0, 100]; an abort needs a status (V-23).

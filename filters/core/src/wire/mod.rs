@@ -118,13 +118,20 @@ impl WireConfig {
     pub fn from_json(bytes: &[u8]) -> Result<Self, ConfigError> {
         let config: WireConfig =
             serde_json::from_slice(bytes).map_err(|e| ConfigError::Json(e.to_string()))?;
-        if config.version != WIRE_VERSION {
-            return Err(ConfigError::UnsupportedVersion {
-                found: config.version,
-                supported: WIRE_VERSION,
-            });
-        }
+        config.check_version()?;
         Ok(config)
+    }
+
+    /// Refuses a config of another wire-format version than [`WIRE_VERSION`].
+    pub fn check_version(&self) -> Result<(), ConfigError> {
+        if self.version == WIRE_VERSION {
+            Ok(())
+        } else {
+            Err(ConfigError::UnsupportedVersion {
+                found: self.version,
+                supported: WIRE_VERSION,
+            })
+        }
     }
 
     /// Serialises the config as compact JSON (what the filters receive).

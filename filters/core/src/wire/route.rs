@@ -27,8 +27,8 @@ pub struct Route {
     /// What happens to a request that matched.
     pub action: Action,
     /// Route-level header operations (V-22).
-    #[serde(default, skip_serializing_if = "HeaderOps::is_empty")]
-    pub headers: HeaderOps,
+    #[serde(default, skip_serializing_if = "HeaderOperationsPair::is_empty")]
+    pub headers: HeaderOperationsPair,
     /// Fault injection (V-23).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fault: Option<Fault>,
@@ -147,8 +147,8 @@ pub struct Destination {
     /// Relative weight.
     pub weight: u32,
     /// Per-destination header operations, applied after the route's (V-22).
-    #[serde(default, skip_serializing_if = "HeaderOps::is_empty")]
-    pub headers: HeaderOps,
+    #[serde(default, skip_serializing_if = "HeaderOperationsPair::is_empty")]
+    pub headers: HeaderOperationsPair,
 }
 
 /// `HTTPRewrite` (V-21).
@@ -232,10 +232,13 @@ pub struct DirectResponse {
 }
 
 /// Request and response header operations (V-22).
+// Istio's `Headers`: one [`HeaderOperations`] per direction. The schema keeps the name it was
+// published under (`HeaderOps`); the JSON never names the type.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct HeaderOps {
+#[cfg_attr(feature = "schema", schemars(rename = "HeaderOps"))]
+pub struct HeaderOperationsPair {
     /// Operations on the request forwarded upstream.
     #[serde(default, skip_serializing_if = "HeaderOperations::is_empty")]
     pub request: HeaderOperations,
@@ -244,7 +247,7 @@ pub struct HeaderOps {
     pub response: HeaderOperations,
 }
 
-impl HeaderOps {
+impl HeaderOperationsPair {
     /// True when no operation is configured.
     pub fn is_empty(&self) -> bool {
         self.request.is_empty() && self.response.is_empty()
@@ -252,6 +255,8 @@ impl HeaderOps {
 }
 
 /// `Headers.HeaderOperations`, applied in Envoy's order: remove, then set, then add.
+// One direction (the request forwarded upstream, or the response sent downstream); a route or
+// destination holds one per direction in a [`HeaderOperationsPair`].
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]

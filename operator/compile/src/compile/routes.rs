@@ -16,13 +16,15 @@ pub(super) struct CompiledRule {
     pub index: usize,
     pub name: Option<String>,
     /// `None` = the rule has no `match` (one catch-all route, V-7).
-    pub matches: Option<Vec<CompiledMatch>>,
+    pub matches: Option<Vec<MatchBlock>>,
     pub body: RuleBody,
 }
 
-/// One `match[j]` block: configuration-time selectors and the runtime conditions.
+/// One `match[j]` block of a rule, validated: its configuration-time selectors (resolved here,
+/// never sent to the filters) and its runtime conditions (the wire `RouteMatch`, which the
+/// filters' core compiles into its `route::CompiledMatch`).
 #[derive(Clone, Debug)]
-pub(super) struct CompiledMatch {
+pub(super) struct MatchBlock {
     pub index: usize,
     pub name: Option<String>,
     pub port: Option<u32>,
@@ -59,7 +61,7 @@ pub(super) fn rules_of(ctx: &mut Ctx<'_>, vs: &VirtualService) -> Rc<Vec<Compile
                 .enumerate()
                 .filter_map(|(j, m)| {
                     let runtime = runtime_match(&mut r, m, &format!("{field}.match[{j}]"))?;
-                    Some(CompiledMatch {
+                    Some(MatchBlock {
                         index: j,
                         name: m.name.clone(),
                         port: m.port,
@@ -129,7 +131,7 @@ static EMPTY: RouteMatch = RouteMatch {
 
 /// V-5/V-16: `port` must equal the listener port; `gateways` (when set) must name this
 /// Gateway; otherwise `sourceLabels`/`sourceNamespace` must describe the gateway pod.
-fn applies(ctx: &Ctx<'_>, m: &CompiledMatch, gw: &str, port: u16) -> bool {
+fn applies(ctx: &Ctx<'_>, m: &MatchBlock, gw: &str, port: u16) -> bool {
     if m.port.is_some_and(|p| p != u32::from(port)) {
         return false;
     }

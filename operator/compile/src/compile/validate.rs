@@ -3,9 +3,10 @@
 use portcullis_core::ConfigError;
 use portcullis_core::wire::WireConfig;
 
-/// Compiles `wire` with `portcullis_core::Gateway::compile`, exactly as the filters will in
-/// `on_configure`: anything it rejects would make the gateway refuse the config. `compile`
-/// turns a rejection into an error diagnostic.
+/// Runs [`portcullis_core::validate`]: what every filter compiles in `on_configure` (the
+/// router's and host filter's `Gateway::compile`, the egress filter's allow-list and audit
+/// settings). Anything it rejects would make a gateway refuse the config. `compile` turns a
+/// rejection into an error diagnostic.
 pub(super) fn validate_with_core(wire: &WireConfig) -> Result<(), ConfigError> {
-    portcullis_core::Gateway::compile(wire).map(|_| ())
+    portcullis_core::validate(wire)
 }

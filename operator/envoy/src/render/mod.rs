@@ -21,14 +21,11 @@ use crate::{Error, Result};
 
 pub use bootstrap::{BootstrapOptions, XDS_CLUSTER, render_bootstrap};
 
-/// The request header the router filter writes and Envoy's route reads the cluster from.
-pub const CLUSTER_HEADER: &str = "x-portcullis-cluster";
-/// ECDS resource name (and HTTP filter name) of the router filter.
-pub const ROUTER_FILTER: &str = "portcullis.router";
-/// ECDS resource name (and HTTP filter name) of the egress-audit filter.
-pub const EGRESS_AUDIT_FILTER: &str = "portcullis.egress_audit";
-/// ECDS resource name (and network filter name) of the egress-audit TLS passthrough filter.
-pub const EGRESS_AUDIT_TCP_FILTER: &str = "portcullis.egress_audit_tcp";
+// The names the filters and the rendered configuration agree on live in the core's contract.
+pub use portcullis_core::contract::{
+    CLUSTER_HEADER, EGRESS_AUDIT_FILTER, EGRESS_AUDIT_TCP_FILTER, ROUTER_FILTER,
+};
+use portcullis_core::contract::{EGRESS_AUDIT_ROOT_ID, ROUTER_ROOT_ID};
 
 /// Everything rendering needs besides the plan and the wire config.
 #[derive(Clone, Debug)]
@@ -115,7 +112,7 @@ pub fn render(plan: &EnvoyPlan, wire: &WireConfig, opts: &RenderOptions) -> Resu
         name: ROUTER_FILTER.into(),
         typed_config: wasm::http_filter_config(
             ROUTER_FILTER,
-            "router",
+            ROUTER_ROOT_ID,
             wasm::ROUTER_VM,
             &opts.wasm.router,
             &wire_json,
@@ -126,7 +123,7 @@ pub fn render(plan: &EnvoyPlan, wire: &WireConfig, opts: &RenderOptions) -> Resu
             name: EGRESS_AUDIT_FILTER.into(),
             typed_config: wasm::http_filter_config(
                 EGRESS_AUDIT_FILTER,
-                "egress_audit",
+                EGRESS_AUDIT_ROOT_ID,
                 wasm::EGRESS_AUDIT_VM,
                 code,
                 &wire_json,

@@ -76,7 +76,7 @@ pub(super) fn network_filter_config(code: &WasmCode, wire_json: &str) -> TypedCo
     TypedConfig::NetworkWasm(Box::new(Wasm {
         config: plugin_config(
             super::EGRESS_AUDIT_TCP_FILTER,
-            "egress_audit_tcp",
+            portcullis_core::contract::EGRESS_AUDIT_TCP_ROOT_ID,
             EGRESS_AUDIT_VM,
             code,
             wire_json,

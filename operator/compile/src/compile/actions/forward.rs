@@ -1,6 +1,6 @@
 //! Forwarding: weighted destinations (V-18), rewrite (V-21) and mirrors (V-24).
 
-use portcullis_core::wire::{HeaderOps, RegexRewrite, Rewrite};
+use portcullis_core::wire::{HeaderOperationsPair, RegexRewrite, Rewrite};
 
 use super::super::context::Reporter;
 use super::super::hosts::resolve_short_name;
@@ -15,7 +15,7 @@ pub(super) fn destinations(
     ns: &str,
     routes: &[istio::HttpRouteDestination],
     field: &str,
-) -> Option<Vec<(DestRef, u32, HeaderOps)>> {
+) -> Option<Vec<(DestRef, u32, HeaderOperationsPair)>> {
     if routes.is_empty() {
         r.error(
             field,

@@ -1,6 +1,6 @@
 //! Header operations (V-22).
 
-use portcullis_core::wire::{HeaderOperations, HeaderOps};
+use portcullis_core::wire::{HeaderOperations, HeaderOperationsPair};
 
 use super::super::context::Reporter;
 use crate::istio;
@@ -12,9 +12,9 @@ pub(super) fn header_ops(
     h: Option<&istio::Headers>,
     field: &str,
     allow_authority: bool,
-) -> (HeaderOps, Option<String>) {
+) -> (HeaderOperationsPair, Option<String>) {
     let Some(h) = h else {
-        return (HeaderOps::default(), None);
+        return (HeaderOperationsPair::default(), None);
     };
     let mut authority = None;
     let mut convert = |r: &mut Reporter<'_>, ops: Option<&istio::HeaderOperations>, side: &str| {
@@ -61,5 +61,5 @@ pub(super) fn header_ops(
     };
     let request = convert(r, h.request.as_ref(), "request");
     let response = convert(r, h.response.as_ref(), "response");
-    (HeaderOps { request, response }, authority)
+    (HeaderOperationsPair { request, response }, authority)
 }

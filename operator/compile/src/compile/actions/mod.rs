@@ -13,7 +13,9 @@ use headers::header_ops;
 use local::{direct_action, redirect_action};
 use options::{cors, retries};
 
-use portcullis_core::wire::{Cors, DirectResponse, Fault, HeaderOps, Redirect, Retries, Rewrite};
+use portcullis_core::wire::{
+    Cors, DirectResponse, Fault, HeaderOperationsPair, Redirect, Retries, Rewrite,
+};
 
 use super::context::Reporter;
 use super::duration::parse_ms;
@@ -40,7 +42,7 @@ pub(super) struct DestRef {
 #[derive(Clone, Debug, PartialEq)]
 pub(super) enum ActionTemplate {
     Route {
-        destinations: Vec<(DestRef, u32, HeaderOps)>,
+        destinations: Vec<(DestRef, u32, HeaderOperationsPair)>,
         rewrite: Option<Rewrite>,
     },
     Redirect(Redirect),
@@ -51,7 +53,7 @@ pub(super) enum ActionTemplate {
 #[derive(Clone, Debug, PartialEq)]
 pub(super) struct RuleBody {
     pub action: ActionTemplate,
-    pub headers: HeaderOps,
+    pub headers: HeaderOperationsPair,
     pub fault: Option<Fault>,
     pub mirrors: Vec<(DestRef, f64)>,
     pub timeout_ms: Option<u64>,

@@ -159,6 +159,35 @@ fn egress_passthrough_allow_list_and_audit() {
     assert!(out.diagnostics.is_empty(), "{:#?}", out.diagnostics);
 }
 
+/// The dry run validates with every filter's compile step, the egress filter's included: a
+/// header name the audit cannot record (`x bad` is not an HTTP token) compiles into the wire
+/// config, the router's `Gateway::compile` accepts it, and the egress filter would refuse the
+/// whole config, so it is an error diagnostic here.
+#[test]
+fn config_the_egress_filter_rejects_is_an_error() {
+    let yaml = EGRESS.replace(
+        "portcullis.dev/audit-failure-mode: closed",
+        "portcullis.dev/audit-failure-mode: closed\n    portcullis.dev/audit-include-headers: user-agent, x bad",
+    );
+    let out = compile_for(&yaml, &egress_identity());
+    let egress = out.wire.egress.as_ref().unwrap();
+    assert_eq!(egress.audit.include_headers, ["user-agent", "x bad"]);
+    assert!(portcullis_core::Gateway::compile(&out.wire).is_ok());
+    let errors: Vec<&Diagnostic> = out
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .collect();
+    assert_eq!(errors.len(), 1, "{:#?}", out.diagnostics);
+    assert!(
+        errors[0].message.starts_with(
+            "the filters would reject this configuration: egress.audit.includeHeaders[1]"
+        ),
+        "{}",
+        errors[0].message
+    );
+}
+
 /// The ingress identity does not select the egress Gateway and has no egress section.
 #[test]
 fn ingress_workload_has_no_egress_section() {

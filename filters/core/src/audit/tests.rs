@@ -1,17 +1,12 @@
 //! Audit records: the JSON Lines form, redaction, header selection and timestamps.
 
-// Helpers outside #[test] fns are not covered by clippy.toml's allow-*-in-tests.
-#![allow(
-    clippy::unwrap_used,
-    clippy::panic,
-    reason = "test helpers: a failing test should stop at the failing line"
-)]
-
-use portcullis_core::audit::{AuditRecord, Protocol, Redaction, SinkLine, rfc3339_millis};
-use portcullis_core::egress::DenyReason;
-use portcullis_core::wire::Audit;
-use portcullis_core::{EgressDecision, EgressPolicy};
 use serde_json::json;
+
+use super::time::rfc3339_millis;
+use super::{AuditRecord, Protocol, Redaction, SinkLine};
+use crate::egress::DenyReason;
+use crate::wire::Audit;
+use crate::{EgressDecision, EgressPolicy};
 
 fn redaction(audit: serde_json::Value) -> Redaction {
     let audit: Audit = serde_json::from_value(audit).unwrap();

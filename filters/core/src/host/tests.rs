@@ -1,10 +1,97 @@
-//! Property tests of the matcher invariants (G-9, S-2, V-10, V-15, S-4).
+//! Host patterns and the host index (G-5, G-9, S-2), by example and, against a naive reading
+//! of G-9, by property.
 
-use portcullis_core::host::{HostIndex, HostPattern, MatchKind, normalize_authority};
-use portcullis_core::route::first_param;
-use portcullis_core::strmatch::{StrMatcher, ValueMatcher, full_match_regex};
-use portcullis_core::wire::{StringMatch, ValueMatch};
 use proptest::prelude::*;
+
+use super::*;
+
+fn p(s: &str) -> HostPattern {
+    s.parse().unwrap()
+}
+
+/// G-5: the accepted forms, lowercased.
+#[test]
+fn parse_forms() {
+    assert_eq!(
+        p("Dev.Example.COM"),
+        HostPattern::Exact("dev.example.com".into())
+    );
+    assert_eq!(
+        p("*.example.com"),
+        HostPattern::Suffix(".example.com".into())
+    );
+    assert_eq!(p("foo.*"), HostPattern::Prefix("foo.".into()));
+    assert_eq!(p("*"), HostPattern::Any);
+    assert_eq!(p("10.0.0.1"), HostPattern::Exact("10.0.0.1".into()));
+    assert_eq!(p("::1"), HostPattern::Exact("[::1]".into()));
+    assert_eq!(p("[::1]"), HostPattern::Exact("[::1]".into()));
+    assert_eq!(p("*.example.com").to_string(), "*.example.com");
+    for bad in [
+        "",
+        "a..b",
+        "dev.example.com.",
+        "*example.com",
+        "a.*.com",
+        "**",
+        "a b",
+        "a:80",
+        "[::1]:80",
+        "[zz]",
+        "é.com",
+        ".a",
+    ] {
+        assert!(
+            bad.parse::<HostPattern>().is_err(),
+            "{bad:?} should be refused"
+        );
+    }
+}
+
+/// S-2: any port is stripped, case folded, trailing dot kept, IPv6 brackets kept.
+#[test]
+fn normalize() {
+    assert_eq!(
+        normalize_authority("Dev.Example.com:12345"),
+        "dev.example.com"
+    );
+    assert_eq!(normalize_authority("dev.example.com."), "dev.example.com.");
+    assert_eq!(normalize_authority("[::1]:443"), "[::1]");
+    assert_eq!(normalize_authority("[::1]"), "[::1]");
+    assert_eq!(normalize_authority("::1"), "::1");
+    assert_eq!(normalize_authority("a:b"), "a:b");
+    assert_eq!(normalize_authority("a:"), "a:");
+    assert!(matches!(normalize_authority("a.com:80"), Cow::Borrowed(_)));
+}
+
+/// G-9: exact > longest suffix > longest prefix > `*`; the star never matches empty.
+#[test]
+fn specificity() {
+    let mut idx = HostIndex::new();
+    for (i, s) in [
+        "*",
+        "*.com",
+        "*.example.com",
+        "dev.example.com",
+        "foo.*",
+        "foo.bar.*",
+    ]
+    .iter()
+    .enumerate()
+    {
+        idx.insert(&p(s), i).unwrap();
+    }
+    let pat = |h: &str| idx.lookup_authority(h).map(|m| m.pattern.to_string());
+    assert_eq!(pat("dev.example.com").as_deref(), Some("dev.example.com"));
+    assert_eq!(pat("a.b.example.com").as_deref(), Some("*.example.com"));
+    assert_eq!(pat("example.com").as_deref(), Some("*.com"));
+    assert_eq!(pat("foo.bar.org").as_deref(), Some("foo.bar.*"));
+    assert_eq!(pat("foo.org").as_deref(), Some("foo.*"));
+    assert_eq!(pat("foo.").as_deref(), Some("*"));
+    assert_eq!(pat("com").as_deref(), Some("*"));
+    assert_eq!(pat(".com").as_deref(), Some("*"));
+    assert_eq!(pat("dev.example.com.").as_deref(), Some("*"));
+    assert!(idx.insert(&p("*.com"), 9).is_err());
+}
 
 /// A DNS label from a tiny alphabet, so random hosts and patterns often collide.
 fn label() -> impl Strategy<Value = String> {
@@ -96,55 +183,5 @@ proptest! {
         let a = idx.lookup(&host).map(|m| m.pattern);
         let b = idx.lookup_authority(&mangled).map(|m| m.pattern);
         prop_assert_eq!(a, b);
-    }
-
-    /// V-10: prefix ⇔ `starts_with`, exact ⇔ `==`, ignore-case ⇔ ASCII-lowercased comparison.
-    #[test]
-    fn prefix_and_exact(p in "[a-cA-C/é]{0,4}", v in "[a-cA-C/é]{0,6}") {
-        let m = |s: StringMatch, ic| StrMatcher::compile(&s, ic).unwrap();
-        prop_assert_eq!(m(StringMatch::Prefix(p.clone()), false).matches(&v), v.starts_with(&p));
-        prop_assert_eq!(m(StringMatch::Exact(p.clone()), false).matches(&v), v == p);
-        let (lp, lv) = (p.to_ascii_lowercase(), v.to_ascii_lowercase());
-        prop_assert_eq!(m(StringMatch::Prefix(p.clone()), true).matches(&v), lv.starts_with(&lp));
-        prop_assert_eq!(m(StringMatch::Exact(p.clone()), true).matches(&v), lv == lp);
-    }
-
-    /// V-10: a compiled regex is a full match: it agrees with a `^(?:…)$` reference, and for
-    /// literal patterns with equality.
-    #[test]
-    fn regex_full_match(p in "([ab]|\\.|\\*|\\||\\?){1,6}", v in "[ab]{0,5}") {
-        prop_assume!(regex_lite::Regex::new(&p).is_ok());
-        let ours = full_match_regex(&p).unwrap();
-        let reference = regex_lite::Regex::new(&format!("^(?:{p})$")).unwrap();
-        prop_assert_eq!(ours.is_match(&v), reference.is_match(&v));
-    }
-
-    /// S-4: RE2's Perl classes are ASCII for every character.
-    #[test]
-    fn perl_classes_ascii(c in any::<char>()) {
-        let s = c.to_string();
-        let is = |p: &str| full_match_regex(p).unwrap().is_match(&s);
-        prop_assert_eq!(is(r"\d"), c.is_ascii_digit());
-        prop_assert_eq!(is(r"\w"), c.is_ascii_alphanumeric() || c == '_');
-        prop_assert_eq!(is(r"\s"), matches!(c, '\t' | '\n' | '\x0c' | '\r' | ' '));
-        prop_assert_eq!(is(r"\D"), !c.is_ascii_digit());
-        prop_assert_eq!(is(r"[\w]"), is(r"\w"));
-    }
-
-    /// V-15: the query walker equals a naive split-and-collect reference.
-    #[test]
-    fn query_first_param(q in "[ab=&]{0,12}", k in "[ab]{1,2}") {
-        let pairs: Vec<(String, String)> = q
-            .split('&')
-            .filter(|s| !s.is_empty())
-            .map(|s| match s.find('=') {
-                Some(i) => (s[..i].to_string(), s[i + 1..].to_string()),
-                None => (s.to_string(), String::new()),
-            })
-            .collect();
-        let want = pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.as_str());
-        prop_assert_eq!(first_param(&q, &k), want);
-        let present = ValueMatcher::compile(&ValueMatch::Present(true)).unwrap();
-        prop_assert_eq!(present.matches(first_param(&q, &k)), want.is_some());
     }
 }

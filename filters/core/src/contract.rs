@@ -1,0 +1,103 @@
+//! The names the filters and the Envoy configuration that runs them must agree on.
+//!
+//! The filters (`filters/{router,host-filter,egress-audit}`) define or read these names at run
+//! time; the renderer (`operator/envoy`) writes them into the Envoy configuration; the test
+//! hosts (`wasm-tests`, the end-to-end tests) set them up the way the renderer does. A name
+//! spelled differently on the two sides fails silently (an Envoy route that never sees its
+//! cluster, a root id that matches no root context, a metric nobody scrapes), so each lives
+//! here once and both sides use the constant.
+//!
+//! Changing any value is a change visible to users (Envoy configuration, metric names): the
+//! test at the bottom of this file pins them.
+
+/// The request header the router writes the chosen upstream cluster into. Envoy's single
+/// catch-all route reads it with `cluster_header`, so the router overwrites any value a client
+/// sent, and the renderer strips it from requests before they go upstream
+/// (`request_headers_to_remove`).
+pub const CLUSTER_HEADER: &str = "x-portcullis-cluster";
+
+/// Root id of the router (`PluginConfig.root_id`): host filtering and routing in one pass.
+pub const ROUTER_ROOT_ID: &str = "router";
+/// Root id of the host filter: Gateway `hosts` filtering alone, in front of native routes.
+pub const HOST_FILTER_ROOT_ID: &str = "host_filter";
+/// Root id of the egress filter's HTTP variant (allow-list and one audit record per request).
+pub const EGRESS_AUDIT_ROOT_ID: &str = "egress_audit";
+/// Root id of the egress filter's network variant (TLS passthrough, by SNI). The egress
+/// module reads its root id (`plugin_root_id`) to know which kind of root context it is.
+pub const EGRESS_AUDIT_TCP_ROOT_ID: &str = "egress_audit_tcp";
+
+/// Envoy name of the router's HTTP filter: its name in the HTTP connection manager and its
+/// ECDS resource name (the renderer writes both, and `portcullis up` reports updates by it).
+pub const ROUTER_FILTER: &str = "portcullis.router";
+/// Envoy name of the egress filter's HTTP filter (HCM entry and ECDS resource).
+pub const EGRESS_AUDIT_FILTER: &str = "portcullis.egress_audit";
+/// `PluginConfig.name` of the egress filter's network filter (TLS passthrough listeners).
+pub const EGRESS_AUDIT_TCP_FILTER: &str = "portcullis.egress_audit_tcp";
+
+/// Prefix of the router's metrics (`portcullis.router.routed`, …), as the filter defines them.
+pub const ROUTER_METRICS: &str = "portcullis.router.";
+/// Prefix of the host filter's metrics (`portcullis.host_filter.allowed`, …).
+pub const HOST_FILTER_METRICS: &str = "portcullis.host_filter.";
+/// Prefix of the egress filter's metrics, both root ids (`portcullis.egress.denied`, …).
+pub const EGRESS_METRICS: &str = "portcullis.egress.";
+/// What Envoy puts in front of every metric a wasm module defines: the router's `routed`
+/// counter is `wasmcustom.portcullis.router.routed` in Envoy's stats.
+pub const ENVOY_METRICS_PREFIX: &str = "wasmcustom.";
+
+/// File name of the router module (`cargo build --release --target wasm32-wasip1`).
+pub const ROUTER_MODULE: &str = "portcullis_router.wasm";
+/// File name of the host filter module.
+pub const HOST_FILTER_MODULE: &str = "portcullis_host_filter.wasm";
+/// File name of the egress module (both egress root ids).
+pub const EGRESS_AUDIT_MODULE: &str = "portcullis_egress_audit.wasm";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The contract is visible to users (Envoy configuration, dashboards): a change here must
+    /// be deliberate, so the values are pinned once more, as literals.
+    #[test]
+    fn values_are_pinned() {
+        assert_eq!(CLUSTER_HEADER, "x-portcullis-cluster");
+        assert_eq!(
+            [
+                ROUTER_ROOT_ID,
+                HOST_FILTER_ROOT_ID,
+                EGRESS_AUDIT_ROOT_ID,
+                EGRESS_AUDIT_TCP_ROOT_ID
+            ],
+            ["router", "host_filter", "egress_audit", "egress_audit_tcp"]
+        );
+        assert_eq!(
+            [ROUTER_FILTER, EGRESS_AUDIT_FILTER, EGRESS_AUDIT_TCP_FILTER],
+            [
+                "portcullis.router",
+                "portcullis.egress_audit",
+                "portcullis.egress_audit_tcp"
+            ]
+        );
+        assert_eq!(
+            [
+                ROUTER_METRICS,
+                HOST_FILTER_METRICS,
+                EGRESS_METRICS,
+                ENVOY_METRICS_PREFIX
+            ],
+            [
+                "portcullis.router.",
+                "portcullis.host_filter.",
+                "portcullis.egress.",
+                "wasmcustom."
+            ]
+        );
+        assert_eq!(
+            [ROUTER_MODULE, HOST_FILTER_MODULE, EGRESS_AUDIT_MODULE],
+            [
+                "portcullis_router.wasm",
+                "portcullis_host_filter.wasm",
+                "portcullis_egress_audit.wasm"
+            ]
+        );
+    }
+}
