@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Load comparison: the seed example through Portcullis (router filter on V8, file-based ECDS)
+# Load comparison: the seed example through Portcullis (router filter on V8, config over ADS)
 # against the same routing as native Envoy routes, in one run.
 #
 #   bench/compare.sh            # ROUNDS=5 DURATION=10s CONNECTIONS=16 by default
@@ -103,7 +103,7 @@ Run on $(date -u +%Y-%m-%d), $(nproc) CPUs ($CPU), Envoy $("$ENVOY" --version | 
 
 Setup: both gateways run at the same time, one Envoy worker each, pinned to CPU 0; \`wrk -t1
 -c$CONNECTIONS --latency\` and nginx upstreams share CPU 1. Host \`dev.example.com\`, \`GET /\`.
-Portcullis is \`portcullis up -f examples/seed\` (router filter on V8, config via file-based ECDS,
+Portcullis is \`portcullis up -f examples/seed\` (router filter on V8, config over ADS,
 access log off); native is \`bench/native-envoy.yaml\` (two vhosts → two clusters). Rounds
 alternate the two; figures are medians of $ROUNDS rounds.
 

@@ -1,5 +1,5 @@
 //! The compiled gateway: wire config turned into indexed matchers, and the per-request decision
-//! (Istio's procedure, section E of the semantics notes).
+//! (Istio's procedure, the decision walk-through of docs/semantics.md).
 //!
 //! Per request: listener by bind port → on a TLS port, server by SNI (G-11; none → the handshake
 //! fails, here 404) → server by host (G-5, G-9; none → 404) → `httpsRedirect` (G-7) → virtual

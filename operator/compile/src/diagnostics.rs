@@ -141,7 +141,7 @@ pub struct Diagnostic {
     pub field: Option<String>,
     /// What happened and what it means for traffic.
     pub message: String,
-    /// The Istio semantics rule this follows (`G-2`, `V-3`, …), see `istio-semantics.md`.
+    /// The Istio semantics rule this follows (`G-2`, `V-3`, …), defined in `docs/semantics.md`.
     pub rule: Option<&'static str>,
 }
 

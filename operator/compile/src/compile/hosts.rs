@@ -87,7 +87,7 @@ pub(super) fn intersect(server: &str, vs: &str) -> Option<String> {
 mod tests {
     use super::*;
 
-    /// V-3: the intersection table of istio-semantics.md.
+    /// V-3: the host intersection table of docs/semantics.md.
     #[test]
     fn v3_intersection_table() {
         let table = [

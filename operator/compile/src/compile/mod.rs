@@ -2,7 +2,7 @@
 //!
 //! `compile` does no I/O and depends on nothing but its arguments: the same resources, in any
 //! order, give byte-identical output and the same content hash. Each step lives in its own
-//! module and cites the rule of `istio-semantics.md` it implements.
+//! module and cites the rule of `docs/semantics.md` it implements.
 
 mod actions;
 mod bind;
