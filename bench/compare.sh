@@ -80,7 +80,7 @@ done
 
 # Resident memory of each Envoy after the load (the wasm VMs cost memory, not just CPU).
 rss_mb() { awk '/VmRSS/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status"; }
-PC_ENVOY=$(pgrep -f "$TMP/portcullis/config/bootstrap.json" | head -1)
+PC_ENVOY=$(pgrep -f "$TMP/portcullis/bootstrap.json" | head -1)
 NA_ENVOY=$(pgrep -f "$TMP/native.yaml" | head -1)
 PC_RSS=$(rss_mb "$PC_ENVOY"); NA_RSS=$(rss_mb "$NA_ENVOY")
 
@@ -93,9 +93,7 @@ RATIO_RPS=$(awk -v a="$PC_RPS" -v b="$NA_RPS" 'BEGIN { printf "%.2f", a / b }')
 RATIO_P99=$(awk -v a="$PC_P99" -v b="$NA_P99" 'BEGIN { printf "%.2f", a / b }')
 CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
 
-cat > BENCHMARKS.md <<MD
-# Benchmarks
-
+cat > "$TMP/section.md" <<MD
 ## Seed example: Portcullis vs native Envoy routes
 
 Command: \`bench/compare.sh\` (ROUNDS=$ROUNDS, DURATION=$DURATION, CONNECTIONS=$CONNECTIONS).
@@ -121,5 +119,15 @@ Per round (req/s, p99 ms):
 |---:|---|---|
 $(awk '{ printf "| %d | %s, %s | %s, %s |\n", NR, $1, $2, $3, $4 }' "$TMP/results")
 MD
-echo "== wrote BENCHMARKS.md"
-cat BENCHMARKS.md
+# Replace this script's section of BENCHMARKS.md (between its markers), keeping the others.
+python3 - "$TMP/section.md" <<'PY'
+import sys
+path, begin, end = "BENCHMARKS.md", "<!-- bench/compare.sh: begin -->", "<!-- bench/compare.sh: end -->"
+text = open(path).read()
+section = open(sys.argv[1]).read()
+head, rest = text.split(begin, 1)
+_, tail = rest.split(end, 1)
+open(path, "w").write(head + begin + "\n" + section + end + tail)
+PY
+echo "== updated BENCHMARKS.md"
+cat "$TMP/section.md"

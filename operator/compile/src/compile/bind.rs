@@ -29,11 +29,6 @@ pub(super) fn bound_gateways(vs: &VirtualService) -> Option<Vec<String>> {
     )
 }
 
-/// Whether `vs` binds to the Gateway `gateway_ref` (V-1).
-pub(super) fn binds(vs: &VirtualService, gateway_ref: &str) -> bool {
-    bound_gateways(vs).is_some_and(|g| g.iter().any(|g| g == gateway_ref))
-}
-
 /// Visibility of an object owned by `owner_ns` from `target_ns` (V-4), as its V-8 group:
 /// `0` private to the namespace (`.`), `1` exported to it by name, `2` public (`*` or
 /// omitted); `None` when invisible.

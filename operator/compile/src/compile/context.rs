@@ -42,6 +42,10 @@ pub(super) struct Ctx<'r> {
     pub selected_gateways: BTreeSet<String>,
     /// VirtualServices (`Kind ns/name`) that produced at least one route or passthrough.
     pub used_virtual_services: BTreeSet<String>,
+    /// VirtualServices by the Gateway (`ns/name`) they bind to and are visible from the
+    /// gateway namespace: (V-8 visibility group, index in `virtual_services`), so finding a
+    /// Gateway's VirtualServices does not scan them all for every server.
+    bound: BTreeMap<String, Vec<(u8, usize)>>,
     /// Compiled rules per VirtualService, so each is validated (and reported) once.
     pub rule_cache: BTreeMap<String, std::rc::Rc<Vec<super::routes::CompiledRule>>>,
 }
@@ -120,10 +124,27 @@ impl<'r> Ctx<'r> {
                 &b.file,
             ))
         });
+        let mut bound: BTreeMap<String, Vec<(u8, usize)>> = BTreeMap::new();
+        for (i, vs) in virtual_services.iter().enumerate() {
+            let Some(group) = super::bind::visibility_group(
+                vs.spec.export_to.as_deref(),
+                vs.namespace(),
+                &identity.namespace,
+            ) else {
+                continue;
+            };
+            let mut refs = super::bind::bound_gateways(vs).unwrap_or_default();
+            refs.sort();
+            refs.dedup();
+            for gateway_ref in refs {
+                bound.entry(gateway_ref).or_default().push((group, i));
+            }
+        }
         Ctx {
             identity,
             gateways,
             virtual_services,
+            bound,
             service_entries,
             destination_rules,
             secrets,
@@ -154,19 +175,15 @@ impl<'r> Ctx<'r> {
     /// gateway pod's namespace (V-4), in V-8 order: private to that namespace, exported to it,
     /// public; each group in Istio order.
     pub(super) fn virtual_services_for(&self, gateway_ref: &str) -> Vec<&'r VirtualService> {
-        let ns = self.identity.namespace.as_str();
-        let mut bound: Vec<(u8, usize, &VirtualService)> = self
-            .virtual_services
-            .iter()
-            .enumerate()
-            .filter(|(_, vs)| super::bind::binds(vs, gateway_ref))
-            .filter_map(|(i, vs)| {
-                super::bind::visibility_group(vs.spec.export_to.as_deref(), vs.namespace(), ns)
-                    .map(|g| (g, i, *vs))
-            })
-            .collect();
-        bound.sort_by_key(|(g, i, _)| (*g, *i));
-        bound.into_iter().map(|(_, _, vs)| vs).collect()
+        let Some(bound) = self.bound.get(gateway_ref) else {
+            return Vec::new();
+        };
+        let mut bound = bound.clone();
+        bound.sort_unstable();
+        bound
+            .into_iter()
+            .map(|(_, i)| self.virtual_services[i])
+            .collect()
     }
 
     /// Registers the cluster `outbound|<port>|<subset>|<fqdn>` (V-18) and returns its name.

@@ -1,7 +1,7 @@
 //! Route tables of one HTTP port: one shared by the plain-text servers (G-8), one per
 //! terminated HTTPS server (G-11); virtual hosts per G-7, G-10, V-2, V-3, V-8.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use portcullis_core::wire::{Listener, Server, VirtualHost};
 
@@ -90,7 +90,7 @@ pub(super) fn build_listener(
 /// the host intersection with that server's hosts only (V-2, V-3); routes accumulate per
 /// domain (V-8); `httpsRedirect` servers answer every listed host (G-7).
 fn build_table(ctx: &mut Ctx<'_>, servers: &[&MergedServer<'_>], port: u16) -> Vec<VirtualHost> {
-    let mut vhosts: Vec<VirtualHost> = Vec::new();
+    let mut vhosts = Table::default();
     let mut seen: BTreeSet<(String, String)> = BTreeSet::new();
     for server in servers {
         let mut server_domains = BTreeSet::new();
@@ -116,7 +116,7 @@ fn build_table(ctx: &mut Ctx<'_>, servers: &[&MergedServer<'_>], port: u16) -> V
             }
             for domain in domains {
                 server_domains.insert(domain.clone());
-                let vh = vhost(&mut vhosts, &domain, port);
+                let vh = vhosts.vhost(&domain, port);
                 vh.require_tls |= server.https_redirect;
                 // One VS adds its routes to a vhost once, even through several servers (G-8).
                 if seen.insert((domain, vs.reference())) {
@@ -128,11 +128,12 @@ fn build_table(ctx: &mut Ctx<'_>, servers: &[&MergedServer<'_>], port: u16) -> V
         if server.https_redirect {
             for h in &server.hosts {
                 if !server_domains.contains(&h.dns) {
-                    vhost(&mut vhosts, &h.dns, port).require_tls = true;
+                    vhosts.vhost(&h.dns, port).require_tls = true;
                 }
             }
         }
     }
+    let mut vhosts = vhosts.vhosts;
     for vh in &mut vhosts {
         // V-8: catch-alls last, keeping the relative order of everything else.
         vh.routes.sort_by_key(|r| is_catch_all(&r.matcher));
@@ -140,21 +141,29 @@ fn build_table(ctx: &mut Ctx<'_>, servers: &[&MergedServer<'_>], port: u16) -> V
     vhosts
 }
 
-fn vhost<'v>(vhosts: &'v mut Vec<VirtualHost>, domain: &str, port: u16) -> &'v mut VirtualHost {
-    let idx = match vhosts
-        .iter()
-        .position(|v| v.domains.first().is_some_and(|d| d == domain))
-    {
-        Some(i) => i,
-        None => {
-            vhosts.push(VirtualHost {
-                name: format!("{domain}:{port}"),
-                domains: vec![domain.to_string()],
-                require_tls: false,
-                routes: Vec::new(),
-            });
-            vhosts.len() - 1
-        }
-    };
-    &mut vhosts[idx]
+/// Virtual hosts in the order their domains first appear, found by domain in constant time.
+#[derive(Default)]
+struct Table {
+    vhosts: Vec<VirtualHost>,
+    by_domain: HashMap<String, usize>,
+}
+
+impl Table {
+    fn vhost(&mut self, domain: &str, port: u16) -> &mut VirtualHost {
+        let idx = match self.by_domain.get(domain) {
+            Some(&i) => i,
+            None => {
+                self.vhosts.push(VirtualHost {
+                    name: format!("{domain}:{port}"),
+                    domains: vec![domain.to_string()],
+                    require_tls: false,
+                    routes: Vec::new(),
+                });
+                self.by_domain
+                    .insert(domain.to_string(), self.vhosts.len() - 1);
+                self.vhosts.len() - 1
+            }
+        };
+        &mut self.vhosts[idx]
+    }
 }

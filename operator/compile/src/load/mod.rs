@@ -28,12 +28,27 @@ pub struct Loaded {
     pub diagnostics: Vec<Diagnostic>,
 }
 
+/// The parser's limits. Those against hostile input (aliases, anchors, depth, property
+/// expansion) stay at serde-saphyr's defaults; those that only grow with the size of an honest
+/// file are raised so one file can hold a large installation (the defaults stop at 1,024
+/// documents and 250,000 nodes; 10,000 VirtualServices take about 11,000 and 400,000).
+fn options() -> serde_saphyr::Options {
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_documents = 100_000;
+    budget.max_nodes = 10_000_000;
+    budget.max_events = 40_000_000;
+    budget.max_total_scalar_bytes = 256 << 20;
+    let mut options = serde_saphyr::Options::default();
+    options.budget = Some(budget);
+    options
+}
+
 /// Parses one (multi-document) YAML text. `file` names the text in diagnostics; locations are
 /// lines and columns of the whole text, whichever document they are in.
 pub fn load_str(text: &str, file: Option<&str>) -> Loaded {
     let mut loaded = Loaded::default();
     let what = file.unwrap_or("<input>");
-    let docs: Vec<Spanned<Node>> = match serde_saphyr::from_multiple(text) {
+    let docs: Vec<Spanned<Node>> = match serde_saphyr::from_multiple_with_options(text, options()) {
         Ok(docs) => docs,
         Err(e) => {
             loaded.diagnostics.push(

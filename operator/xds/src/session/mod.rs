@@ -210,7 +210,7 @@ impl Session {
                         config_version: self.target.version.clone(),
                         detail: detail.clone(),
                     });
-                    self.on_nack(kind, &nonce, detail, &mut out);
+                    self.on_nack(kind, &nonce, detail);
                 }
                 None => {
                     out.events.push(Event::Acked {
@@ -286,7 +286,7 @@ impl Session {
         }
     }
 
-    fn on_nack(&mut self, kind: ResourceType, nonce: &str, detail: &str, out: &mut Output) {
+    fn on_nack(&mut self, kind: ResourceType, nonce: &str, detail: &str) {
         let serving = self.serving.clone();
         let Some(rollout) = &mut self.rollout else {
             // Refused outside a rollout (a first delivery): Envoy keeps what it had.
@@ -312,7 +312,6 @@ impl Session {
         rollout.steps = back;
         rollout.taken = 0;
         rollout.undoing = Some(detail.to_string());
-        let _ = out;
     }
 
     /// Takes rollout steps until one needs an ACK or the rollout is done.
