@@ -114,26 +114,67 @@ fn fetch_status(server: &str) -> std::io::Result<String> {
         .to_ascii_lowercase()
         .contains("transfer-encoding: chunked")
     {
-        return Ok(dechunk(body));
+        return Ok(crate::envoy::dechunk(body));
     }
     Ok(body.to_string())
 }
 
-/// Decodes a chunked body (sizes in hex, each chunk followed by CRLF), by bytes.
-fn dechunk(body: &str) -> String {
-    let mut out = Vec::new();
-    let mut rest = body.as_bytes();
-    while let Some(line_end) = rest.windows(2).position(|w| w == b"\r\n") {
-        let size = std::str::from_utf8(&rest[..line_end])
-            .ok()
-            .and_then(|s| usize::from_str_radix(s.trim(), 16).ok());
-        let Some(size) = size.filter(|n| *n > 0) else {
-            break;
-        };
-        let data = &rest[line_end + 2..];
-        let Some(chunk) = data.get(..size) else { break };
-        out.extend_from_slice(chunk);
-        rest = data.get(size + 2..).unwrap_or_default();
+#[cfg(test)]
+mod tests {
+    use portcullis_xds::Nack;
+
+    use super::*;
+
+    fn proxy(node: &str) -> ProxyStatus {
+        ProxyStatus {
+            node_id: node.into(),
+            stream: 1,
+            labels: [("istio".to_string(), "ingressgateway".to_string())].into(),
+            namespace: "istio-system".into(),
+            connected_at: 0,
+            acked: Some("sha256:aaaaaaaaaaaaaaaaaaaa".into()),
+            sent: Some("sha256:aaaaaaaaaaaaaaaaaaaa".into()),
+            last_nack: None,
+            rolling_out: false,
+            last_rollout: vec![],
+            note: None,
+        }
     }
-    String::from_utf8_lossy(&out).into_owned()
+
+    /// One row per proxy: synced, or refused with Envoy's reason on one line.
+    #[test]
+    fn rows_say_what_each_proxy_serves() {
+        let mut refused = proxy("gw-2");
+        refused.sent = Some("sha256:bbbbbbbbbbbbbbbb".into());
+        refused.last_nack = Some(Nack {
+            resource_type: "ecds".into(),
+            resource: "portcullis.router".into(),
+            version: "sha256:bbbbbbbbbbbbbbbb".into(),
+            detail: "Unable to create\nWasm filter".into(),
+            at: 0,
+        });
+        let text = table(&[proxy("gw-1"), refused]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert!(
+            lines[1].contains("gw-1") && lines[1].contains("synced"),
+            "{text}"
+        );
+        assert!(lines[1].contains("aaaaaaaaaaaa"), "{text}");
+        assert!(
+            lines[2].contains("nacked")
+                && lines[2]
+                    .contains("portcullis.router bbbbbbbbbbbb: Unable to create Wasm filter"),
+            "{text}"
+        );
+    }
+
+    /// Chunked bodies are decoded by bytes (a multi-byte character may straddle chunks).
+    #[test]
+    fn chunked_bodies_decode_by_bytes() {
+        assert_eq!(
+            crate::envoy::dechunk("3\r\n[\u{e9}\r\n1\r\n]\r\n0\r\n\r\n"),
+            "[\u{e9}]"
+        );
+    }
 }

@@ -6,4 +6,5 @@ mod process;
 
 pub use error::{Error, Result};
 pub use files::{create_private_dir, write_private};
+pub(crate) use process::dechunk;
 pub use process::{Admin, EnvoyProcess, EnvoyProcessOptions};

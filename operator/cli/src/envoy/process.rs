@@ -247,20 +247,24 @@ impl Admin {
     }
 }
 
-fn dechunk(body: &str) -> String {
-    let mut out = String::new();
-    let mut rest = body;
-    while let Some((size, tail)) = rest.split_once("\r\n") {
-        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+/// Decodes a chunked HTTP/1.1 body (hex sizes, each chunk followed by CRLF) by bytes, so a
+/// multi-byte character split across chunks cannot make it panic.
+pub(crate) fn dechunk(body: &str) -> String {
+    let mut out = Vec::new();
+    let mut rest = body.as_bytes();
+    while let Some(line_end) = rest.windows(2).position(|w| w == b"\r\n") {
+        let size = std::str::from_utf8(&rest[..line_end])
+            .ok()
+            .and_then(|s| usize::from_str_radix(s.trim(), 16).ok());
+        let Some(size) = size.filter(|n| *n > 0) else {
             break;
         };
-        if n == 0 || tail.len() < n {
-            break;
-        }
-        out.push_str(&tail[..n]);
-        rest = tail[n..].trim_start_matches("\r\n");
+        let data = &rest[line_end + 2..];
+        let Some(chunk) = data.get(..size) else { break };
+        out.extend_from_slice(chunk);
+        rest = data.get(size + 2..).unwrap_or_default();
     }
-    out
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Escapes regex metacharacters (cluster names hold `|`).
