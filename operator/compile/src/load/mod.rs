@@ -82,18 +82,53 @@ fn yaml_message(e: &serde_saphyr::Error) -> String {
 
 fn load_node(node: &Spanned<Node>, file: Option<&str>, index: usize, loaded: &mut Loaded) {
     let doc = node.value.to_value();
-    let locations = field_locations(node);
+    if kind_of(&doc) == "List" {
+        if let Some(Node::Seq(items)) = node.value.get("items").map(|items| &items.value) {
+            for item in items {
+                load_node(item, file, index, loaded);
+            }
+        }
+        return;
+    }
     let what = format!("{} (document {})", file.unwrap_or("<input>"), index + 1);
+    dispatch(&doc, &field_locations(node), file, &what, loaded);
+}
+
+/// Reads one object as the Kubernetes API returns it (JSON, no file, no source locations):
+/// what the in-cluster controller's watches deliver. Diagnostics name the resource and field.
+pub fn load_json(doc: &Value) -> Loaded {
+    let mut loaded = Loaded::default();
+    if kind_of(doc) == "List" {
+        for item in doc.get("items").and_then(Value::as_array).into_iter().flatten() {
+            let one = load_json(item);
+            loaded.resources.extend(one.resources);
+            loaded.diagnostics.extend(one.diagnostics);
+        }
+        return loaded;
+    }
+    dispatch(doc, &FieldLocations::default(), None, "<API object>", &mut loaded);
+    loaded
+}
+
+fn kind_of(doc: &Value) -> &str {
+    doc.get("kind").and_then(Value::as_str).unwrap_or("")
+}
+
+/// Reads one document (not a List) into `loaded`, by its apiVersion and kind.
+fn dispatch(
+    doc: &Value,
+    locations: &FieldLocations,
+    file: Option<&str>,
+    what: &str,
+    loaded: &mut Loaded,
+) {
     let at = |field: &str| locations.resolve(field);
-    let Value::Object(map) = &doc else {
+    let Value::Object(map) = doc else {
         if !doc.is_null() {
             loaded.diagnostics.push(
-                Diagnostic::error(
-                    &what,
-                    "a document must be a mapping with apiVersion and kind",
-                )
-                .file(file)
-                .at(at("")),
+                Diagnostic::error(what, "a document must be a mapping with apiVersion and kind")
+                    .file(file)
+                    .at(at("")),
             );
         }
         return;
@@ -103,20 +138,8 @@ fn load_node(node: &Spanned<Node>, file: Option<&str>, index: usize, loaded: &mu
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_string();
-    let kind = map
-        .get("kind")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
+    let kind = kind_of(doc).to_string();
     let reference = reference_of(&kind, map);
-    if kind == "List" {
-        if let Some(Node::Seq(items)) = node.value.get("items").map(|items| &items.value) {
-            for item in items {
-                load_node(item, file, index, loaded);
-            }
-        }
-        return;
-    }
     let (group, version) = api_version
         .split_once('/')
         .unwrap_or(("", api_version.as_str()));
@@ -124,17 +147,17 @@ fn load_node(node: &Spanned<Node>, file: Option<&str>, index: usize, loaded: &mu
     let source = Source {
         reference: &reference,
         file,
-        locations: &locations,
+        locations,
     };
     let r = &mut loaded.resources;
     let d = &mut loaded.diagnostics;
     match (istio, kind.as_str(), api_version.as_str()) {
-        (true, "Gateway", _) => push(&doc, &source, d, &mut r.gateways),
-        (true, "VirtualService", _) => push(&doc, &source, d, &mut r.virtual_services),
-        (true, "ServiceEntry", _) => push(&doc, &source, d, &mut r.service_entries),
-        (true, "DestinationRule", _) => push(&doc, &source, d, &mut r.destination_rules),
+        (true, "Gateway", _) => push(doc, &source, d, &mut r.gateways),
+        (true, "VirtualService", _) => push(doc, &source, d, &mut r.virtual_services),
+        (true, "ServiceEntry", _) => push(doc, &source, d, &mut r.service_entries),
+        (true, "DestinationRule", _) => push(doc, &source, d, &mut r.destination_rules),
         (_, "Secret", "v1") => {
-            if let Some(mut secret) = typed::<Secret>(&doc, &source, d, &SECRET_KEYS) {
+            if let Some(mut secret) = typed::<Secret>(doc, &source, d, &SECRET_KEYS) {
                 secret.file = file.map(str::to_string);
                 secret.locations = locations.clone();
                 r.secrets.push(secret);
@@ -147,7 +170,7 @@ fn load_node(node: &Spanned<Node>, file: Option<&str>, index: usize, loaded: &mu
                 .at(at("apiVersion")),
         ),
         _ if kind.is_empty() || api_version.is_empty() => d.push(
-            Diagnostic::error(&what, "document without apiVersion or kind; ignored")
+            Diagnostic::error(what, "document without apiVersion or kind; ignored")
                 .file(file)
                 .at(at("")),
         ),
@@ -552,5 +575,31 @@ metadata: {name: d}
             loaded.diagnostics[0].to_string(),
             "info: Deployment default/d (line 5, column 1): apps/v1 Deployment is not used by Portcullis; ignored"
         );
+    }
+
+    /// An object as the API server returns it: metadata the server adds is kept quietly,
+    /// `status` is not the author's, unknown spec fields still warn, a List is unpacked.
+    #[test]
+    fn api_objects_load_like_files() {
+        let gateway = serde_json::json!({
+            "apiVersion": "networking.istio.io/v1",
+            "kind": "Gateway",
+            "metadata": {"name": "gw", "namespace": "edge", "uid": "u-1", "resourceVersion": "42",
+                         "generation": 3, "managedFields": [{"manager": "kubectl"}]},
+            "spec": {"selector": {"istio": "ingressgateway"}, "servers": [
+                {"port": {"number": 80, "name": "http", "protocol": "HTTP"}, "hosts": ["a.example.com"], "frob": 1}
+            ]},
+            "status": {"conditions": []}
+        });
+        let loaded = load_json(&gateway);
+        assert_eq!(loaded.resources.gateways.len(), 1);
+        assert_eq!(loaded.resources.gateways[0].namespace(), "edge");
+        assert_eq!(loaded.diagnostics.len(), 1, "{:?}", loaded.diagnostics);
+        let d = &loaded.diagnostics[0];
+        assert_eq!(d.field.as_deref(), Some("spec.servers[0].frob"));
+        assert_eq!((d.file.as_deref(), d.location), (None, None));
+
+        let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": [gateway.clone(), gateway]});
+        assert_eq!(load_json(&list).resources.gateways.len(), 2);
     }
 }
