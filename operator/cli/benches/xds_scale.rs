@@ -96,6 +96,7 @@ async fn main() {
     );
     let options = CompileOptions {
         port_offset: listen - 80,
+        ..CompileOptions::default()
     };
     let identity = GatewayIdentity::default();
     // Compile alone, as the server does per workload.
@@ -135,6 +136,7 @@ async fn main() {
     server.publish(Inputs::Resources {
         resources: loaded.resources,
         options,
+        workloads: vec![],
     });
     let served = server.compiled(&identity).await;
     let server_compile_took = started.elapsed();

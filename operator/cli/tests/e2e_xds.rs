@@ -154,6 +154,7 @@ fn resources(yaml: &str) -> Inputs {
     Inputs::Resources {
         resources: loaded.resources,
         options: CompileOptions::default(),
+        workloads: vec![],
     }
 }
 

@@ -60,6 +60,7 @@ fn render_options() -> RenderOptions {
             Some(PathBuf::from("/wasm/portcullis_egress_audit.wasm")),
         ),
         tls: TlsDelivery::Inline,
+        failure_policy: Default::default(),
         access_log: Some(PathBuf::from("/var/log/portcullis/access.log")),
     }
 }

@@ -11,6 +11,7 @@ use portcullis_compile::diagnostics::{Diagnostic, Severity};
 use portcullis_compile::istio::Resources;
 use portcullis_compile::plan::EnvoyPlan;
 use portcullis_core::wire::WireConfig;
+use portcullis_envoy::api::FailurePolicy;
 use portcullis_envoy::{
     ConfigDelivery, RenderOptions, Snapshot, TlsDelivery, WasmCode, WasmModules, XdsServer, render,
 };
@@ -27,6 +28,9 @@ pub enum Inputs {
         resources: Resources,
         /// Compile options.
         options: CompileOptions,
+        /// Settings of particular workloads (from their GatewayFilters); the first whose
+        /// selector matches a workload applies to it.
+        workloads: Vec<WorkloadSettings>,
     },
     /// One compiled configuration for every proxy, from an owner that compiled it itself for
     /// its one gateway (`portcullis up`, tests).
@@ -43,7 +47,32 @@ impl Default for Inputs {
         Inputs::Resources {
             resources: Resources::default(),
             options: CompileOptions::default(),
+            workloads: Vec::new(),
         }
+    }
+}
+
+/// What a GatewayFilter sets for the workload it selects.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WorkloadSettings {
+    /// Pod labels the workload must carry (all of them).
+    pub selector: BTreeMap<String, String>,
+    /// The workload's namespace.
+    pub namespace: String,
+    /// Egress audit settings, by annotation name (see `CompileOptions::audit`).
+    pub audit: BTreeMap<String, String>,
+    /// What Envoy does after a filter's VM traps.
+    pub failure_policy: FailurePolicy,
+}
+
+impl WorkloadSettings {
+    /// The settings apply to `gateway`.
+    pub fn selects(&self, gateway: &GatewayIdentity) -> bool {
+        self.namespace == gateway.namespace
+            && self
+                .selector
+                .iter()
+                .all(|(k, v)| gateway.labels.get(k) == Some(v))
     }
 }
 
@@ -219,13 +248,33 @@ pub fn compile_for(
     gateway: &GatewayIdentity,
 ) -> Compiled {
     let started = Instant::now();
-    let (resources, compile_options) = match inputs {
-        Inputs::Resources { resources, options } => (resources, options),
+    let (resources, compile_options, settings) = match inputs {
+        Inputs::Resources {
+            resources,
+            options,
+            workloads,
+        } => (
+            resources,
+            options,
+            workloads.iter().find(|w| w.selects(gateway)),
+        ),
         Inputs::Compiled { wire, plan } => {
-            return rendered(wire, plan, defaults, Vec::new(), started);
+            return rendered(
+                wire,
+                plan,
+                defaults,
+                FailurePolicy::default(),
+                Vec::new(),
+                started,
+            );
         }
     };
-    let output = compile(resources, gateway, compile_options);
+    let mut compile_options = compile_options.clone();
+    if let Some(settings) = settings {
+        compile_options.audit.extend(settings.audit.clone());
+    }
+    let failure_policy = settings.map(|s| s.failure_policy).unwrap_or_default();
+    let output = compile(resources, gateway, &compile_options);
     let errors = output
         .diagnostics
         .iter()
@@ -245,6 +294,7 @@ pub fn compile_for(
         &output.wire,
         &output.envoy,
         defaults,
+        failure_policy,
         output.diagnostics,
         started,
     )
@@ -254,6 +304,7 @@ fn rendered(
     wire: &WireConfig,
     plan: &EnvoyPlan,
     defaults: &ProxyDefaults,
+    failure_policy: FailurePolicy,
     diagnostics: Vec<Diagnostic>,
     started: Instant,
 ) -> Compiled {
@@ -266,6 +317,7 @@ fn rendered(
         bind_address: defaults.bind_address.clone(),
         wasm: defaults.modules.wasm(),
         tls: TlsDelivery::Sds,
+        failure_policy,
         access_log: defaults.access_log.clone(),
     };
     match render(plan, wire, &options) {

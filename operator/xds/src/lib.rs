@@ -19,6 +19,6 @@ mod service;
 pub mod session;
 pub mod status;
 
-pub use catalog::{Compiled, Inputs, Module, ModuleSource, ProxyDefaults};
+pub use catalog::{Compiled, Inputs, Module, ModuleSource, ProxyDefaults, WorkloadSettings};
 pub use server::{Error, XdsServer};
 pub use status::{Nack, ProxyStatus};

@@ -52,6 +52,7 @@ impl GatewayArgs {
     pub fn options(&self) -> CompileOptions {
         CompileOptions {
             port_offset: self.port_offset,
+            ..CompileOptions::default()
         }
     }
 }

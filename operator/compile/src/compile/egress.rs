@@ -6,7 +6,14 @@
 //!   (a collector reached through a DNS cluster, or a static one for an IP address);
 //! - `portcullis.dev/audit-failure-mode`: `open` (default) or `closed`;
 //! - `portcullis.dev/audit-include-query`: `true` to keep query strings;
-//! - `portcullis.dev/audit-include-headers`: comma-separated request header names.
+//! - `portcullis.dev/audit-include-headers`: comma-separated request header names;
+//! - `portcullis.dev/audit-redact-headers`: comma-separated header names whose values are
+//!   redacted (default: authorization, cookie, proxy-authorization, set-cookie, x-api-key).
+//!
+//! A `GatewayFilter` of the workload sets the same settings (`CompileOptions::audit`); they
+//! take precedence over the annotations, one setting at a time.
+
+use std::collections::BTreeMap;
 
 use portcullis_core::wire::{AllowedHost, Audit, AuditSink, Egress, FailureMode, HttpCollector};
 
@@ -23,9 +30,15 @@ pub(super) const AUDIT_FAILURE_MODE: &str = "portcullis.dev/audit-failure-mode";
 pub(super) const AUDIT_INCLUDE_QUERY: &str = "portcullis.dev/audit-include-query";
 /// Annotation: headers copied into records.
 pub(super) const AUDIT_INCLUDE_HEADERS: &str = "portcullis.dev/audit-include-headers";
+/// Annotation: headers whose values are redacted.
+pub(super) const AUDIT_REDACT_HEADERS: &str = "portcullis.dev/audit-redact-headers";
 
 /// Builds the egress section for an egress gateway workload.
-pub(super) fn build(ctx: &mut Ctx<'_>, ports: &[PortGroup<'_>]) -> Egress {
+pub(super) fn build(
+    ctx: &mut Ctx<'_>,
+    ports: &[PortGroup<'_>],
+    overrides: &BTreeMap<String, String>,
+) -> Egress {
     let mut allowed = Vec::new();
     for group in ports {
         for server in &group.servers {
@@ -77,10 +90,11 @@ pub(super) fn build(ctx: &mut Ctx<'_>, ports: &[PortGroup<'_>]) -> Egress {
                 .keys()
                 .any(|k| k.starts_with("portcullis.dev/audit-"))
         });
-    let audit = match source {
-        Some(g) => audit_from(ctx, g),
-        None => Audit::default(),
-    };
+    let mut settings = source
+        .map(|g| g.metadata.annotations.clone())
+        .unwrap_or_default();
+    settings.extend(overrides.iter().map(|(k, v)| (k.clone(), v.clone())));
+    let audit = audit_from(ctx, source, &settings);
     Egress {
         allowed_hosts: allowed,
         deny_status: 502,
@@ -88,10 +102,21 @@ pub(super) fn build(ctx: &mut Ctx<'_>, ports: &[PortGroup<'_>]) -> Egress {
     }
 }
 
-fn audit_from(ctx: &mut Ctx<'_>, g: &Gateway) -> Audit {
-    let a = &g.metadata.annotations;
+/// The audit settings from `a` (the Gateway's annotations with the workload's settings over
+/// them). Problems are reported on the Gateway, or as the workload's settings without one.
+fn audit_from(ctx: &mut Ctx<'_>, g: Option<&Gateway>, a: &BTreeMap<String, String>) -> Audit {
     let mut audit = Audit::default();
-    let mut r = ctx.reporter(g);
+    let mut unattached = Vec::new();
+    let no_locations = crate::diagnostics::FieldLocations::default();
+    let mut r = match g {
+        Some(g) => ctx.reporter(g),
+        None => super::context::Reporter {
+            reference: "GatewayFilter settings".into(),
+            file: None,
+            locations: &no_locations,
+            out: &mut unattached,
+        },
+    };
     match a.get(AUDIT_FAILURE_MODE).map(String::as_str) {
         None | Some("open") => {}
         Some("closed") => audit.failure_mode = FailureMode::Closed,
@@ -104,6 +129,13 @@ fn audit_from(ctx: &mut Ctx<'_>, g: &Gateway) -> Audit {
     audit.include_query = a.get(AUDIT_INCLUDE_QUERY).is_some_and(|v| v == "true");
     if let Some(list) = a.get(AUDIT_INCLUDE_HEADERS) {
         audit.include_headers = list
+            .split(',')
+            .map(|h| h.trim().to_ascii_lowercase())
+            .filter(|h| !h.is_empty())
+            .collect();
+    }
+    if let Some(list) = a.get(AUDIT_REDACT_HEADERS) {
+        audit.redact_headers = list
             .split(',')
             .map(|h| h.trim().to_ascii_lowercase())
             .filter(|h| !h.is_empty())
@@ -156,6 +188,7 @@ fn audit_from(ctx: &mut Ctx<'_>, g: &Gateway) -> Audit {
             ),
         },
     }
+    ctx.diagnostics.extend(unattached);
     ctx.extra_clusters.extend(extra);
     audit
 }

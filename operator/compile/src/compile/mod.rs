@@ -70,6 +70,10 @@ pub struct CompileOptions {
     /// Added to every Gateway port to get the port Envoy binds (local mode runs unprivileged,
     /// so port 80 becomes e.g. 10080). `match.port` and redirects keep the Gateway port (G-13).
     pub port_offset: u16,
+    /// Egress audit settings that take precedence over the Gateway annotations of the same
+    /// names (`portcullis.dev/audit-sink`, `-failure-mode`, `-include-query`,
+    /// `-include-headers`, `-redact-headers`): what a `GatewayFilter` sets for its workload.
+    pub audit: BTreeMap<String, String>,
 }
 
 /// Everything `compile` produces.
@@ -124,7 +128,9 @@ pub fn compile(
     }
     bind::report_unused_virtual_services(&mut ctx, &ports);
 
-    let egress = gateway.is_egress().then(|| egress::build(&mut ctx, &ports));
+    let egress = gateway
+        .is_egress()
+        .then(|| egress::build(&mut ctx, &ports, &options.audit));
     let clusters = clusters::build(&mut ctx);
     let mut wire = WireConfig {
         version: WIRE_VERSION,

@@ -99,14 +99,25 @@ fn load_node(node: &Spanned<Node>, file: Option<&str>, index: usize, loaded: &mu
 pub fn load_json(doc: &Value) -> Loaded {
     let mut loaded = Loaded::default();
     if kind_of(doc) == "List" {
-        for item in doc.get("items").and_then(Value::as_array).into_iter().flatten() {
+        for item in doc
+            .get("items")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             let one = load_json(item);
             loaded.resources.extend(one.resources);
             loaded.diagnostics.extend(one.diagnostics);
         }
         return loaded;
     }
-    dispatch(doc, &FieldLocations::default(), None, "<API object>", &mut loaded);
+    dispatch(
+        doc,
+        &FieldLocations::default(),
+        None,
+        "<API object>",
+        &mut loaded,
+    );
     loaded
 }
 
@@ -126,9 +137,12 @@ fn dispatch(
     let Value::Object(map) = doc else {
         if !doc.is_null() {
             loaded.diagnostics.push(
-                Diagnostic::error(what, "a document must be a mapping with apiVersion and kind")
-                    .file(file)
-                    .at(at("")),
+                Diagnostic::error(
+                    what,
+                    "a document must be a mapping with apiVersion and kind",
+                )
+                .file(file)
+                .at(at("")),
             );
         }
         return;

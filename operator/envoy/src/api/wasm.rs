@@ -37,10 +37,17 @@ pub struct VmConfig {
     pub code: AsyncDataSource,
 }
 
-/// `wasm.v3.FailurePolicy`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+/// `wasm.v3.FailurePolicy`: what Envoy does with requests after the VM traps.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub enum FailurePolicy {
     /// Fail requests while the VM is reloaded with backoff.
+    #[default]
     #[serde(rename = "FAIL_RELOAD")]
     FailReload,
+    /// Fail every request from then on (until the configuration changes).
+    #[serde(rename = "FAIL_CLOSED")]
+    FailClosed,
+    /// Let requests through without the filter: no host filtering, no routing, no audit.
+    #[serde(rename = "FAIL_OPEN")]
+    FailOpen,
 }

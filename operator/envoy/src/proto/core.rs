@@ -207,6 +207,8 @@ pub(super) fn wasm(w: &api::Wasm) -> http_wasm_pb::Wasm {
             configuration: Some(any(&p.configuration)),
             failure_policy: match p.failure_policy {
                 api::FailurePolicy::FailReload => wasm_pb::FailurePolicy::FailReload.into(),
+                api::FailurePolicy::FailClosed => wasm_pb::FailurePolicy::FailClosed.into(),
+                api::FailurePolicy::FailOpen => wasm_pb::FailurePolicy::FailOpen.into(),
             },
             ..Default::default()
         }),

@@ -38,6 +38,9 @@ pub struct RenderOptions {
     pub wasm: WasmModules,
     /// How TLS material reaches Envoy.
     pub tls: TlsDelivery,
+    /// What Envoy does after a filter's VM traps (`FAIL_RELOAD` unless a GatewayFilter says
+    /// otherwise).
+    pub failure_policy: crate::api::FailurePolicy,
     /// Access log file; none disables access logging.
     pub access_log: Option<PathBuf>,
 }
@@ -111,6 +114,7 @@ pub fn render(plan: &EnvoyPlan, wire: &WireConfig, opts: &RenderOptions) -> Resu
     let mut filter_configs = vec![TypedExtensionConfig {
         name: ROUTER_FILTER.into(),
         typed_config: wasm::http_filter_config(
+            opts.failure_policy,
             ROUTER_FILTER,
             ROUTER_ROOT_ID,
             wasm::ROUTER_VM,
@@ -122,6 +126,7 @@ pub fn render(plan: &EnvoyPlan, wire: &WireConfig, opts: &RenderOptions) -> Resu
         filter_configs.push(TypedExtensionConfig {
             name: EGRESS_AUDIT_FILTER.into(),
             typed_config: wasm::http_filter_config(
+                opts.failure_policy,
                 EGRESS_AUDIT_FILTER,
                 EGRESS_AUDIT_ROOT_ID,
                 wasm::EGRESS_AUDIT_VM,
@@ -135,7 +140,7 @@ pub fn render(plan: &EnvoyPlan, wire: &WireConfig, opts: &RenderOptions) -> Resu
     {
         filter_configs.push(TypedExtensionConfig {
             name: EGRESS_AUDIT_TCP_FILTER.into(),
-            typed_config: wasm::network_filter_config(code, &wire_json),
+            typed_config: wasm::network_filter_config(opts.failure_policy, code, &wire_json),
         });
     }
     Ok(Snapshot {

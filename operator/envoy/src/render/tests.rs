@@ -23,6 +23,7 @@ fn opts() -> RenderOptions {
             Some(PathBuf::from("/wasm/portcullis_egress_audit.wasm")),
         ),
         tls: TlsDelivery::Inline,
+        failure_policy: Default::default(),
         access_log: Some(PathBuf::from("/logs/access.log")),
     }
 }

@@ -18,6 +18,7 @@ pub(super) const EGRESS_AUDIT_VM: &str = "portcullis_egress_audit";
 /// or skipping the filter (FAIL_OPEN). Skipping is never right here: without the router no
 /// cluster is chosen (503 anyway) and without the audit filter egress would go unaudited.
 pub(super) fn plugin_config(
+    failure_policy: FailurePolicy,
     name: &str,
     root_id: &str,
     vm_id: &str,
@@ -54,12 +55,13 @@ pub(super) fn plugin_config(
         configuration: TypedConfig::StringValue(StringValue {
             value: wire_json.into(),
         }),
-        failure_policy: FailurePolicy::FailReload,
+        failure_policy,
     }
 }
 
 /// The typed config of an HTTP wasm filter.
 pub(super) fn http_filter_config(
+    failure_policy: FailurePolicy,
     name: &str,
     root_id: &str,
     vm_id: &str,
@@ -67,14 +69,19 @@ pub(super) fn http_filter_config(
     wire_json: &str,
 ) -> TypedConfig {
     TypedConfig::HttpWasm(Box::new(Wasm {
-        config: plugin_config(name, root_id, vm_id, code, wire_json),
+        config: plugin_config(failure_policy, name, root_id, vm_id, code, wire_json),
     }))
 }
 
 /// The typed config of the network wasm filter of TLS passthrough egress.
-pub(super) fn network_filter_config(code: &WasmCode, wire_json: &str) -> TypedConfig {
+pub(super) fn network_filter_config(
+    failure_policy: FailurePolicy,
+    code: &WasmCode,
+    wire_json: &str,
+) -> TypedConfig {
     TypedConfig::NetworkWasm(Box::new(Wasm {
         config: plugin_config(
+            failure_policy,
             super::EGRESS_AUDIT_TCP_FILTER,
             portcullis_core::contract::EGRESS_AUDIT_TCP_ROOT_ID,
             EGRESS_AUDIT_VM,

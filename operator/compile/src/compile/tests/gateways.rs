@@ -193,7 +193,10 @@ fn g13_port_offset_changes_bind_port_only() {
     let out = compile(
         &loaded.resources,
         &GatewayIdentity::default(),
-        &CompileOptions { port_offset: 10000 },
+        &CompileOptions {
+            port_offset: 10000,
+            ..CompileOptions::default()
+        },
     );
     assert_eq!(out.wire.listeners[0].port, 80);
     assert_eq!(out.wire.listeners[0].bind_port, Some(10080));

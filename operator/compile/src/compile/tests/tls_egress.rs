@@ -273,3 +273,48 @@ spec:
     });
     assert!(warned, "{:#?}", out.diagnostics);
 }
+
+/// E-5: a workload's own settings (what a GatewayFilter sets) take precedence over the
+/// Gateway's annotations, one setting at a time; unset ones keep the annotation's value.
+#[test]
+fn workload_audit_settings_override_annotations() {
+    let loaded = load_str(EGRESS, Some("test.yaml"));
+    let options = CompileOptions {
+        audit: [
+            (
+                "portcullis.dev/audit-failure-mode".to_string(),
+                "open".to_string(),
+            ),
+            (
+                "portcullis.dev/audit-redact-headers".to_string(),
+                "X-Token".to_string(),
+            ),
+        ]
+        .into(),
+        ..CompileOptions::default()
+    };
+    let out = compile(&loaded.resources, &egress_identity(), &options);
+    let audit = &out.wire.egress.as_ref().unwrap().audit;
+    assert_eq!(audit.failure_mode, FailureMode::Open);
+    assert_eq!(audit.redact_headers, ["x-token"]);
+    assert!(
+        matches!(audit.sink, AuditSink::Http(_)),
+        "the annotation's sink stays"
+    );
+
+    let bad = CompileOptions {
+        audit: [(
+            "portcullis.dev/audit-failure-mode".to_string(),
+            "sometimes".to_string(),
+        )]
+        .into(),
+        ..CompileOptions::default()
+    };
+    let out = compile(&loaded.resources, &egress_identity(), &bad);
+    assert!(
+        out.diagnostics.iter().any(|d| d.severity == Severity::Error
+            && d.message.contains("\"sometimes\" is not open or closed")),
+        "{:#?}",
+        out.diagnostics
+    );
+}
