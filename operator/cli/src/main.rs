@@ -4,8 +4,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use portcullis::cli::{
-    BootstrapArgs, ExplainArgs, RenderArgs, StatusArgs, UpArgs, bootstrap_command, explain_command,
-    render_command, status_command, up_command,
+    BootstrapArgs, ControllerArgs, ExplainArgs, RenderArgs, StatusArgs, UpArgs, bootstrap_command,
+    controller_command, explain_command, render_command, status_command, up_command,
 };
 
 /// Portcullis: Istio Gateway and VirtualService semantics on plain Envoy.
@@ -28,6 +28,8 @@ enum Command {
     Bootstrap(BootstrapArgs),
     /// Show each proxy connected to an xDS server: what it serves, its last refusal.
     Status(StatusArgs),
+    /// Run in a cluster: watch Istio resources and GatewayFilters, serve the gateways over xDS.
+    Controller(ControllerArgs),
 }
 
 fn main() -> anyhow::Result<ExitCode> {
@@ -45,5 +47,6 @@ fn main() -> anyhow::Result<ExitCode> {
         Command::Explain(args) => Ok(explain_command(&args)),
         Command::Bootstrap(args) => Ok(bootstrap_command(&args)),
         Command::Status(args) => Ok(status_command(&args)),
+        Command::Controller(args) => controller_command(&args),
     }
 }

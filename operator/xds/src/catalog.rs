@@ -178,6 +178,34 @@ pub struct Compiled {
     pub error: Option<String>,
     /// How long compiling and rendering took.
     pub took: Duration,
+    /// What the configuration serves.
+    pub counts: Counts,
+}
+
+/// The size of a compiled configuration, as the controller reports it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Host names the virtual hosts answer for (`domains`), over every listener.
+    pub hosts: usize,
+    /// Routes, over every virtual host.
+    pub routes: usize,
+}
+
+impl Counts {
+    /// Counts what `wire` serves.
+    pub fn of(wire: &WireConfig) -> Self {
+        let virtual_hosts = wire.listeners.iter().flat_map(|l| {
+            l.virtual_hosts
+                .iter()
+                .chain(l.servers.iter().flat_map(|s| s.virtual_hosts.iter()))
+        });
+        let mut counts = Counts::default();
+        for vh in virtual_hosts {
+            counts.hosts += vh.domains.len();
+            counts.routes += vh.routes.len();
+        }
+        counts
+    }
 }
 
 impl Compiled {
@@ -233,6 +261,7 @@ impl Catalog {
                         diagnostics: vec![],
                         error: Some(format!("compile task failed: {e}")),
                         took: Duration::ZERO,
+                        counts: Counts::default(),
                     })
             }
         })
@@ -288,6 +317,7 @@ pub fn compile_for(
             )),
             diagnostics: output.diagnostics,
             took: started.elapsed(),
+            counts: Counts::of(&output.wire),
         };
     }
     rendered(
@@ -320,18 +350,21 @@ fn rendered(
         failure_policy,
         access_log: defaults.access_log.clone(),
     };
+    let counts = Counts::of(wire);
     match render(plan, wire, &options) {
         Ok(snapshot) => Compiled {
             snapshot: Some(Arc::new(snapshot)),
             diagnostics,
             error: None,
             took: started.elapsed(),
+            counts,
         },
         Err(e) => Compiled {
             snapshot: None,
             diagnostics,
             error: Some(e.to_string()),
             took: started.elapsed(),
+            counts,
         },
     }
 }

@@ -19,6 +19,8 @@ mod service;
 pub mod session;
 pub mod status;
 
-pub use catalog::{Compiled, Inputs, Module, ModuleSource, ProxyDefaults, WorkloadSettings};
+pub use catalog::{
+    Compiled, Counts, Inputs, Module, ModuleSource, ProxyDefaults, WorkloadSettings,
+};
 pub use server::{Error, XdsServer};
 pub use status::{Nack, ProxyStatus};

@@ -1,5 +1,7 @@
 //! The server's Prometheus metrics.
 
+use std::sync::{Arc, PoisonError, RwLock};
+
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -34,6 +36,9 @@ pub struct Metrics {
     /// Workload configurations that did not compile.
     pub compile_errors: Counter,
     registry: Registry,
+    /// Registries of the process's other parts (the controller's), served on the same
+    /// `/metrics`.
+    others: RwLock<Vec<Arc<Registry>>>,
 }
 
 impl Default for Metrics {
@@ -86,6 +91,7 @@ impl Default for Metrics {
             compile,
             compile_errors,
             registry,
+            others: RwLock::default(),
         }
     }
 }
@@ -93,10 +99,28 @@ impl Default for Metrics {
 impl Metrics {
     /// The text exposition format.
     pub fn encode(&self) -> String {
+        use prometheus_client::encoding::text::{encode_eof, encode_registry};
         let mut text = String::new();
         // Writing into a String cannot fail.
-        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
+        let _ = encode_registry(&mut text, &self.registry);
+        for other in self
+            .others
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+        {
+            let _ = encode_registry(&mut text, other);
+        }
+        let _ = encode_eof(&mut text);
         text
+    }
+
+    /// Serves `registry`'s metrics with the server's.
+    pub fn add_registry(&self, registry: Arc<Registry>) {
+        self.others
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(registry);
     }
 
     /// The label of a resource type.

@@ -155,6 +155,11 @@ impl XdsServer {
         self.shared.registry.watch()
     }
 
+    /// Serves `registry`'s metrics on the server's `/metrics` too (names must not collide).
+    pub fn add_metrics(&self, registry: Arc<prometheus_client::registry::Registry>) {
+        self.shared.metrics.add_registry(registry);
+    }
+
     /// The metrics, in Prometheus text format.
     pub fn metrics_text(&self) -> String {
         self.shared.metrics.encode()

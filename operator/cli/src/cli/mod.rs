@@ -4,6 +4,7 @@
 //! everywhere.
 
 mod bootstrap;
+mod controller;
 mod explain;
 mod gateway_args;
 mod render;
@@ -11,6 +12,7 @@ mod status;
 mod up;
 
 pub use bootstrap::{BootstrapArgs, bootstrap_command};
+pub use controller::{ControllerArgs, controller_command};
 pub use explain::{ExplainArgs, explain_command};
 pub use gateway_args::GatewayArgs;
 pub use render::{RenderArgs, compile_files, render_command};

@@ -150,7 +150,7 @@ fn print_banner(gateway: &LocalGateway, opts: &UpOptions) {
     println!("Watching {} for changes; Ctrl-C stops.", opts.dir.display());
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
