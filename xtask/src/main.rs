@@ -137,7 +137,7 @@ fn test() -> Result<()> {
 }
 
 /// Regenerates (or, with `check`, verifies) every generated and golden file: the wire JSON
-/// Schema, the golden compiled and rendered examples, the render snapshots and the core's
+/// Schema, the GatewayFilter CRD, the golden compiled and rendered examples, the render snapshots and the core's
 /// inline snapshots. Each is an `expect-test` assertion, rewritten under `UPDATE_EXPECT=1`.
 fn generate(check: bool) -> Result<()> {
     let bless: &[(&str, &str)] = if check {
@@ -150,5 +150,9 @@ fn generate(check: bool) -> Result<()> {
         bless,
     )?;
     run::cargo(&["test", "-p", "portcullis-envoy", "--lib"], bless)?;
+    run::cargo(
+        &["test", "-p", "portcullis-controller", "--test", "crd"],
+        bless,
+    )?;
     run::cargo(&["test", "-p", "portcullis", "--test", "golden"], bless)
 }

@@ -23,3 +23,12 @@ pub mod watch;
 
 pub use crd::{GatewayFilter, GatewayFilterSpec, GatewayFilterStatus};
 pub use run::{Config, Running, run};
+
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests"
+)]
+mod tests;
