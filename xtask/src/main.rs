@@ -132,12 +132,33 @@ fn test() -> Result<()> {
             ],
         )
     })?;
+    // The real-cluster test needs a cluster; it runs whenever the user points at one.
+    if std::env::var_os("KUBECONFIG").is_some() {
+        run::step("real-cluster e2e (KUBECONFIG is set)", || {
+            run::cargo(
+                &[
+                    "test",
+                    "-p",
+                    "portcullis",
+                    "--test",
+                    "e2e_cluster",
+                    "--",
+                    "--ignored",
+                ],
+                &[
+                    ("PORTCULLIS_ENVOY", envoy.as_str()),
+                    ("PORTCULLIS_WASM_DIR", wasm_dir.as_str()),
+                ],
+            )
+        })?;
+    }
     println!("xtask test: all steps passed in {:.0?}", started.elapsed());
     Ok(())
 }
 
 /// Regenerates (or, with `check`, verifies) every generated and golden file: the wire JSON
-/// Schema, the GatewayFilter CRD, the golden compiled and rendered examples, the render snapshots and the core's
+/// Schema, the GatewayFilter CRD, the golden compiled and rendered examples, the deploy
+/// example's Envoy bootstrap, the render snapshots and the core's
 /// inline snapshots. Each is an `expect-test` assertion, rewritten under `UPDATE_EXPECT=1`.
 fn generate(check: bool) -> Result<()> {
     let bless: &[(&str, &str)] = if check {

@@ -127,3 +127,58 @@ fn examples_render_to_their_golden_envoy_config() {
         golden(dir.join("expected/envoy.json")).assert_eq(&pretty(&rendered(&compiled(&dir))));
     }
 }
+
+/// The Envoy bootstrap in `examples/deploy/` is what `portcullis bootstrap` prints for that
+/// gateway (the Envoy Deployment mounts it).
+#[test]
+fn the_deploy_example_bootstrap_is_current() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args([
+            "bootstrap",
+            "--xds-address",
+            "portcullis.portcullis-system:15010",
+        ])
+        .args(["--node-id", "ingressgateway", "--admin-port", "15000"])
+        .args(["--gateway-labels", "istio=ingressgateway"])
+        .args(["--gateway-namespace", "portcullis-system"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    golden(examples_dir().join("deploy/gateway-bootstrap.json"))
+        .assert_eq(&String::from_utf8(out.stdout).unwrap());
+}
+
+/// What `examples/deploy/` applies compiles for its gateway workload without a finding.
+#[test]
+fn the_deploy_example_resources_compile() {
+    let path = examples_dir().join("deploy/resources.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let loaded = portcullis_compile::load::load_str(&text, Some("resources.yaml"));
+    let args = Flags::try_parse_from([
+        "golden",
+        "--gateway-labels",
+        "istio=ingressgateway",
+        "--gateway-namespace",
+        "portcullis-system",
+    ])
+    .unwrap()
+    .gateway;
+    let out = portcullis_compile::compile::compile(
+        &loaded.resources,
+        &args.identity(),
+        &portcullis_compile::compile::CompileOptions::default(),
+    );
+    let findings: Vec<String> = loaded
+        .diagnostics
+        .iter()
+        .chain(&out.diagnostics)
+        .filter(|d| d.severity != portcullis_compile::diagnostics::Severity::Info)
+        .map(|d| d.to_string())
+        .collect();
+    assert!(findings.is_empty(), "{findings:#?}");
+    assert_eq!(out.wire.listeners.len(), 1);
+}

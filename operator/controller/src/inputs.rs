@@ -16,7 +16,7 @@ use portcullis_compile::load::load_json;
 use portcullis_envoy::api::FailurePolicy as EnvoyFailurePolicy;
 use portcullis_xds::{Inputs, WorkloadSettings};
 
-use crate::crd::{AuditFailureMode, FailurePolicy, GatewayFilter};
+use crate::crd::{AuditFailureMode, Distribution, FailurePolicy, GatewayFilter};
 
 /// The Istio kinds the controller reads, at the storage version `networking.istio.io/v1`
 /// (one served version: an object watched at two versions would arrive twice).
@@ -104,7 +104,17 @@ pub fn inputs(objects: &Objects) -> Built {
 /// Each GatewayFilter's settings, oldest first: when two select the same workload the older
 /// one applies (as Istio orders conflicting resources), and the newer one is reported.
 pub fn workloads(filters: &[Arc<GatewayFilter>]) -> Vec<WorkloadSettings> {
-    ordered(filters).into_iter().map(settings).collect()
+    ordered(filters)
+        .into_iter()
+        .filter(|f| served_over_xds(f))
+        .map(settings)
+        .collect()
+}
+
+/// The GatewayFilter's workload is served by this controller's xDS server (the only
+/// distribution implemented; others are refused in its status).
+pub fn served_over_xds(filter: &GatewayFilter) -> bool {
+    filter.spec.distribution == Distribution::Xds
 }
 
 /// GatewayFilters oldest first (creation time, then namespace and name).

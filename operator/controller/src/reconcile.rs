@@ -24,7 +24,7 @@ use portcullis_xds::XdsServer;
 use tokio::sync::watch;
 
 use crate::crd::{GatewayFilter, GatewayFilterStatus};
-use crate::inputs::{ordered, settings};
+use crate::inputs::{ordered, served_over_xds, settings};
 use crate::metrics::{FailureLabels, FilterLabels, Metrics};
 use crate::publish::Publication;
 use crate::status::{self, ACCEPTED, Observed, PROGRAMMED, WorkloadProxy};
@@ -94,6 +94,7 @@ pub async fn desired_status(filter: &GatewayFilter, ctx: &Context) -> GatewayFil
     let filters = ctx.filters.state();
     let conflicts_with = ordered(&filters)
         .into_iter()
+        .filter(|other| served_over_xds(other))
         .take_while(|other| other.uid() != filter.uid())
         .find(|other| settings(other).selects(&me))
         .map(|other| {

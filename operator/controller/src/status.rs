@@ -6,7 +6,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use portcullis_compile::diagnostics::{Diagnostic, Severity};
 use portcullis_xds::{Compiled, ProxyStatus};
 
-use crate::crd::{GatewayFilter, GatewayFilterStatus, IgnoredResource};
+use crate::crd::{Distribution, GatewayFilter, GatewayFilterStatus, IgnoredResource};
 
 /// Condition types.
 pub const ACCEPTED: &str = "Accepted";
@@ -89,7 +89,16 @@ pub fn status(observed: &Observed<'_>) -> GatewayFilterStatus {
         .collect();
     let errors = ignored.iter().filter(|i| i.severity == "Error").count();
 
-    let accepted = if let Some(older) = &observed.conflicts_with {
+    let accepted = if filter.spec.distribution != Distribution::Xds {
+        (
+            false,
+            "UnsupportedValue",
+            format!(
+                "distribution {:?} is not implemented: only Xds is; the workload gets no configuration from this GatewayFilter",
+                filter.spec.distribution
+            ),
+        )
+    } else if let Some(older) = &observed.conflicts_with {
         (
             false,
             "Conflicted",

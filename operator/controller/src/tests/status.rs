@@ -245,3 +245,14 @@ fn diagnostics_name_istio_objects_for_events() {
     assert!(istio_reference("Secret shop/cert").is_none());
     assert!(istio_reference("examples/seed/vs.yaml").is_none());
 }
+
+/// A distribution mode that is not implemented is refused in the status, not ignored.
+#[test]
+fn an_unimplemented_distribution_is_not_accepted() {
+    let mut f = (*filter("edge", "ingress", 0, &[("istio", "ingressgateway")])).clone();
+    f.spec.distribution = crate::crd::Distribution::ConfigMap;
+    let s = observe(&f, &compiled("sha256:x"), &[], 0);
+    assert_eq!(get(&s, "Accepted").status, "False");
+    assert_eq!(get(&s, "Accepted").reason, "UnsupportedValue");
+    assert!(crate::inputs::workloads(&[std::sync::Arc::new(f)]).is_empty());
+}
