@@ -11,6 +11,7 @@
 //! `portcullis` binary only finds them (`PORTCULLIS_WASM_DIR`, `PORTCULLIS_ENVOY`).
 
 mod envoy;
+mod kmock;
 mod rules;
 mod run;
 mod wasm;
@@ -132,6 +133,10 @@ fn test() -> Result<()> {
             ],
         )
     })?;
+    run::step(
+        "black box: portcullis controller against kmock (PyPI)",
+        || kmock::run(&release_bin, &envoy, &wasm_dir),
+    )?;
     // The real-cluster test needs a cluster; it runs whenever the user points at one.
     if std::env::var_os("KUBECONFIG").is_some() {
         run::step("real-cluster e2e (KUBECONFIG is set)", || {
