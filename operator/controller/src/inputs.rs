@@ -106,15 +106,15 @@ pub fn inputs(objects: &Objects) -> Built {
 pub fn workloads(filters: &[Arc<GatewayFilter>]) -> Vec<WorkloadSettings> {
     ordered(filters)
         .into_iter()
-        .filter(|f| served_over_xds(f))
+        .filter(|f| compiled_here(f))
         .map(settings)
         .collect()
 }
 
-/// The GatewayFilter's workload is served by this controller's xDS server (the only
-/// distribution implemented; others are refused in its status).
-pub fn served_over_xds(filter: &GatewayFilter) -> bool {
-    filter.spec.distribution == Distribution::Xds
+/// The controller compiles for the GatewayFilter's workload: its distribution is implemented
+/// (`Xds`, `IstioWasmPlugin`; `ConfigMap` is refused in its status).
+pub fn compiled_here(filter: &GatewayFilter) -> bool {
+    filter.spec.distribution != Distribution::ConfigMap
 }
 
 /// GatewayFilters oldest first (creation time, then namespace and name).

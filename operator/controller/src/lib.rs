@@ -8,10 +8,12 @@
 //! - [`publish`]: debounced publication to the xDS server;
 //! - [`status`]: pure, a GatewayFilter's status from compile results and proxy ACKs;
 //! - [`reconcile`]: the kube-runtime Controller's reconciler (status writes, events);
+//! - [`distribute`]: the objects of distributions other than xDS (Istio `WasmPlugin`s);
 //! - [`leader`]: Lease-based leader election (pure policy plus a small loop);
 //! - [`run`]: everything wired together.
 
 pub mod crd;
+pub mod distribute;
 pub mod inputs;
 pub mod leader;
 pub mod metrics;

@@ -24,7 +24,8 @@ use portcullis_xds::XdsServer;
 use tokio::sync::watch;
 
 use crate::crd::{GatewayFilter, GatewayFilterStatus};
-use crate::inputs::{ordered, served_over_xds, settings};
+use crate::distribute::{self, Applier, ModuleUrls};
+use crate::inputs::{compiled_here, ordered, settings};
 use crate::metrics::{FailureLabels, FilterLabels, Metrics};
 use crate::publish::Publication;
 use crate::status::{self, ACCEPTED, Observed, PROGRAMMED, WorkloadProxy};
@@ -49,6 +50,10 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Tells the publisher a GatewayFilter changed.
     pub changes: Changes,
+    /// Where gateways fetch modules from, for distributions other than xDS.
+    pub module_urls: ModuleUrls,
+    /// Writes those distributions' objects.
+    pub applier: Applier,
 }
 
 impl std::fmt::Debug for Context {
@@ -68,12 +73,21 @@ pub enum Error {
         /// The API's answer.
         source: kube::Error,
     },
+    /// A distributed object could not be written.
+    #[error("distributing GatewayFilter {name}: {source}")]
+    Distribute {
+        /// `namespace/name`.
+        name: String,
+        /// The API's answer.
+        source: kube::Error,
+    },
 }
 
 impl Error {
     fn reason(&self) -> &'static str {
         match self {
             Error::StatusWrite { .. } => "status_write",
+            Error::Distribute { .. } => "distribute",
         }
     }
 }
@@ -86,15 +100,20 @@ pub fn identity(filter: &GatewayFilter) -> GatewayIdentity {
     }
 }
 
-/// The status `filter` should have now.
-pub async fn desired_status(filter: &GatewayFilter, ctx: &Context) -> GatewayFilterStatus {
+/// The status `filter` should have now, given what was distributed for it (distributions
+/// other than xDS).
+pub async fn desired_status(
+    filter: &GatewayFilter,
+    ctx: &Context,
+    distributed: Option<Result<Vec<String>, String>>,
+) -> GatewayFilterStatus {
     let publication = Arc::clone(&ctx.published.borrow());
     let me = identity(filter);
     let compiled = ctx.server.compiled(&me).await;
     let filters = ctx.filters.state();
     let conflicts_with = ordered(&filters)
         .into_iter()
-        .filter(|other| served_over_xds(other))
+        .filter(|other| compiled_here(other))
         .take_while(|other| other.uid() != filter.uid())
         .find(|other| settings(other).selects(&me))
         .map(|other| {
@@ -132,8 +151,46 @@ pub async fn desired_status(filter: &GatewayFilter, ctx: &Context) -> GatewayFil
         compiled: &compiled,
         unreadable: &publication.unreadable,
         proxies: &proxies,
+        distributed,
         now: Time(Timestamp::now()),
     })
+}
+
+/// Writes the objects of the filter's distribution (none for xDS); what was written, or why
+/// nothing could be, for the status.
+async fn distribute(
+    filter: &GatewayFilter,
+    ctx: &Context,
+) -> Result<Option<Result<Vec<String>, String>>, Error> {
+    if filter.spec.distribution == crate::crd::Distribution::Xds {
+        return Ok(None);
+    }
+    let compiled = ctx.server.compiled(&identity(filter)).await;
+    let objects = match distribute::objects(filter, &compiled, &ctx.module_urls) {
+        Ok(objects) => objects,
+        Err(why) => return Ok(Some(Err(why.to_string()))),
+    };
+    ctx.applier
+        .apply(&ctx.client, &objects)
+        .await
+        .map_err(|source| Error::Distribute {
+            name: format!(
+                "{}/{}",
+                filter.namespace().unwrap_or_default(),
+                filter.name_any()
+            ),
+            source,
+        })?;
+    Ok(Some(Ok(objects
+        .iter()
+        .map(|o| {
+            format!(
+                "{} {}",
+                o["kind"].as_str().unwrap_or_default(),
+                o["metadata"]["name"].as_str().unwrap_or_default()
+            )
+        })
+        .collect())))
 }
 
 /// Reconciles one GatewayFilter.
@@ -150,7 +207,8 @@ pub async fn reconcile(filter: Arc<GatewayFilter>, ctx: Arc<Context>) -> Result<
         ctx.changes.bump();
         return Ok(Action::await_change());
     }
-    let desired = desired_status(&filter, &ctx).await;
+    let distributed = distribute(&filter, &ctx).await?;
+    let desired = desired_status(&filter, &ctx, distributed).await;
     record_metrics(&filter, &desired, &ctx.metrics);
     if filter.status.as_ref() == Some(&desired) {
         return Ok(Action::requeue(Duration::from_secs(300)));

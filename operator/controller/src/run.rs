@@ -39,6 +39,8 @@ pub struct Config {
     pub proxy: ProxyDefaults,
     /// The name events are reported under (this replica).
     pub instance: String,
+    /// Where gateways fetch the modules from this controller (`IstioWasmPlugin` mode).
+    pub module_url: Option<String>,
 }
 
 /// Why the controller stopped.
@@ -160,6 +162,11 @@ pub async fn run(
         filters: controller.store(),
         metrics: Arc::clone(&metrics),
         changes,
+        module_urls: crate::distribute::ModuleUrls {
+            base: config.module_url.clone(),
+            modules: config.proxy.modules.clone(),
+        },
+        applier: crate::distribute::Applier::default(),
     });
     // Every publication and every change in a proxy's status re-evaluates every GatewayFilter
     // (there are few; the reconcile reads memory only and writes only what changed).

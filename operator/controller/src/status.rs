@@ -37,6 +37,9 @@ pub struct Observed<'a> {
     pub unreadable: &'a [Diagnostic],
     /// The workload's connected proxies.
     pub proxies: &'a [WorkloadProxy],
+    /// For distributions other than xDS: the objects written for the current configuration,
+    /// or why they could not be.
+    pub distributed: Option<Result<Vec<String>, String>>,
     /// Now, for conditions that change.
     pub now: Time,
 }
@@ -89,12 +92,12 @@ pub fn status(observed: &Observed<'_>) -> GatewayFilterStatus {
         .collect();
     let errors = ignored.iter().filter(|i| i.severity == "Error").count();
 
-    let accepted = if filter.spec.distribution != Distribution::Xds {
+    let accepted = if filter.spec.distribution == Distribution::ConfigMap {
         (
             false,
             "UnsupportedValue",
             format!(
-                "distribution {:?} is not implemented: only Xds is; the workload gets no configuration from this GatewayFilter",
+                "distribution {:?} is not implemented (Xds and IstioWasmPlugin are); the workload gets no configuration from this GatewayFilter",
                 filter.spec.distribution
             ),
         )
@@ -119,6 +122,18 @@ pub fn status(observed: &Observed<'_>) -> GatewayFilterStatus {
             "Invalid",
             "nothing new to program: the proxies keep their last good configuration".to_string(),
         )
+    } else if let Some(distributed) = &observed.distributed {
+        match distributed {
+            Ok(names) => (
+                true,
+                "Applied",
+                format!(
+                    "{} applied for this configuration (Istio reports no per-proxy result)",
+                    names.join(", ")
+                ),
+            ),
+            Err(why) => (false, "NotApplied", why.clone()),
+        }
     } else if connected == 0 {
         (
             false,
@@ -200,7 +215,10 @@ pub fn status(observed: &Observed<'_>) -> GatewayFilterStatus {
         compiled_hash: hash,
         hosts: u32::try_from(compiled.counts.hosts).unwrap_or(u32::MAX),
         routes: u32::try_from(compiled.counts.routes).unwrap_or(u32::MAX),
-        proxies: Some(format!("{programmed}/{connected}")),
+        proxies: observed
+            .distributed
+            .is_none()
+            .then(|| format!("{programmed}/{connected}")),
         programmed_proxies: u32::try_from(programmed).unwrap_or(u32::MAX),
         connected_proxies: u32::try_from(connected).unwrap_or(u32::MAX),
         ignored,

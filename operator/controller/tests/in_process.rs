@@ -77,6 +77,7 @@ async fn start(api: &FakeApi, election: Option<Election>) -> Running {
             modules: ModuleSource::served(Module::new("router.wasm", b"\0asm".to_vec()), None),
         },
         instance: "test".into(),
+        module_url: Some("http://portcullis.test:15010".into()),
     };
     let (tx, rx) = oneshot::channel();
     tokio::spawn(async move {
@@ -214,4 +215,78 @@ async fn a_leader_takes_the_lease_then_publishes() {
         f["status"]["compiledHash"].as_str().map(|_| ())
     })
     .await;
+}
+
+/// `IstioWasmPlugin` mode: a WasmPlugin per module, owned by the GatewayFilter, with the
+/// compiled configuration, the module's URL on this controller and its SHA-256; written once
+/// per configuration hash; the status says it was applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn istio_mode_writes_one_wasm_plugin_per_configuration() {
+    let api = FakeApi::default();
+    fixtures(&api);
+    let mut filter = api
+        .get("gatewayfilters", FILTERS, "edge", "ingress")
+        .unwrap();
+    filter["spec"]["distribution"] = json!("IstioWasmPlugin");
+    filter["spec"]["failurePolicy"] = json!("FailClose");
+    api.apply("gatewayfilters", filter).unwrap();
+    let _running = start(&api, None).await;
+
+    let plugin = eventually(&api, "the WasmPlugin", async || {
+        api.get(
+            "wasmplugins",
+            "extensions.istio.io/v1alpha1",
+            "edge",
+            "portcullis-ingress-router",
+        )
+    })
+    .await;
+    let sha = plugin["spec"]["sha256"].as_str().unwrap().to_string();
+    assert_eq!(sha.len(), 64);
+    assert_eq!(
+        plugin["spec"]["url"],
+        format!("http://portcullis.test:15010/modules/{sha}")
+    );
+    assert_eq!(plugin["spec"]["pluginName"], "router");
+    assert_eq!(plugin["spec"]["failStrategy"], "FAIL_CLOSE");
+    assert_eq!(
+        plugin["spec"]["selector"]["matchLabels"]["istio"],
+        "ingressgateway"
+    );
+    assert_eq!(plugin["spec"]["pluginConfig"]["listeners"][0]["port"], 8080);
+    let owner = &plugin["metadata"]["ownerReferences"][0];
+    assert_eq!(owner["kind"], "GatewayFilter");
+    assert_eq!(owner["name"], "ingress");
+    assert!(owner["uid"].as_str().is_some_and(|u| !u.is_empty()));
+
+    let status = eventually(&api, "the status", async || {
+        let f = api.get("gatewayfilters", FILTERS, "edge", "ingress")?;
+        (condition(&f, "Programmed")["reason"] == "Applied").then_some(f)
+    })
+    .await;
+    assert_eq!(condition(&status, "Programmed")["status"], "True");
+    assert!(status["status"].get("proxies").is_none(), "{status}");
+
+    // Reconciles that find the same configuration do not write it again.
+    let writes = || {
+        api.requests()
+            .iter()
+            .filter(|r| r.starts_with("PATCH") && r.contains("/wasmplugins/"))
+            .count()
+    };
+    assert_eq!(writes(), 1);
+    api.apply("virtualservices", json!({
+        "apiVersion": ISTIO, "kind": "VirtualService",
+        "metadata": {"name": "b", "namespace": "edge"},
+        "spec": {"hosts": ["b.example.com"], "gateways": ["gw"],
+                 "http": [{"route": [{"destination": {"host": "b.edge.svc.cluster.local", "port": {"number": 80}}}]}]}
+    })).unwrap();
+    eventually(
+        &api,
+        "the changed configuration to be written",
+        async || (writes() == 2).then_some(()),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(writes(), 2, "an unchanged configuration was written again");
 }

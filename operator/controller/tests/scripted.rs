@@ -17,6 +17,7 @@ use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::store::Writer;
 use kube::runtime::watcher;
 use portcullis_controller::crd::{GatewayFilter, GatewayFilterSpec, WorkloadSelector};
+use portcullis_controller::distribute::{Applier, ModuleUrls};
 use portcullis_controller::inputs::{Objects, inputs, settings};
 use portcullis_controller::metrics::Metrics;
 use portcullis_controller::publish::Publication;
@@ -108,6 +109,11 @@ fn context(filter: &GatewayFilter) -> (Arc<Context>, Handle) {
         filters: writer.as_reader(),
         metrics,
         changes: Changes::default(),
+        module_urls: ModuleUrls {
+            base: Some("http://portcullis.portcullis-system:15010".into()),
+            modules: ModuleSource::served(Module::new("router.wasm", b"\0asm".to_vec()), None),
+        },
+        applier: Applier::default(),
     };
     (Arc::new(ctx), handle)
 }
@@ -130,7 +136,7 @@ fn respond(send: tower_test::mock::SendResponse<Response<Body>>, value: &Value) 
 async fn a_new_status_is_applied_once_after_its_events() {
     let filter = gateway_filter();
     let (ctx, mut handle) = context(&filter);
-    let expected = desired_status(&filter, &ctx).await;
+    let expected = desired_status(&filter, &ctx, None).await;
     assert!(expected.compiled_hash.is_some(), "{expected:?}");
 
     let script = tokio::spawn(async move {
@@ -188,7 +194,7 @@ async fn a_new_status_is_applied_once_after_its_events() {
 async fn an_unchanged_status_is_not_written() {
     let mut filter = gateway_filter();
     let (ctx, _handle) = context(&filter);
-    filter.status = Some(desired_status(&filter, &ctx).await);
+    filter.status = Some(desired_status(&filter, &ctx, None).await);
     // The handle never answers: a request would hang the reconcile.
     let result = tokio::time::timeout(
         std::time::Duration::from_secs(10),

@@ -180,6 +180,9 @@ pub struct Compiled {
     pub took: Duration,
     /// What the configuration serves.
     pub counts: Counts,
+    /// The filters' configuration, when the resources compiled (what distributions other than
+    /// xDS hand to the filters).
+    pub wire: Option<Arc<WireConfig>>,
 }
 
 /// The size of a compiled configuration, as the controller reports it.
@@ -262,6 +265,7 @@ impl Catalog {
                         error: Some(format!("compile task failed: {e}")),
                         took: Duration::ZERO,
                         counts: Counts::default(),
+                        wire: None,
                     })
             }
         })
@@ -318,6 +322,7 @@ pub fn compile_for(
             diagnostics: output.diagnostics,
             took: started.elapsed(),
             counts: Counts::of(&output.wire),
+            wire: None,
         };
     }
     rendered(
@@ -358,6 +363,7 @@ fn rendered(
             error: None,
             took: started.elapsed(),
             counts,
+            wire: Some(Arc::new(wire.clone())),
         },
         Err(e) => Compiled {
             snapshot: None,
@@ -365,6 +371,7 @@ fn rendered(
             error: Some(e.to_string()),
             took: started.elapsed(),
             counts,
+            wire: None,
         },
     }
 }

@@ -50,6 +50,11 @@ pub struct ControllerArgs {
     /// The gateways' access log (empty: none).
     #[arg(long, value_name = "PATH", default_value = "/dev/stdout")]
     pub access_log: String,
+    /// The URL gateways fetch modules from this controller at, e.g.
+    /// `http://portcullis.portcullis-system:15010` (needed by `IstioWasmPlugin`
+    /// GatewayFilters: istio-agent downloads `<url>/modules/<sha256>`).
+    #[arg(long, value_name = "URL")]
+    pub module_url: Option<String>,
     /// Publish once changes have been quiet this many milliseconds (bursts are one push).
     #[arg(long, value_name = "MS", default_value_t = 20)]
     pub debounce_ms: u64,
@@ -92,6 +97,7 @@ pub fn controller_command(args: &ControllerArgs) -> anyhow::Result<ExitCode> {
             modules,
         },
         instance: identity,
+        module_url: args.module_url.clone(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

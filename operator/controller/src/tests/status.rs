@@ -29,6 +29,7 @@ fn compiled(version: &str) -> Compiled {
             hosts: 3,
             routes: 5,
         },
+        wire: None,
     }
 }
 
@@ -42,6 +43,7 @@ fn failed(error: &str) -> Compiled {
         error: Some(error.into()),
         took: Duration::ZERO,
         counts: Counts::default(),
+        wire: None,
     }
 }
 
@@ -77,6 +79,7 @@ fn observe(
         compiled: c,
         unreadable: &[],
         proxies,
+        distributed: None,
         now: at(now),
     })
 }
@@ -184,6 +187,7 @@ fn a_second_filter_for_one_workload_is_conflicted() {
         compiled: &compiled("sha256:x"),
         unreadable: &[],
         proxies: &[],
+        distributed: None,
         now: at(0),
     });
     assert_eq!(get(&s, "Accepted").reason, "Conflicted");
