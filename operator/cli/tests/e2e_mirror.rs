@@ -78,7 +78,7 @@ async fn mirror_copies_the_request_to_the_shadow_cluster() {
                     port: shadow_port,
                 }]),
                 http2: false,
-                tls_sni: None,
+                tls: None,
             },
         ],
     };

@@ -15,39 +15,12 @@ mod support;
 use std::path::{Path, PathBuf};
 
 use portcullis_compile::plan::{EnvoyPlan, ListenerKind, ListenerPlan, TlsChainPlan};
-use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
-    KeyPair, KeyUsagePurpose,
-};
+use rcgen::ExtendedKeyUsagePurpose;
 use serde_json::json;
+use support::pki::{ca, leaf};
 use support::*;
 
 const HOST: &str = "mtls.example.com";
-
-/// A CA that can issue leaf certificates.
-fn ca(name: &str) -> CertifiedIssuer<'static, KeyPair> {
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.distinguished_name.push(DnType::CommonName, name);
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap()
-}
-
-/// A leaf certificate for `sans`, signed by `ca`: (certificate PEM, key PEM).
-fn leaf(
-    ca: &CertifiedIssuer<'static, KeyPair>,
-    cn: &str,
-    sans: &[&str],
-    usage: ExtendedKeyUsagePurpose,
-) -> (String, String) {
-    let mut params =
-        CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
-    params.distinguished_name.push(DnType::CommonName, cn);
-    params.extended_key_usages = vec![usage];
-    let key = KeyPair::generate().unwrap();
-    let cert = params.signed_by(&key, ca).unwrap();
-    (cert.pem(), key.serialize_pem())
-}
 
 /// `curl https://HOST:port/path` trusting `ca_file`, optionally with a client certificate.
 /// Returns (curl exit code, HTTP status, body).
@@ -102,7 +75,7 @@ async fn mutual_tls_requires_a_client_certificate_from_the_ca() {
         &["client.example.com"],
         ExtendedKeyUsagePurpose::ClientAuth,
     );
-    let rogue = self::ca("rogue CA");
+    let rogue = support::pki::ca("rogue CA");
     let (rogue_cert, rogue_key) = leaf(
         &rogue,
         "rogue.example.com",

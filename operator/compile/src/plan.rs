@@ -80,8 +80,67 @@ pub struct ClusterPlan {
     pub discovery: Discovery,
     /// Speak HTTP/2 to the upstream (GRPC / HTTP2 ports).
     pub http2: bool,
-    /// Originate TLS to the upstream with this SNI (DestinationRule `tls.mode: SIMPLE`).
-    pub tls_sni: Option<String>,
+    /// Originate TLS to the upstream (DestinationRule `tls.mode: SIMPLE` or `MUTUAL`, S-7).
+    pub tls: Option<UpstreamTlsPlan>,
+}
+
+/// TLS origination to an upstream (S-7).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpstreamTlsPlan {
+    /// The SNI sent.
+    pub sni: String,
+    /// How the server's certificate is verified; `None` only for `insecureSkipVerify: true`.
+    pub verify: Option<ServerVerification>,
+    /// The client certificate presented (MUTUAL).
+    pub client_certificate: Option<ClientCertificate>,
+}
+
+/// Verification of an upstream server's certificate.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServerVerification {
+    /// The CA bundle the chain must lead to.
+    pub trusted_ca: PemSource,
+    /// The certificate must carry one of these subject alternative names (never empty: the
+    /// SNI when nothing else is given). DNS names match wildcard certificates as RFC 6125 says.
+    pub subject_alt_names: Vec<String>,
+    /// A certificate revocation list, when given.
+    pub crl: Option<PemSource>,
+}
+
+/// A client certificate and its key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientCertificate {
+    /// PEM certificate chain.
+    pub certificate_chain: PemSource,
+    /// PEM private key (never serialised: hashed separately).
+    #[serde(skip_serializing)]
+    pub private_key: PemSource,
+}
+
+/// Where PEM data comes from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum PemSource {
+    /// A file on the gateway's disk, read by Envoy (`caCertificates`, `clientCertificate`, ...).
+    File(String),
+    /// The gateway's system CA bundle (the renderer knows its path).
+    SystemBundle,
+    /// The data itself (from a Kubernetes Secret).
+    Inline(String),
+}
+
+impl PemSource {
+    /// The bytes that identify this source, for the content hash.
+    pub fn identity(&self) -> &str {
+        match self {
+            PemSource::File(path) => path,
+            PemSource::SystemBundle => "",
+            PemSource::Inline(pem) => pem,
+        }
+    }
 }
 
 /// Endpoint discovery of a cluster.

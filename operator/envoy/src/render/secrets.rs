@@ -45,9 +45,7 @@ pub(super) fn attach(
     let ca = c
         .client_ca_pem
         .as_ref()
-        .map(|ca| CertificateValidationContext {
-            trusted_ca: DataSource::InlineString(ca.clone()),
-        });
+        .map(|ca| CertificateValidationContext::trusting(DataSource::InlineString(ca.clone())));
     match opts.tls {
         TlsDelivery::Inline => {
             common.tls_certificates = vec![certificate];
@@ -72,7 +70,7 @@ pub(super) fn attach(
     }
 }
 
-fn sds_config(name: &str, opts: &RenderOptions) -> SdsSecretConfig {
+pub(super) fn sds_config(name: &str, opts: &RenderOptions) -> SdsSecretConfig {
     SdsSecretConfig {
         name: name.into(),
         sds_config: opts.source(Source::Secret(name)),
