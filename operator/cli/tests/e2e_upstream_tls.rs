@@ -114,6 +114,7 @@ async fn upstream_certificates_are_verified() {
         private_key_pem: server_key.clone(),
         client_ca_pem: require_client_certificate.then(|| ca.pem()),
         require_client_certificate,
+        settings: Default::default(),
     };
     let tls_listener = |name: &str, port: u16, mutual: bool| ListenerPlan {
         name: name.into(),

@@ -58,6 +58,46 @@ pub struct TlsChainPlan {
     pub client_ca_pem: Option<String>,
     /// A client certificate is required (MUTUAL).
     pub require_client_certificate: bool,
+    /// Protocol versions, cipher suites and further checks of client certificates (G-14).
+    pub settings: TlsSettings,
+}
+
+/// A terminated server's TLS parameters (G-14); the default leaves Envoy's defaults.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TlsSettings {
+    /// Lowest protocol version accepted.
+    pub min_protocol_version: Option<TlsVersion>,
+    /// Highest protocol version accepted.
+    pub max_protocol_version: Option<TlsVersion>,
+    /// Cipher suites (TLS 1.2 and below), in order of preference; empty: Envoy's.
+    pub cipher_suites: Vec<String>,
+    /// A client certificate must carry one of these names (exact).
+    pub client_subject_alt_names: Vec<String>,
+    /// A client certificate's SubjectPublicKeyInfo must have one of these base64 SHA-256s.
+    pub client_spki_sha256: Vec<String>,
+    /// A client certificate must have one of these hex SHA-256s.
+    pub client_certificate_sha256: Vec<String>,
+}
+
+/// A TLS protocol version (Istio's `TLSProtocol`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub enum TlsVersion {
+    /// Envoy's choice.
+    #[serde(rename = "TLS_AUTO")]
+    Auto,
+    /// TLS 1.0.
+    #[serde(rename = "TLSV1_0")]
+    V1_0,
+    /// TLS 1.1.
+    #[serde(rename = "TLSV1_1")]
+    V1_1,
+    /// TLS 1.2.
+    #[serde(rename = "TLSV1_2")]
+    V1_2,
+    /// TLS 1.3.
+    #[serde(rename = "TLSV1_3")]
+    V1_3,
 }
 
 /// One TLS passthrough route: SNI → cluster.

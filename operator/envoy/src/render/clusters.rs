@@ -117,7 +117,7 @@ fn data_source(p: &PemSource) -> DataSource {
 
 /// Istio matches `subjectAltNames` exactly against any kind of name; Envoy's typed matchers
 /// name the kind, so a name is offered as each kind it can be.
-fn san_matchers(name: &str) -> Vec<SubjectAltNameMatcher> {
+pub(super) fn san_matchers(name: &str) -> Vec<SubjectAltNameMatcher> {
     let kinds: &[SanType] = if name.parse::<std::net::IpAddr>().is_ok() {
         &[SanType::IpAddress]
     } else if name.contains("://") || name.starts_with("spiffe:") {

@@ -45,7 +45,18 @@ pub(super) fn attach(
     let ca = c
         .client_ca_pem
         .as_ref()
-        .map(|ca| CertificateValidationContext::trusting(DataSource::InlineString(ca.clone())));
+        .map(|ca| CertificateValidationContext {
+            // G-14: further checks of the client's certificate.
+            match_typed_subject_alt_names: c
+                .settings
+                .client_subject_alt_names
+                .iter()
+                .flat_map(|name| super::clusters::san_matchers(name))
+                .collect(),
+            verify_certificate_spki: c.settings.client_spki_sha256.clone(),
+            verify_certificate_hash: c.settings.client_certificate_sha256.clone(),
+            ..CertificateValidationContext::trusting(DataSource::InlineString(ca.clone()))
+        });
     match opts.tls {
         TlsDelivery::Inline => {
             common.tls_certificates = vec![certificate];

@@ -12,7 +12,7 @@ use crate::delivery::{WasmCode, XdsServer};
 use crate::{ConfigDir, filter_config_response};
 use portcullis_compile::plan::{
     ClientCertificate, ClusterPlan, Discovery, Endpoint, ListenerPlan, PassthroughPlan, PemSource,
-    ServerVerification, TlsChainPlan, UpstreamTlsPlan,
+    ServerVerification, TlsChainPlan, TlsSettings, TlsVersion, UpstreamTlsPlan,
 };
 
 fn opts() -> RenderOptions {
@@ -129,6 +129,7 @@ fn ingress_plan() -> EnvoyPlan {
             private_key_pem: "KEY".into(),
             client_ca_pem: None,
             require_client_certificate: false,
+            settings: Default::default(),
         },
         TlsChainPlan {
             server_names: vec![],
@@ -136,6 +137,16 @@ fn ingress_plan() -> EnvoyPlan {
             private_key_pem: "KEY2".into(),
             client_ca_pem: Some("CA".into()),
             require_client_certificate: true,
+            settings: TlsSettings {
+                min_protocol_version: Some(TlsVersion::V1_2),
+                max_protocol_version: Some(TlsVersion::V1_3),
+                cipher_suites: vec!["ECDHE-RSA-AES128-GCM-SHA256".into()],
+                client_subject_alt_names: vec!["client.example.org".into()],
+                client_spki_sha256: vec!["NvqYIYSbgK2vCJpQhObf77vv+bQWtc5ek5RIOwPiC9A=".into()],
+                client_certificate_sha256: vec![
+                    "df6ff72fe9116521268f6f2dd4966f51df479883fe7037b39f75916ac3049d1a".into(),
+                ],
+            },
         },
     ];
     EnvoyPlan {
