@@ -26,9 +26,17 @@ use crate::wire::{StringMatch, ValueMatch};
 /// Longest regex accepted, in bytes (Istio validation, S-4).
 pub(crate) const MAX_REGEX_LEN: usize = 1024;
 
-/// Upper bound on a compiled regex program, so that a hostile pattern (e.g. `(?i)\pL{500}`) is
-/// refused at config time instead of exhausting the filter's memory (S-4).
-const REGEX_SIZE_LIMIT: usize = 1 << 20;
+/// Upper bound on a compiled regex program, in bytes of `regex-lite`'s program (S-4).
+///
+/// This is the request-path cost bound. `regex-lite` runs a Pike VM (no DFA), so matching costs
+/// (input bytes) × (threads alive), and the threads alive are bounded by the program's size: a
+/// pattern such as `(?:a*){k}` keeps `k` of them alive over the whole input. RE2, which Istio
+/// bounds by program size (`re2.max_program_size`), answers such patterns from its DFA in
+/// linear time; here the bound itself must be tight. 40 KiB still holds every literal pattern
+/// or alternation of the longest length Istio's validation allows (1,024 bytes need 32.2 KiB)
+/// and refuses the costliest repetitions; `benches/regex.rs` measures the worst case allowed
+/// against the largest path and header Envoy accepts (BENCHMARKS.md).
+pub const REGEX_SIZE_LIMIT: usize = 40 * 1024;
 
 /// Why a regex was refused.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -6,7 +6,7 @@ use std::rc::Rc;
 use portcullis_core::EgressPolicy;
 use portcullis_core::contract::EGRESS_AUDIT_TCP_ROOT_ID;
 use portcullis_core::wire::WireConfig;
-use portcullis_glue::{host, load_wire_config};
+use portcullis_glue::{Unconfigured, host, load_wire_config};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext, StreamContext};
 use proxy_wasm::types::{ContextType, MapType};
@@ -141,18 +141,20 @@ impl RootContext for EgressRoot {
         self.on_tick();
     }
 
+    /// Never `None` (the SDK would panic): without a configuration the request is refused.
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(EgressHttp::new(
-            self.served.clone()?,
-            self.shared.clone()?,
-        )))
+        Some(match (self.served.clone(), self.shared.clone()) {
+            (Some(served), Some(shared)) => Box::new(EgressHttp::new(served, shared)),
+            _ => Box::new(Unconfigured::new("egress-audit")),
+        })
     }
 
+    /// Never `None`: without a configuration the connection is closed.
     fn create_stream_context(&self, _context_id: u32) -> Option<Box<dyn StreamContext>> {
-        Some(Box::new(EgressTcp::new(
-            self.served.clone()?,
-            self.shared.clone()?,
-        )))
+        Some(match (self.served.clone(), self.shared.clone()) {
+            (Some(served), Some(shared)) => Box::new(EgressTcp::new(served, shared)),
+            _ => Box::new(Unconfigured::new("egress-audit")),
+        })
     }
 
     fn get_type(&self) -> Option<ContextType> {

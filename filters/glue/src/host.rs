@@ -106,3 +106,8 @@ pub fn clear_route_cache() -> bool {
 pub fn set_tick_period(period: Duration) {
     let _ = hostcalls::set_tick_period(period);
 }
+
+/// Closes the downstream connection of the current stream.
+pub fn close_downstream() {
+    let _ = hostcalls::close_downstream();
+}

@@ -9,7 +9,9 @@ pub mod host;
 pub mod metrics;
 pub mod request;
 pub mod respond;
+pub mod unconfigured;
 
 pub use config::{ConfigMetrics, load_wire_config};
 pub use metrics::{Counter, Gauge};
 pub use request::RequestData;
+pub use unconfigured::Unconfigured;

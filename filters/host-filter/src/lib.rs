@@ -63,11 +63,15 @@ impl RootContext for HostFilterRoot {
         }
     }
 
+    /// Never `None` (the SDK would panic): before any configuration the request is refused.
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(HostFilterStream {
-            gateway: self.gateway.clone(),
-            metrics: self.metrics?,
-        }))
+        Some(match self.metrics {
+            Some(metrics) => Box::new(HostFilterStream {
+                gateway: self.gateway.clone(),
+                metrics,
+            }),
+            None => Box::new(portcullis_glue::Unconfigured::new("host filter")),
+        })
     }
 
     fn get_type(&self) -> Option<ContextType> {

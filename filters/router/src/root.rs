@@ -4,7 +4,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use portcullis_core::{Gateway, SplitMix64};
-use portcullis_glue::{host, load_wire_config};
+use portcullis_glue::{Unconfigured, host, load_wire_config};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::ContextType;
 
@@ -77,13 +77,12 @@ impl RootContext for RouterRoot {
         }
     }
 
+    /// Never `None` (the SDK would panic): before any configuration the request is refused.
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
-        let shared = self.shared.clone()?;
-        Some(Box::new(RouterStream::new(
-            context_id,
-            self.gateway.clone(),
-            shared,
-        )))
+        Some(match self.shared.clone() {
+            Some(shared) => Box::new(RouterStream::new(context_id, self.gateway.clone(), shared)),
+            None => Box::new(Unconfigured::new("router")),
+        })
     }
 
     fn get_type(&self) -> Option<ContextType> {

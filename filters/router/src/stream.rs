@@ -65,7 +65,8 @@ impl RouterStream {
                 self.shared
                     .timers
                     .borrow_mut()
-                    .schedule(self.context_id, now + delay, now);
+                    // A delay too large for the clock never ends; it must not wrap to "now".
+                    .schedule(self.context_id, now.saturating_add(delay), now);
                 self.delayed = true;
                 Action::Pause
             }
@@ -227,6 +228,10 @@ impl ResponseHeaderHost for EnvoyHeaders {
 /// Sends a fire-and-forget copy of the request headers to each mirror cluster, with Envoy's
 /// `-shadow` suffix on the authority so the mirror can tell copies apart. Bodies are not
 /// mirrored: the decision is taken on headers and the filter does not buffer bodies.
+///
+/// Envoy keeps a stream's callout running after the stream ends (the main request answered,
+/// or the client gone) until it completes or `MIRROR_TIMEOUT` passes (V-24; the e2e test
+/// `a_slow_mirror_still_receives_its_copy` holds Envoy to it).
 fn mirror(clusters: &[&str], metrics: crate::metrics::RouterMetrics) {
     let copy = mirror_headers(host::request_headers());
     let copy: Vec<(&str, &str)> = copy.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();

@@ -48,7 +48,9 @@ impl Timers {
     fn arm(&self, now_ms: u64) {
         match self.pending.iter().map(|(due, _)| *due).min() {
             Some(next) => {
-                let wait = next.saturating_sub(now_ms).max(1);
+                // The host's tick period is a u32 of milliseconds: a longer wait is re-armed
+                // when the tick fires, never truncated (a truncation to 0 would disarm it).
+                let wait = next.saturating_sub(now_ms).clamp(1, u64::from(u32::MAX));
                 host::set_tick_period(Duration::from_millis(wait));
             }
             None => host::set_tick_period(Duration::ZERO),

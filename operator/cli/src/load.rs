@@ -58,3 +58,42 @@ fn files_of(path: &Path, diagnostics: &mut Vec<Diagnostic>) -> Vec<PathBuf> {
     files.sort();
     files
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use super::*;
+
+    /// A directory is read one level deep, so neither a deep tree nor a symlink loop can make
+    /// the scan recurse: only the YAML files directly in it are loaded.
+    #[test]
+    fn directories_are_read_one_level_deep() {
+        let dir = std::env::temp_dir().join(format!("portcullis-load-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut deep = dir.join("nested");
+        for i in 0..64 {
+            deep = deep.join(format!("d{i}"));
+        }
+        std::fs::create_dir_all(&deep).unwrap();
+        let doc = "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: NAME, namespace: default}\nspec: {servers: []}\n";
+        std::fs::write(dir.join("top.yaml"), doc.replace("NAME", "top")).unwrap();
+        std::fs::write(
+            dir.join("nested").join("inner.yaml"),
+            doc.replace("NAME", "inner"),
+        )
+        .unwrap();
+        std::fs::write(deep.join("deep.yaml"), doc.replace("NAME", "deep")).unwrap();
+        std::os::unix::fs::symlink(&dir, dir.join("loop")).unwrap();
+
+        let loaded = load_paths(std::slice::from_ref(&dir));
+        let names: Vec<String> = loaded
+            .resources
+            .gateways
+            .iter()
+            .map(|g| g.metadata.name.clone())
+            .collect();
+        assert_eq!(names, ["top"], "{:#?}", loaded.diagnostics);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -46,7 +46,7 @@ async fn dns_cluster_resolves_localhost_and_routes() {
                 port: echo_port,
             }]),
             http2: false,
-            tls_sni: None,
+            tls: None,
         }],
     };
     let gw = start_with(wire, plan, false).await;

@@ -62,6 +62,7 @@ async fn https_terminates_by_sni_and_routes_by_host() {
                     private_key_pem: cert.signing_key.serialize_pem(),
                     client_ca_pem: None,
                     require_client_certificate: false,
+                    settings: Default::default(),
                 })
                 .collect(),
             passthrough: vec![],

@@ -14,40 +14,15 @@ mod support;
 
 use std::path::{Path, PathBuf};
 
-use portcullis_compile::plan::{EnvoyPlan, ListenerKind, ListenerPlan, TlsChainPlan};
-use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
-    KeyPair, KeyUsagePurpose,
+use portcullis_compile::plan::{
+    EnvoyPlan, ListenerKind, ListenerPlan, TlsChainPlan, TlsSettings, TlsVersion,
 };
+use rcgen::ExtendedKeyUsagePurpose;
 use serde_json::json;
+use support::pki::{ca, leaf};
 use support::*;
 
 const HOST: &str = "mtls.example.com";
-
-/// A CA that can issue leaf certificates.
-fn ca(name: &str) -> CertifiedIssuer<'static, KeyPair> {
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.distinguished_name.push(DnType::CommonName, name);
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap()
-}
-
-/// A leaf certificate for `sans`, signed by `ca`: (certificate PEM, key PEM).
-fn leaf(
-    ca: &CertifiedIssuer<'static, KeyPair>,
-    cn: &str,
-    sans: &[&str],
-    usage: ExtendedKeyUsagePurpose,
-) -> (String, String) {
-    let mut params =
-        CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
-    params.distinguished_name.push(DnType::CommonName, cn);
-    params.extended_key_usages = vec![usage];
-    let key = KeyPair::generate().unwrap();
-    let cert = params.signed_by(&key, ca).unwrap();
-    (cert.pem(), key.serialize_pem())
-}
 
 /// `curl https://HOST:port/path` trusting `ca_file`, optionally with a client certificate.
 /// Returns (curl exit code, HTTP status, body).
@@ -56,6 +31,7 @@ async fn curl(
     path: &str,
     ca_file: &Path,
     client: Option<(&Path, &Path)>,
+    extra: &[&str],
 ) -> (i32, u16, String) {
     let mut cmd = tokio::process::Command::new("curl");
     cmd.args([
@@ -71,6 +47,7 @@ async fn curl(
     if let Some((cert, key)) = client {
         cmd.arg("--cert").arg(cert).arg("--key").arg(key);
     }
+    cmd.args(extra);
     let out = cmd
         .arg(format!("https://{HOST}:{port}{path}"))
         .output()
@@ -102,7 +79,7 @@ async fn mutual_tls_requires_a_client_certificate_from_the_ca() {
         &["client.example.com"],
         ExtendedKeyUsagePurpose::ClientAuth,
     );
-    let rogue = self::ca("rogue CA");
+    let rogue = support::pki::ca("rogue CA");
     let (rogue_cert, rogue_key) = leaf(
         &rogue,
         "rogue.example.com",
@@ -144,6 +121,7 @@ async fn mutual_tls_requires_a_client_certificate_from_the_ca() {
                 private_key_pem: server_key,
                 client_ca_pem: Some(ca.pem()),
                 require_client_certificate: true,
+                settings: Default::default(),
             }],
             passthrough: vec![],
         }],
@@ -152,24 +130,119 @@ async fn mutual_tls_requires_a_client_certificate_from_the_ca() {
     let gw = start(wire, plan).await;
 
     // A certificate signed by the client CA: routed.
-    let (exit, status, body) = curl(bind, "/m", &ca_file, Some((&client_cert, &client_key))).await;
+    let (exit, status, body) =
+        curl(bind, "/m", &ca_file, Some((&client_cert, &client_key)), &[]).await;
     assert_eq!((exit, status), (0, 200), "{body}");
     let echo: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(echo["upstream"], "mtls");
     assert_eq!(echo["path"], "/m");
 
     // No client certificate: the handshake (or the first read after it, in TLS 1.3) fails.
-    let (exit, status, body) = curl(bind, "/m", &ca_file, None).await;
+    let (exit, status, body) = curl(bind, "/m", &ca_file, None, &[]).await;
     assert_ne!(exit, 0, "without a client certificate: {status} {body}");
     assert_eq!(status, 0, "{body}");
 
     // A certificate from another CA: refused as well.
-    let (exit, status, body) = curl(bind, "/m", &ca_file, Some((&rogue_cert, &rogue_key))).await;
+    let (exit, status, body) =
+        curl(bind, "/m", &ca_file, Some((&rogue_cert, &rogue_key)), &[]).await;
     assert_ne!(
         exit, 0,
         "with a foreign client certificate: {status} {body}"
     );
     assert_eq!(status, 0, "{body}");
+
+    finish(gw).await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// G-14: a mutual server's protocol floor and client-name check are Envoy's to enforce: a
+/// client certificate from the right CA but for another name is refused, and so is a client
+/// that offers nothing newer than TLS 1.2 to a server with `minProtocolVersion: TLSV1_3`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_settings_are_enforced_by_envoy() {
+    let (bind, upstream) = (free_port(), free_port());
+    let ca = ca("portcullis e2e CA");
+    let (server_cert, server_key) = leaf(&ca, HOST, &[HOST], ExtendedKeyUsagePurpose::ServerAuth);
+    let (client_cert, client_key) = leaf(
+        &ca,
+        "client.example.com",
+        &["client.example.com"],
+        ExtendedKeyUsagePurpose::ClientAuth,
+    );
+    let (other_cert, other_key) = leaf(
+        &ca,
+        "other.example.com",
+        &["other.example.com"],
+        ExtendedKeyUsagePurpose::ClientAuth,
+    );
+    let dir = state_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca_file = write(&dir, "ca.pem", &ca.pem());
+    let client = (
+        write(&dir, "client.pem", &client_cert),
+        write(&dir, "client.key", &client_key),
+    );
+    let other = (
+        write(&dir, "other.pem", &other_cert),
+        write(&dir, "other.key", &other_key),
+    );
+
+    let wire = wire(json!({
+        "version": 1,
+        "configVersion": "tls-settings",
+        "listeners": [{
+            "port": 443,
+            "bindPort": bind,
+            "servers": [
+                { "name": "default/gw/mtls", "hosts": [HOST], "tls": true,
+                  "virtualHosts": [{ "name": "mtls", "domains": [HOST], "routes": [
+                      { "name": "mtls", "action": { "route": { "destinations": [{ "cluster": "mtls", "weight": 100 }] } } }
+                  ]}] }
+            ],
+        }],
+    }));
+    let plan = EnvoyPlan {
+        listeners: vec![ListenerPlan {
+            name: "https.443".into(),
+            gateway_port: 443,
+            bind_port: bind,
+            kind: ListenerKind::Ingress,
+            tls_chains: vec![TlsChainPlan {
+                server_names: vec![HOST.into()],
+                certificate_chain_pem: server_cert,
+                private_key_pem: server_key,
+                client_ca_pem: Some(ca.pem()),
+                require_client_certificate: true,
+                settings: TlsSettings {
+                    min_protocol_version: Some(TlsVersion::V1_3),
+                    client_subject_alt_names: vec!["client.example.com".into()],
+                    ..TlsSettings::default()
+                },
+            }],
+            passthrough: vec![],
+        }],
+        clusters: vec![local_cluster("mtls", upstream)],
+    };
+    let gw = start(wire, plan).await;
+
+    let (exit, status, body) = curl(bind, "/m", &ca_file, Some((&client.0, &client.1)), &[]).await;
+    assert_eq!((exit, status), (0, 200), "{body}");
+
+    let (exit, status, body) = curl(bind, "/m", &ca_file, Some((&other.0, &other.1)), &[]).await;
+    assert_ne!(
+        exit, 0,
+        "a client certificate for another name: {status} {body}"
+    );
+
+    let (exit, status, body) = curl(
+        bind,
+        "/m",
+        &ca_file,
+        Some((&client.0, &client.1)),
+        &["--tls-max", "1.2"],
+    )
+    .await;
+    assert_ne!(exit, 0, "TLS 1.2 against a TLS 1.3 floor: {status} {body}");
 
     finish(gw).await;
     let _ = std::fs::remove_dir_all(dir);

@@ -58,6 +58,46 @@ pub struct TlsChainPlan {
     pub client_ca_pem: Option<String>,
     /// A client certificate is required (MUTUAL).
     pub require_client_certificate: bool,
+    /// Protocol versions, cipher suites and further checks of client certificates (G-14).
+    pub settings: TlsSettings,
+}
+
+/// A terminated server's TLS parameters (G-14); the default leaves Envoy's defaults.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TlsSettings {
+    /// Lowest protocol version accepted.
+    pub min_protocol_version: Option<TlsVersion>,
+    /// Highest protocol version accepted.
+    pub max_protocol_version: Option<TlsVersion>,
+    /// Cipher suites (TLS 1.2 and below), in order of preference; empty: Envoy's.
+    pub cipher_suites: Vec<String>,
+    /// A client certificate must carry one of these names (exact).
+    pub client_subject_alt_names: Vec<String>,
+    /// A client certificate's SubjectPublicKeyInfo must have one of these base64 SHA-256s.
+    pub client_spki_sha256: Vec<String>,
+    /// A client certificate must have one of these hex SHA-256s.
+    pub client_certificate_sha256: Vec<String>,
+}
+
+/// A TLS protocol version (Istio's `TLSProtocol`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub enum TlsVersion {
+    /// Envoy's choice.
+    #[serde(rename = "TLS_AUTO")]
+    Auto,
+    /// TLS 1.0.
+    #[serde(rename = "TLSV1_0")]
+    V1_0,
+    /// TLS 1.1.
+    #[serde(rename = "TLSV1_1")]
+    V1_1,
+    /// TLS 1.2.
+    #[serde(rename = "TLSV1_2")]
+    V1_2,
+    /// TLS 1.3.
+    #[serde(rename = "TLSV1_3")]
+    V1_3,
 }
 
 /// One TLS passthrough route: SNI → cluster.
@@ -80,8 +120,67 @@ pub struct ClusterPlan {
     pub discovery: Discovery,
     /// Speak HTTP/2 to the upstream (GRPC / HTTP2 ports).
     pub http2: bool,
-    /// Originate TLS to the upstream with this SNI (DestinationRule `tls.mode: SIMPLE`).
-    pub tls_sni: Option<String>,
+    /// Originate TLS to the upstream (DestinationRule `tls.mode: SIMPLE` or `MUTUAL`, S-7).
+    pub tls: Option<UpstreamTlsPlan>,
+}
+
+/// TLS origination to an upstream (S-7).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpstreamTlsPlan {
+    /// The SNI sent.
+    pub sni: String,
+    /// How the server's certificate is verified; `None` only for `insecureSkipVerify: true`.
+    pub verify: Option<ServerVerification>,
+    /// The client certificate presented (MUTUAL).
+    pub client_certificate: Option<ClientCertificate>,
+}
+
+/// Verification of an upstream server's certificate.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServerVerification {
+    /// The CA bundle the chain must lead to.
+    pub trusted_ca: PemSource,
+    /// The certificate must carry one of these subject alternative names (never empty: the
+    /// SNI when nothing else is given). DNS names match wildcard certificates as RFC 6125 says.
+    pub subject_alt_names: Vec<String>,
+    /// A certificate revocation list, when given.
+    pub crl: Option<PemSource>,
+}
+
+/// A client certificate and its key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientCertificate {
+    /// PEM certificate chain.
+    pub certificate_chain: PemSource,
+    /// PEM private key (never serialised: hashed separately).
+    #[serde(skip_serializing)]
+    pub private_key: PemSource,
+}
+
+/// Where PEM data comes from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum PemSource {
+    /// A file on the gateway's disk, read by Envoy (`caCertificates`, `clientCertificate`, ...).
+    File(String),
+    /// The gateway's system CA bundle (the renderer knows its path).
+    SystemBundle,
+    /// The data itself (from a Kubernetes Secret).
+    Inline(String),
+}
+
+impl PemSource {
+    /// The bytes that identify this source, for the content hash.
+    pub fn identity(&self) -> &str {
+        match self {
+            PemSource::File(path) => path,
+            PemSource::SystemBundle => "",
+            PemSource::Inline(pem) => pem,
+        }
+    }
 }
 
 /// Endpoint discovery of a cluster.

@@ -26,7 +26,7 @@ pub use delivery::{ConfigDelivery, TlsDelivery, WasmCode, WasmModules, XdsServer
 pub use error::{Error, Result};
 pub use render::{
     BootstrapOptions, CLUSTER_HEADER, EGRESS_AUDIT_FILTER, EGRESS_AUDIT_TCP_FILTER, ROUTER_FILTER,
-    RenderOptions, XDS_CLUSTER, render, render_bootstrap,
+    RenderOptions, SYSTEM_CA_BUNDLE, XDS_CLUSTER, render, render_bootstrap,
 };
 pub use snapshot::{
     Snapshot, clusters_response, filter_config_response, listeners_response, secret_response,

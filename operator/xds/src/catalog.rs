@@ -375,3 +375,86 @@ fn rendered(
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use portcullis_compile::plan::{
+        ClientCertificate, ClusterPlan, Discovery, Endpoint, ListenerKind, ListenerPlan, PemSource,
+        ServerVerification, TlsChainPlan, UpstreamTlsPlan,
+    };
+
+    use super::*;
+
+    /// What the server sends carries private keys only in SDS secrets: never inside a
+    /// listener (a terminated chain's key) or a cluster (an upstream client key).
+    #[test]
+    fn private_keys_travel_only_as_sds_secrets() {
+        let wire = WireConfig::from_json(
+            br#"{"version":1,"configVersion":"keys","listeners":[{"port":443,"bindPort":443,
+                "servers":[{"name":"default/gw/https","hosts":["*"],"tls":true,"virtualHosts":[]}]}]}"#,
+        )
+        .unwrap();
+        let plan = EnvoyPlan {
+            listeners: vec![ListenerPlan {
+                name: "https.443".into(),
+                gateway_port: 443,
+                bind_port: 443,
+                kind: ListenerKind::Ingress,
+                tls_chains: vec![TlsChainPlan {
+                    server_names: vec![],
+                    certificate_chain_pem: "SERVER-CERT".into(),
+                    private_key_pem: "SERVER-PRIVATE-KEY".into(),
+                    client_ca_pem: None,
+                    require_client_certificate: false,
+                    settings: Default::default(),
+                }],
+                passthrough: vec![],
+            }],
+            clusters: vec![ClusterPlan {
+                name: "outbound|443||api.example.org".into(),
+                discovery: Discovery::Dns(vec![Endpoint {
+                    address: "api.example.org".into(),
+                    port: 443,
+                }]),
+                http2: false,
+                tls: Some(UpstreamTlsPlan {
+                    sni: "api.example.org".into(),
+                    verify: Some(ServerVerification {
+                        trusted_ca: PemSource::SystemBundle,
+                        subject_alt_names: vec!["api.example.org".into()],
+                        crl: None,
+                    }),
+                    client_certificate: Some(ClientCertificate {
+                        certificate_chain: PemSource::Inline("CLIENT-CERT".into()),
+                        private_key: PemSource::Inline("CLIENT-PRIVATE-KEY".into()),
+                    }),
+                }),
+            }],
+        };
+        let defaults = ProxyDefaults {
+            bind_address: "127.0.0.1".into(),
+            access_log: None,
+            modules: ModuleSource::served(Module::new("portcullis_router.wasm", vec![0]), None),
+        };
+        let compiled = compile_for(
+            &Inputs::Compiled { wire, plan },
+            &defaults,
+            &GatewayIdentity::default(),
+        );
+        let snapshot = compiled.snapshot.expect("rendered");
+        let listeners = json(&snapshot.listeners_response());
+        let clusters = json(&snapshot.clusters_response());
+        let secrets = json(&snapshot.secrets);
+        for key in ["SERVER-PRIVATE-KEY", "CLIENT-PRIVATE-KEY"] {
+            assert!(!listeners.contains(key), "{key} inside a listener");
+            assert!(!clusters.contains(key), "{key} inside a cluster");
+            assert!(secrets.contains(key), "{key} not in the SDS secrets");
+        }
+    }
+
+    fn json<T: serde::Serialize>(value: &T) -> String {
+        serde_json::to_string(value).unwrap()
+    }
+}

@@ -76,6 +76,12 @@ impl HostBuilder {
         self.cfg.main_thread_vm = on;
         self
     }
+    /// Creates streams on a root whose first configuration was refused (see
+    /// [`HostConfig::serve_unconfigured`](super::HostConfig)).
+    pub fn serve_unconfigured(mut self, on: bool) -> Self {
+        self.cfg.serve_unconfigured = on;
+        self
+    }
     /// Envoy HCM `strip_any_host_port` for virtual-host matching.
     pub fn strip_any_host_port(mut self, on: bool) -> Self {
         self.cfg.strip_any_host_port = on;

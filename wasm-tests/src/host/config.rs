@@ -52,6 +52,10 @@ pub struct HostConfig {
     pub main_thread_vm: bool,
     /// Run inside another host's process (see [`Host::process`](super::Host::process)).
     pub process: Option<Process>,
+    /// Keep a worker whose first `proxy_on_configure` returned false, and create streams on
+    /// its root anyway. Envoy fails such a plugin instead; a filter must still never trap
+    /// there (the SDK panics when a root returns no context), only refuse.
+    pub serve_unconfigured: bool,
 }
 
 impl Default for HostConfig {
@@ -85,6 +89,7 @@ impl Default for HostConfig {
             strip_any_host_port: false,
             main_thread_vm: false,
             process: None,
+            serve_unconfigured: false,
         }
     }
 }

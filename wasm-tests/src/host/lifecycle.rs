@@ -68,7 +68,7 @@ impl Host {
             let vm = host.start_vm(w)?;
             host.vms.push(vm);
             let ok = host.start_root(w)?;
-            if !ok {
+            if !ok && !host.cfg.serve_unconfigured {
                 bail!(
                     "worker {w}: proxy_on_vm_start or proxy_on_configure returned false\n{host:#?}"
                 );

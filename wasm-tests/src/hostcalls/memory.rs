@@ -7,12 +7,28 @@ use crate::abi::Status;
 
 use super::C;
 
+/// Copies `len` bytes at `ptr` out of guest memory. The range is checked against the memory's
+/// size before anything is allocated, as cpp-host's `getMemory` does: a guest passing a huge
+/// length gets `InvalidMemoryAccess`, never a host allocation of that size.
 pub(crate) fn read(c: &C<'_>, ptr: i32, len: i32) -> Result<Vec<u8>, Status> {
     let mem = c.data().memory.ok_or(Status::InvalidMemoryAccess)?;
-    let mut buf = vec![0u8; len as u32 as usize];
-    mem.read(c, ptr as u32 as usize, &mut buf)
-        .map_err(|_| Status::InvalidMemoryAccess)?;
-    Ok(buf)
+    let range = guest_range(mem.data_size(c), ptr, len).ok_or(Status::InvalidMemoryAccess)?;
+    mem.data(c)
+        .get(range)
+        .map(<[u8]>::to_vec)
+        .ok_or(Status::InvalidMemoryAccess)
+}
+
+/// The byte range `[ptr, ptr + len)` of a guest memory of `memory_size` bytes, if it lies
+/// inside (pointers and lengths are the guest's unsigned 32-bit words).
+pub(crate) fn guest_range(
+    memory_size: usize,
+    ptr: i32,
+    len: i32,
+) -> Option<std::ops::Range<usize>> {
+    let start = ptr as u32 as usize;
+    let end = start.checked_add(len as u32 as usize)?;
+    (end <= memory_size).then_some(start..end)
 }
 
 pub(crate) fn read_string(c: &C<'_>, ptr: i32, len: i32) -> Result<String, Status> {
@@ -60,4 +76,27 @@ pub(crate) fn copy_out(c: &mut C<'_>, bytes: &[u8], ptr_ptr: i32, len_ptr: i32) 
         return Ok(s);
     }
     Ok(Status::Ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::guest_range;
+
+    /// A range is checked before anything is allocated: past the end, wrapping, or huge
+    /// lengths are refused; the last byte and empty ranges are fine.
+    #[test]
+    fn guest_ranges_are_bounds_checked() {
+        let size = 64 * 1024;
+        assert_eq!(guest_range(size, 0, 16), Some(0..16));
+        assert_eq!(guest_range(size, 65535, 1), Some(65535..65536));
+        assert_eq!(guest_range(size, 65536, 0), Some(65536..65536));
+        assert_eq!(guest_range(size, 65535, 2), None);
+        assert_eq!(guest_range(size, 16, -1), None, "a 4 GiB length");
+        assert_eq!(
+            guest_range(size, -16, 32),
+            None,
+            "a pointer near the top wraps"
+        );
+        assert_eq!(guest_range(size, i32::MIN, i32::MAX), None);
+    }
 }

@@ -8,6 +8,7 @@ mod egress_collector_workers;
 mod egress_http;
 mod egress_tcp;
 mod egress_tcp_closed;
+mod extremes;
 mod filters;
 mod fixtures;
 mod headers;

@@ -86,6 +86,31 @@ fn refused_patterns() {
     );
 }
 
+/// S-4: the program-size bound refuses the patterns that keep hundreds of Pike VM threads alive
+/// over a long input (seconds per request), and still takes the longest literal and
+/// alternation Istio's 1,024-byte limit allows.
+#[test]
+fn costly_repetitions_are_refused() {
+    for costly in [
+        r"(?:a*){600}",
+        r"(?:.*a){400}",
+        r".{0,1000}",
+        r"(?:a*|b){300}",
+    ] {
+        assert!(full_match_regex(costly).is_err(), "{costly}");
+    }
+    let mut alternation = String::from("(?:");
+    let mut i = 0;
+    while alternation.len() < 1000 {
+        alternation.push_str(&format!("/svc{i}/api|"));
+        i += 1;
+    }
+    alternation.pop();
+    alternation.push(')');
+    assert!(full_match_regex(&alternation).is_ok());
+    assert!(full_match_regex(&"/api/v1/users".repeat(78)).is_ok());
+}
+
 /// V-11: `ignoreUriCase` folds ASCII for exact and prefix.
 #[test]
 fn ignore_case() {

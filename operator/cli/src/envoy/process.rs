@@ -43,8 +43,7 @@ impl EnvoyProcess {
     pub async fn start(opts: &EnvoyProcessOptions, ready_timeout: Duration) -> Result<Self> {
         // Errors before Envoy's logger is up (flag parsing) only reach stderr: keep them.
         let stderr_path = opts.log_path.with_extension("stderr");
-        let stderr = std::fs::File::create(&stderr_path)
-            .map_err(|e| Error::io("create", &stderr_path, e))?;
+        let stderr = super::files::create_private_file(&stderr_path)?;
         // A stale file from an earlier run must not be read as this Envoy's address.
         let _ = std::fs::remove_file(opts.log_path.with_extension("admin-address"));
         let child = Command::new(&opts.binary)

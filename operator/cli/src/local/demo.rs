@@ -152,7 +152,7 @@ mod tests {
             name: name.into(),
             discovery,
             http2: false,
-            tls_sni: None,
+            tls: None,
         };
         let plan = EnvoyPlan {
             listeners: vec![],

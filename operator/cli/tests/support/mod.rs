@@ -8,6 +8,7 @@
 )]
 
 pub mod http;
+pub mod pki;
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -92,7 +93,7 @@ pub fn local_cluster(name: &str, port: u16) -> ClusterPlan {
             port,
         }]),
         http2: false,
-        tls_sni: None,
+        tls: None,
     }
 }
 

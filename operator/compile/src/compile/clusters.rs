@@ -5,8 +5,10 @@
 
 use super::context::{ClusterRef, Ctx};
 use crate::diagnostics::Diagnostic;
-use crate::istio::{DestinationRule, ServiceEntry, Subset, TrafficPolicy};
-use crate::plan::{ClusterPlan, Discovery, Endpoint};
+use crate::istio::{ServiceEntry, Subset};
+use crate::plan::{ClusterPlan, Discovery, Endpoint, UpstreamTlsPlan};
+
+mod upstream_tls;
 
 /// Every cluster named by a route, mirror, passthrough or the audit sink, sorted by name.
 pub(super) fn build(ctx: &mut Ctx<'_>) -> Vec<ClusterPlan> {
@@ -19,7 +21,10 @@ pub(super) fn build(ctx: &mut Ctx<'_>) -> Vec<ClusterPlan> {
     for (name, r) in refs {
         match resolve(ctx, &name, &r) {
             Ok(plan) => out.push(plan),
-            Err(message) => ctx.push(
+            // An upstream TLS setting that cannot be honoured was reported as an error on the
+            // DestinationRule: no cluster, never a plain-text one (S-7).
+            Err(Unresolved::Reported) => {}
+            Err(Unresolved::Warn(message)) => ctx.push(
                 Diagnostic::warning(
                     r.referrer.clone(),
                     format!("{message}: requests to {name} will fail with 503 (no cluster)"),
@@ -37,7 +42,21 @@ pub(super) fn build(ctx: &mut Ctx<'_>) -> Vec<ClusterPlan> {
     out
 }
 
-fn resolve(ctx: &mut Ctx<'_>, name: &str, r: &ClusterRef) -> Result<ClusterPlan, String> {
+/// Why a referenced cluster is not built.
+enum Unresolved {
+    /// Not in the registry (and the like): a warning with this message.
+    Warn(String),
+    /// Already reported as an error.
+    Reported,
+}
+
+impl From<String> for Unresolved {
+    fn from(message: String) -> Self {
+        Unresolved::Warn(message)
+    }
+}
+
+fn resolve(ctx: &mut Ctx<'_>, name: &str, r: &ClusterRef) -> Result<ClusterPlan, Unresolved> {
     let dr = ctx.destination_rule(&r.fqdn);
     let subset = if r.subset.is_empty() {
         None
@@ -46,22 +65,25 @@ fn resolve(ctx: &mut Ctx<'_>, name: &str, r: &ClusterRef) -> Result<ClusterPlan,
             return Err(format!(
                 "subset {:?} of {} is not defined (no DestinationRule)",
                 r.subset, r.fqdn
-            ));
+            )
+            .into());
         };
         match dr.spec.subsets.iter().find(|s| s.name == r.subset) {
             Some(s) => Some(s),
             None => {
-                return Err(format!(
-                    "subset {:?} is not defined by {}",
-                    r.subset,
-                    dr.reference()
-                ));
+                return Err(
+                    format!("subset {:?} is not defined by {}", r.subset, dr.reference()).into(),
+                );
             }
         }
     };
-    let tls_sni = tls_sni(ctx, dr, subset, r);
-    if let Some(se) = ctx.service_entry(&r.fqdn) {
-        return from_service_entry(ctx, se, subset, r, name, tls_sni);
+    let se = ctx.service_entry(&r.fqdn);
+    let tls = match dr {
+        Some(dr) => upstream_tls::plan(ctx, dr, subset, se, r).map_err(|_| Unresolved::Reported)?,
+        None => None,
+    };
+    if let Some(se) = se {
+        return Ok(from_service_entry(ctx, se, subset, r, name, tls)?);
     }
     if r.fqdn.ends_with(".svc.cluster.local") {
         if subset.is_some_and(|s| !s.labels.is_empty()) {
@@ -79,13 +101,14 @@ fn resolve(ctx: &mut Ctx<'_>, name: &str, r: &ClusterRef) -> Result<ClusterPlan,
                 port: r.port,
             }]),
             http2: false,
-            tls_sni,
+            tls,
         });
     }
     Err(format!(
         "{} is not in the service registry (no ServiceEntry visible to the gateway, not a Kubernetes service name)",
         r.fqdn
-    ))
+    )
+    .into())
 }
 
 fn from_service_entry(
@@ -94,7 +117,7 @@ fn from_service_entry(
     subset: Option<&Subset>,
     r: &ClusterRef,
     name: &str,
-    tls_sni: Option<String>,
+    tls: Option<UpstreamTlsPlan>,
 ) -> Result<ClusterPlan, String> {
     let Some(port) = se.spec.ports.iter().find(|p| p.number == u32::from(r.port)) else {
         return Err(format!(
@@ -166,55 +189,6 @@ fn from_service_entry(
         name: name.to_string(),
         discovery,
         http2,
-        tls_sni,
+        tls,
     })
-}
-
-/// DestinationRule `tls.mode: SIMPLE` → originate TLS with `sni` (default: the host). The
-/// subset's policy overrides the rule's; a port-level setting overrides both.
-fn tls_sni(
-    ctx: &mut Ctx<'_>,
-    dr: Option<&DestinationRule>,
-    subset: Option<&Subset>,
-    r: &ClusterRef,
-) -> Option<String> {
-    let dr = dr?;
-    let policies: Vec<&TrafficPolicy> = [
-        dr.spec.traffic_policy.as_ref(),
-        subset.and_then(|s| s.traffic_policy.as_ref()),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    let mut tls = None;
-    for p in policies {
-        if let Some(t) = &p.tls {
-            tls = Some(t);
-        }
-        if let Some(t) = p
-            .port_level_settings
-            .iter()
-            .find(|s| {
-                s.port
-                    .as_ref()
-                    .is_some_and(|p| p.number == u32::from(r.port))
-            })
-            .and_then(|s| s.tls.as_ref())
-        {
-            tls = Some(t);
-        }
-    }
-    let tls = tls?;
-    match tls.mode.as_deref().unwrap_or("DISABLE") {
-        "SIMPLE" => Some(tls.sni.clone().unwrap_or_else(|| r.fqdn.clone())),
-        "DISABLE" => None,
-        other => {
-            ctx.reporter(dr).warning(
-                "spec.trafficPolicy.tls.mode",
-                format!("upstream tls.mode {other} is not supported; plain text is used"),
-                None,
-            );
-            None
-        }
-    }
 }

@@ -160,7 +160,7 @@ fn audit_from(ctx: &mut Ctx<'_>, g: Option<&Gateway>, a: &BTreeMap<String, Strin
                         Discovery::Dns(endpoints)
                     },
                     http2: false,
-                    tls_sni: None,
+                    tls: None,
                 });
                 let authority = if port == 80 {
                     host

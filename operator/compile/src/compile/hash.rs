@@ -24,6 +24,16 @@ pub(super) fn content_hash(wire: &WireConfig, envoy: &EnvoyPlan) -> String {
             hasher.update(chain.private_key_pem.as_bytes());
         }
     }
+    for cluster in &envoy.clusters {
+        if let Some(client) = cluster
+            .tls
+            .as_ref()
+            .and_then(|t| t.client_certificate.as_ref())
+        {
+            hasher.update(b"\0client-key\0");
+            hasher.update(client.private_key.identity().as_bytes());
+        }
+    }
     let digest = hasher.finalize();
     let mut out = String::with_capacity(7 + 64);
     out.push_str("sha256:");

@@ -83,10 +83,22 @@ pub struct ServerTls {
     /// File-mounted CA (not supported).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_certificates: Option<String>,
-    /// Minimum TLS version (accepted, not enforced yet).
+    /// Minimum TLS version (`TLS_AUTO`, `TLSV1_0` … `TLSV1_3`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_protocol_version: Option<String>,
-    /// Maximum TLS version (accepted, not enforced yet).
+    /// Maximum TLS version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_protocol_version: Option<String>,
+    /// Cipher suites offered (TLS 1.2 and below).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cipher_suites: Vec<String>,
+    /// Names a client certificate must carry (mutual modes).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subject_alt_names: Vec<String>,
+    /// Base64 SHA-256 hashes of accepted client public keys (mutual modes).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub verify_certificate_spki: Vec<String>,
+    /// Hex SHA-256 hashes of accepted client certificates (mutual modes).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub verify_certificate_hash: Vec<String>,
 }

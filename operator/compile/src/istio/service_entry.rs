@@ -34,6 +34,10 @@ pub struct ServiceEntrySpec {
     /// Visibility; `None` = everywhere.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub export_to: Option<Vec<String>>,
+    /// Names an upstream's TLS certificate must carry when a DestinationRule originating TLS
+    /// gives none (S-7).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subject_alt_names: Vec<String>,
 }
 
 /// `ServicePort`.

@@ -2,7 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use portcullis_compile::plan::{ListenerKind, ListenerPlan, PassthroughPlan, TlsChainPlan};
+use portcullis_compile::plan::{
+    ListenerKind, ListenerPlan, PassthroughPlan, TlsChainPlan, TlsSettings, TlsVersion,
+};
 
 use super::{
     CLUSTER_HEADER, EGRESS_AUDIT_FILTER, EGRESS_AUDIT_TCP_FILTER, ROUTER_FILTER, RenderOptions,
@@ -13,8 +15,8 @@ use crate::api::{
     ExtensionConfigSource, FileAccessLog, Filter, FilterChain, FilterChainMatch, FilterConfig,
     HTTP_WASM_TYPE, HeaderMutation, HeaderMutationOp, HttpConnectionManager, HttpFilter, Listener,
     ListenerFilter, LogFormat, NETWORK_WASM_TYPE, Route, RouteAction, RouteConfiguration,
-    RouteMatch, Secret, TcpProxy, TransportSocket, TypedConfig, TypedExtensionConfig,
-    UpgradeConfig, VirtualHost,
+    RouteMatch, Secret, TcpProxy, TlsParameters, TlsProtocol, TransportSocket, TypedConfig,
+    TypedExtensionConfig, UpgradeConfig, VirtualHost,
 };
 
 /// Cluster with no endpoints: the destination of egress passthrough connections whose SNI no
@@ -198,6 +200,7 @@ fn tls_chain(
 ) -> FilterChain {
     let mut common = CommonTlsContext {
         alpn_protocols: vec!["h2".into(), "http/1.1".into()],
+        tls_params: tls_params(&c.settings),
         ..CommonTlsContext::default()
     };
     secrets::attach(c, &mut common, opts, naming, secrets);
@@ -214,6 +217,25 @@ fn tls_chain(
         }),
         filters: vec![hcm.clone()],
     }
+}
+
+/// G-14: protocol versions and cipher suites, when the server sets any (as Istio renders them).
+fn tls_params(s: &TlsSettings) -> Option<TlsParameters> {
+    let version = |v: Option<TlsVersion>| {
+        v.map(|v| match v {
+            TlsVersion::Auto => TlsProtocol::Auto,
+            TlsVersion::V1_0 => TlsProtocol::V1_0,
+            TlsVersion::V1_1 => TlsProtocol::V1_1,
+            TlsVersion::V1_2 => TlsProtocol::V1_2,
+            TlsVersion::V1_3 => TlsProtocol::V1_3,
+        })
+    };
+    let params = TlsParameters {
+        tls_minimum_protocol_version: version(s.min_protocol_version),
+        tls_maximum_protocol_version: version(s.max_protocol_version),
+        cipher_suites: s.cipher_suites.clone(),
+    };
+    (params != TlsParameters::default()).then_some(params)
 }
 
 /// A passthrough chain: SNI → audit (egress) → tcp_proxy to the cluster.

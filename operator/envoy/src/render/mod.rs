@@ -20,6 +20,7 @@ use crate::snapshot::Snapshot;
 use crate::{Error, Result};
 
 pub use bootstrap::{BootstrapOptions, XDS_CLUSTER, render_bootstrap};
+pub use clusters::SYSTEM_CA_BUNDLE;
 
 // The names the filters and the rendered configuration agree on live in the core's contract.
 pub use portcullis_core::contract::{
@@ -106,7 +107,11 @@ pub fn render(plan: &EnvoyPlan, wire: &WireConfig, opts: &RenderOptions) -> Resu
         .iter()
         .map(|l| listeners::listener(l, opts, &mut secrets))
         .collect();
-    let mut clusters: Vec<_> = plan.clusters.iter().map(clusters::cluster).collect();
+    let mut clusters: Vec<_> = plan
+        .clusters
+        .iter()
+        .map(|c| clusters::cluster(c, opts, &mut secrets))
+        .collect();
     if plan.listeners.iter().any(listeners::needs_blackhole) {
         clusters.push(clusters::blackhole());
     }

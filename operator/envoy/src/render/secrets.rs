@@ -46,7 +46,16 @@ pub(super) fn attach(
         .client_ca_pem
         .as_ref()
         .map(|ca| CertificateValidationContext {
-            trusted_ca: DataSource::InlineString(ca.clone()),
+            // G-14: further checks of the client's certificate.
+            match_typed_subject_alt_names: c
+                .settings
+                .client_subject_alt_names
+                .iter()
+                .flat_map(|name| super::clusters::san_matchers(name))
+                .collect(),
+            verify_certificate_spki: c.settings.client_spki_sha256.clone(),
+            verify_certificate_hash: c.settings.client_certificate_sha256.clone(),
+            ..CertificateValidationContext::trusting(DataSource::InlineString(ca.clone()))
         });
     match opts.tls {
         TlsDelivery::Inline => {
@@ -72,7 +81,7 @@ pub(super) fn attach(
     }
 }
 
-fn sds_config(name: &str, opts: &RenderOptions) -> SdsSecretConfig {
+pub(super) fn sds_config(name: &str, opts: &RenderOptions) -> SdsSecretConfig {
     SdsSecretConfig {
         name: name.into(),
         sds_config: opts.source(Source::Secret(name)),

@@ -11,7 +11,8 @@ use crate::api::to_json_value;
 use crate::delivery::{WasmCode, XdsServer};
 use crate::{ConfigDir, filter_config_response};
 use portcullis_compile::plan::{
-    ClusterPlan, Discovery, Endpoint, ListenerPlan, PassthroughPlan, TlsChainPlan,
+    ClientCertificate, ClusterPlan, Discovery, Endpoint, ListenerPlan, PassthroughPlan, PemSource,
+    ServerVerification, TlsChainPlan, TlsSettings, TlsVersion, UpstreamTlsPlan,
 };
 
 fn opts() -> RenderOptions {
@@ -99,7 +100,7 @@ fn static_cluster(name: &str, port: u16) -> ClusterPlan {
             port,
         }]),
         http2: false,
-        tls_sni: None,
+        tls: None,
     }
 }
 
@@ -128,6 +129,7 @@ fn ingress_plan() -> EnvoyPlan {
             private_key_pem: "KEY".into(),
             client_ca_pem: None,
             require_client_certificate: false,
+            settings: Default::default(),
         },
         TlsChainPlan {
             server_names: vec![],
@@ -135,6 +137,16 @@ fn ingress_plan() -> EnvoyPlan {
             private_key_pem: "KEY2".into(),
             client_ca_pem: Some("CA".into()),
             require_client_certificate: true,
+            settings: TlsSettings {
+                min_protocol_version: Some(TlsVersion::V1_2),
+                max_protocol_version: Some(TlsVersion::V1_3),
+                cipher_suites: vec!["ECDHE-RSA-AES128-GCM-SHA256".into()],
+                client_subject_alt_names: vec!["client.example.org".into()],
+                client_spki_sha256: vec!["NvqYIYSbgK2vCJpQhObf77vv+bQWtc5ek5RIOwPiC9A=".into()],
+                client_certificate_sha256: vec![
+                    "df6ff72fe9116521268f6f2dd4966f51df479883fe7037b39f75916ac3049d1a".into(),
+                ],
+            },
         },
     ];
     EnvoyPlan {
@@ -148,7 +160,38 @@ fn ingress_plan() -> EnvoyPlan {
                     port: 443,
                 }]),
                 http2: true,
-                tls_sni: Some("api.example.org".into()),
+                tls: Some(UpstreamTlsPlan {
+                    sni: "api.example.org".into(),
+                    verify: Some(ServerVerification {
+                        trusted_ca: PemSource::SystemBundle,
+                        subject_alt_names: vec!["api.example.org".into()],
+                        crl: None,
+                    }),
+                    client_certificate: None,
+                }),
+            },
+            ClusterPlan {
+                name: "outbound|443||mtls.example.org".into(),
+                discovery: Discovery::Dns(vec![Endpoint {
+                    address: "mtls.example.org".into(),
+                    port: 443,
+                }]),
+                http2: false,
+                tls: Some(UpstreamTlsPlan {
+                    sni: "mtls.example.org".into(),
+                    verify: Some(ServerVerification {
+                        trusted_ca: PemSource::Inline("UPSTREAM-CA".into()),
+                        subject_alt_names: vec![
+                            "spiffe://example.org/ns/a/sa/b".into(),
+                            "10.0.0.1".into(),
+                        ],
+                        crl: Some(PemSource::File("/etc/crl.pem".into())),
+                    }),
+                    client_certificate: Some(ClientCertificate {
+                        certificate_chain: PemSource::Inline("CLIENT-CERT".into()),
+                        private_key: PemSource::Inline("CLIENT-KEY".into()),
+                    }),
+                }),
             },
         ],
     }
@@ -199,6 +242,47 @@ fn ingress_resources() {
     );
     assert!(r.filter_config(EGRESS_AUDIT_FILTER).is_none());
     assert!(r.secrets.is_empty(), "inline TLS has no SDS secrets");
+}
+
+/// S-7: a verified upstream gets a validation context (CA, names), an unverified one
+/// (`insecureSkipVerify`) none; HTTP/2 clusters offer `h2` by ALPN.
+#[test]
+fn upstream_tls_is_verified() {
+    let w = wire(&[(80, 10080), (443, 10443)], false);
+    let r = render(&ingress_plan(), &w, &opts()).unwrap();
+    let cds = to_json_value(&r.clusters_response());
+    let tls = |name: &str| {
+        cds["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap()["transport_socket"]["typed_config"]
+            .clone()
+    };
+    let api = tls("outbound|443||api.example.org");
+    assert_eq!(
+        api["common_tls_context"]["validation_context"]["trusted_ca"]["filename"],
+        SYSTEM_CA_BUNDLE
+    );
+    assert_eq!(
+        api["common_tls_context"]["validation_context"]["match_typed_subject_alt_names"][0],
+        serde_json::json!({"san_type": "DNS", "matcher": {"exact": "api.example.org"}})
+    );
+    assert_eq!(api["common_tls_context"]["alpn_protocols"][0], "h2");
+
+    let mut plan = ingress_plan();
+    plan.clusters[1].tls.as_mut().unwrap().verify = None;
+    let r = render(&plan, &w, &opts()).unwrap();
+    let cds = to_json_value(&r.clusters_response());
+    let api = &cds["resources"][1]["transport_socket"]["typed_config"];
+    assert_eq!(api["sni"], "api.example.org");
+    assert!(
+        api["common_tls_context"]
+            .get("validation_context")
+            .is_none(),
+        "{api}"
+    );
 }
 
 /// Egress: audit filter before the router; passthrough chains audited, unknown SNI blackholed.
@@ -289,6 +373,11 @@ fn ads_resources_with_sds_and_remote_code() {
     assert!(
         !listeners.contains("KEY"),
         "a private key is inline:\n{listeners}"
+    );
+    let clusters = pretty(&r.clusters_response());
+    assert!(
+        !clusters.contains("KEY") && clusters.contains("client.outbound|443||mtls.example.org"),
+        "an upstream client key is inline:\n{clusters}"
     );
     check(
         &r.listeners_response(),

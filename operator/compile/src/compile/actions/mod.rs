@@ -151,8 +151,8 @@ pub(super) fn rule_body(
     };
     let mirrors = mirrors(r, ns, http, field, is_route)?;
     let timeout_ms = match &http.timeout {
+        // V-27: at least 1 ms, as Istio validates it (an unset timeout means none).
         Some(t) => match parse_ms(t) {
-            Ok(0) => None,
             Ok(ms) => Some(ms),
             Err(e) => {
                 r.error(

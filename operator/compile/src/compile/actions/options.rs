@@ -28,7 +28,7 @@ pub(super) fn retries(
     }
     let per_try_timeout_ms = match &rt.per_try_timeout {
         Some(t) => match parse_ms(t) {
-            Ok(ms) => Some(ms).filter(|ms| *ms > 0),
+            Ok(ms) => Some(ms),
             Err(e) => {
                 r.error(
                     &format!("{field}.retries.perTryTimeout"),
@@ -80,8 +80,16 @@ pub(super) fn cors(r: &mut Reporter<'_>, c: &istio::CorsPolicy, field: &str) -> 
         });
     }
     let max_age_s = match &c.max_age {
-        Some(t) => match parse_ms(t) {
-            Ok(ms) => Some(ms / 1000),
+        Some(t) => match parse_ms(t).and_then(|ms| {
+            if ms % 1000 == 0 {
+                Ok(ms / 1000)
+            } else {
+                Err(format!(
+                    "maxAge {t:?} must be whole seconds (Istio's validation)"
+                ))
+            }
+        }) {
+            Ok(s) => Some(s),
             Err(e) => {
                 r.error(
                     &format!("{field}.maxAge"),

@@ -261,3 +261,46 @@ fn v25_delegate_reported() {
     assert!(no_routes(&out));
     assert_eq!(with_rule(&out, "V-25")[0].severity, Severity::Error);
 }
+
+/// V-27: durations Istio's validation refuses (under 1 ms, sub-millisecond precision, beyond
+/// protobuf's range, maxAge not in whole seconds) drop the rule with an error; none of them
+/// reaches the filters as a wrapped or saturated number.
+#[test]
+fn v27_durations_out_of_range_are_errors() {
+    let cases = [
+        ("    timeout: 0s\n", "timeout"),
+        ("    timeout: 1.5ms\n", "timeout"),
+        ("    timeout: 99999999999999999999999h\n", "timeout"),
+        (
+            "    retries: {attempts: 1, perTryTimeout: 315576000001s}\n",
+            "perTryTimeout",
+        ),
+        (
+            "    fault: {delay: {fixedDelay: 87660001h, percentage: {value: 1}}}\n",
+            "fixedDelay",
+        ),
+        (
+            "    corsPolicy: {allowOrigins: [{exact: 'https://a.com'}], maxAge: 1500ms}\n",
+            "maxAge",
+        ),
+    ];
+    for (option, field) in cases {
+        let out = one_rule(&format!(
+            "  - route: [{{destination: {{host: a.org}}}}]\n{option}"
+        ));
+        assert!(no_routes(&out), "{option}");
+        let d: Vec<_> = out
+            .diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .collect();
+        assert_eq!(d.len(), 1, "{option}: {d:#?}");
+        assert!(
+            d[0].field.as_deref().is_some_and(|f| f.ends_with(field)),
+            "{option}: {:?}",
+            d[0].field
+        );
+    }
+    let out = one_rule("  - route: [{destination: {host: a.org}}]\n    timeout: 315576000000s\n");
+    assert_eq!(only_route(&out).timeout_ms, Some(315_576_000_000_000));
+}

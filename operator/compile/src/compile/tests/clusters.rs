@@ -77,7 +77,7 @@ fn static_endpoints_by_subset() {
         }])
     );
     assert!(c[0].http2);
-    assert_eq!(c[0].tls_sni, None);
+    assert_eq!(c[0].tls, None);
     assert_eq!(
         c[1].discovery,
         Discovery::Static(vec![Endpoint {
@@ -85,7 +85,10 @@ fn static_endpoints_by_subset() {
             port: 19080
         }])
     );
-    assert_eq!(c[1].tls_sni.as_deref(), Some("v2.reviews"));
+    assert_eq!(
+        c[1].tls.as_ref().map(|t| t.sni.as_str()),
+        Some("v2.reviews")
+    );
     assert!(out.diagnostics.is_empty(), "{:#?}", out.diagnostics);
 }
 
@@ -102,7 +105,7 @@ fn dns_with_tls_origination() {
             port: 443
         }])
     );
-    assert_eq!(c.tls_sni.as_deref(), Some("api.ext.org"));
+    assert_eq!(c.tls.as_ref().map(|t| t.sni.as_str()), Some("api.ext.org"));
 }
 
 /// V-18: an undefined subset keeps the route (503 NC at runtime) and is reported.

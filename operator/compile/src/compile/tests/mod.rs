@@ -15,6 +15,7 @@ mod https_tables;
 mod locations;
 mod routes;
 mod tls_egress;
+mod upstream_tls;
 
 use crate::compile::{CompileOptions, CompileOutput, GatewayIdentity, compile};
 use crate::diagnostics::{Diagnostic, Severity};

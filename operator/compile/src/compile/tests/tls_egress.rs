@@ -1,7 +1,7 @@
 //! TLS termination, passthrough and the egress section (G-6, G-11, E-1, E-3).
 
 use crate::compile::GatewayIdentity;
-use crate::plan::ListenerKind;
+use crate::plan::{ListenerKind, TlsVersion};
 use portcullis_core::wire::{AuditSink, FailureMode};
 
 use super::*;
@@ -317,4 +317,68 @@ fn workload_audit_settings_override_annotations() {
         "{:#?}",
         out.diagnostics
     );
+}
+
+/// An HTTPS server whose `tls` mapping is `tls`, with its Secret (which carries a CA).
+fn https_with(tls: &str) -> CompileOutput {
+    let yaml = HTTPS.replace("{mode: SIMPLE, credentialName: secure-cert}", tls)
+        + &SECRET.replace("tls.key: S0VZ", "tls.key: S0VZ\n  ca.crt: Q0E=");
+    compile_yaml(&yaml)
+}
+
+/// G-14: protocol versions, cipher suites and the client-certificate checks of a mutual
+/// server reach the chain; none of them is an unknown field.
+#[test]
+fn tls_settings_are_enforced() {
+    let out = https_with(
+        "{mode: MUTUAL, credentialName: secure-cert, minProtocolVersion: TLSV1_2, maxProtocolVersion: TLSV1_3, cipherSuites: [ECDHE-RSA-AES128-GCM-SHA256, '[ECDHE-ECDSA-AES128-GCM-SHA256|ECDHE-ECDSA-CHACHA20-POLY1305]'], subjectAltNames: [client.example.com], verifyCertificateSpki: [NvqYIYSbgK2vCJpQhObf77vv+bQWtc5ek5RIOwPiC9A=], verifyCertificateHash: ['DF:6F:F7:2F:E9:11:65:21:26:8F:6F:2D:D4:96:6F:51:DF:47:98:83:FE:70:37:B3:9F:75:91:6A:C3:04:9D:1A']}",
+    );
+    assert!(
+        out.diagnostics.iter().all(|d| d.rule == Some("V-18")),
+        "{:#?}",
+        out.diagnostics
+    );
+    let s = &out.envoy.listeners[0].tls_chains[0].settings;
+    assert_eq!(s.min_protocol_version, Some(TlsVersion::V1_2));
+    assert_eq!(s.max_protocol_version, Some(TlsVersion::V1_3));
+    assert_eq!(s.cipher_suites.len(), 2);
+    assert_eq!(s.client_subject_alt_names, ["client.example.com"]);
+    assert_eq!(s.client_spki_sha256.len(), 1);
+    assert_eq!(s.client_certificate_sha256.len(), 1);
+}
+
+/// G-14: a setting Envoy could not enforce drops the server with an error.
+#[test]
+fn unenforceable_tls_settings_drop_the_server() {
+    let cases = [
+        ("minProtocolVersion: TLSV9", "unknown TLS version"),
+        (
+            "minProtocolVersion: TLSV1_3, maxProtocolVersion: TLSV1_2",
+            "above maxProtocolVersion",
+        ),
+        ("cipherSuites: [NOT-A-CIPHER]", "unknown cipher suite"),
+        ("verifyCertificateSpki: [abc]", "base64 SHA-256"),
+        ("verifyCertificateHash: [abc]", "hex SHA-256"),
+    ];
+    for (extra, needle) in cases {
+        let out = https_with(&format!(
+            "{{mode: MUTUAL, credentialName: secure-cert, {extra}}}"
+        ));
+        assert!(out.envoy.listeners.is_empty(), "{extra}: server kept");
+        let d = with_rule(&out, "G-14");
+        assert_eq!(d[0].severity, Severity::Error, "{extra}");
+        assert!(d[0].message.contains(needle), "{extra}: {}", d[0].message);
+    }
+}
+
+/// G-14: a SIMPLE server asks for no client certificate: client checks are ignored, with a
+/// warning.
+#[test]
+fn client_checks_on_simple_are_ignored_with_a_warning() {
+    let out =
+        https_with("{mode: SIMPLE, credentialName: secure-cert, subjectAltNames: [c.example.com]}");
+    let s = &out.envoy.listeners[0].tls_chains[0].settings;
+    assert!(s.client_subject_alt_names.is_empty());
+    let d = with_rule(&out, "G-14");
+    assert_eq!(d[0].severity, Severity::Warning);
 }
