@@ -2,7 +2,7 @@
 //! S-2).
 //!
 //! Matching is on strings, as Envoy does: the request authority is reduced to its host part by
-//! [`normalize_authority`] (port stripped, ASCII lowercased, trailing dot kept) and looked up in
+//! [`normalize_authority`] (port part cut as Envoy cuts it, ASCII lowercased, trailing dot kept) and looked up in
 //! a [`HostIndex`] in the order exact > longest `*.suffix` > longest `prefix.*` > `*`.
 //!
 //! IP literals: IPv4 addresses are ordinary exact names. IPv6 literals are written bracketed
@@ -140,11 +140,11 @@ fn validate_dns(name: &str) -> Result<(), InvalidHost> {
     Ok(())
 }
 
-/// Reduces a Host / `:authority` value to what vhost matching compares (S-2, G-9): any numeric
-/// `:port` removed (an IPv6 literal keeps its brackets), ASCII lowercased, a trailing dot kept.
-/// Allocates only when the host has uppercase letters.
+/// Reduces a Host / `:authority` value to what vhost matching compares (S-2, G-9): the port
+/// part removed as Envoy's `ignore_port_in_host_matching` removes it ([`host_part`]), ASCII
+/// lowercased, a trailing dot kept. Allocates only when the host has uppercase letters.
 pub(crate) fn normalize_authority(authority: &str) -> Cow<'_, str> {
-    let host = strip_port(authority);
+    let host = host_part(authority);
     if host.bytes().any(|b| b.is_ascii_uppercase()) {
         Cow::Owned(host.to_ascii_lowercase())
     } else {
@@ -152,8 +152,24 @@ pub(crate) fn normalize_authority(authority: &str) -> Cow<'_, str> {
     }
 }
 
-/// Removes a `:port` suffix, like Envoy's `stripPortFromHost`: only when the text after the
-/// last `:` is a number and that `:` is not inside an IPv6 literal.
+/// The host part of an authority as Envoy's virtual-host selection sees it with
+/// `ignore_port_in_host_matching` (which Istio's gateway sets, S-2): everything from the last
+/// `:` on is removed, whatever follows it (`h:abc`, `h:`, `h:123456` all become `h`), unless
+/// a `]` comes after that `:` (an IPv6 literal without port, `[::1]`). A bare IPv6 address is
+/// cut like any other host (`::1` becomes `:`), as Envoy cuts it (`HeaderUtility::getPortStart`).
+pub fn host_part(authority: &str) -> &str {
+    let Some(colon) = authority.rfind(':') else {
+        return authority;
+    };
+    if authority.rfind(']').is_some_and(|b| b > colon) {
+        return authority;
+    }
+    &authority[..colon]
+}
+
+/// Removes a numeric `:port` suffix, like Envoy's `stripPortFromHost` (redirects, V-19): only
+/// when the text after the last `:` is a number and that `:` is not inside an IPv6 literal.
+/// Virtual-host matching cuts more ([`host_part`]).
 pub fn strip_port(authority: &str) -> &str {
     let Some(colon) = authority.rfind(':') else {
         return authority;
