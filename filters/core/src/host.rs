@@ -328,6 +328,33 @@ impl<T> HostIndex<T> {
         exact.into_iter().chain(suffixes).chain(prefixes).chain(any)
     }
 
+    /// Envoy's choice of a filter chain by SNI (`findFilterChainForServerName`), over TLS
+    /// server hosts (G-11): the SNI as given (Envoy lowercases it, nothing else: no port or
+    /// trailing dot is removed) as an exact name; then, from the dot after the first
+    /// character on, each `*.suffix` whose suffix is the rest of the name, longest first; then
+    /// `*` (the chain without server names), which also takes a missing SNI (`""`). Envoy keeps
+    /// `*.suffix` as `.suffix` next to the exact names, so a name that starts with a dot
+    /// (`.example.com`) is taken by `*.example.com` in the exact step. `prefix.*` patterns
+    /// play no part (filter chains have none).
+    pub fn lookup_server_name(&self, sni: &str) -> Option<HostMatch<'_, T>> {
+        if let Some(e) = self.exact.get(sni) {
+            return Some(found(e, MatchKind::Exact));
+        }
+        if sni.starts_with('.')
+            && let Some(e) = self.suffix.get(sni)
+        {
+            return Some(found(e, MatchKind::Suffix));
+        }
+        let mut pos = sni.get(1..).and_then(|rest| rest.find('.')).map(|p| p + 1);
+        while let Some(p) = pos.filter(|&p| p + 1 < sni.len()) {
+            if let Some(e) = self.suffix.get(&sni[p..]) {
+                return Some(found(e, MatchKind::Suffix));
+            }
+            pos = sni[p + 1..].find('.').map(|q| p + 1 + q);
+        }
+        self.any.as_ref().map(|e| found(e, MatchKind::Any))
+    }
+
     /// Normalises an authority and looks it up.
     #[cfg(test)]
     pub fn lookup_authority(&self, authority: &str) -> Option<HostMatch<'_, T>> {

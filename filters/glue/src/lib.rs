@@ -12,4 +12,4 @@ pub mod respond;
 
 pub use config::{ConfigMetrics, load_wire_config};
 pub use metrics::{Counter, Gauge};
-pub use request::RequestData;
+pub use request::{Reads, RequestData};

@@ -139,7 +139,9 @@ fn core_choice(gateway: &Gateway, bind: u16, host: &str) -> Option<String> {
         path: "/",
         method: "GET",
         scheme: "http",
+        tls: false,
         sni: None,
+        filter_chain: None,
         headers: &headers,
     };
     let decision = gateway.decide(&view, &mut SplitMix64(1));

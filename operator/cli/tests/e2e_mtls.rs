@@ -139,6 +139,7 @@ async fn mutual_tls_requires_a_client_certificate_from_the_ca() {
             bind_port: bind,
             kind: ListenerKind::Ingress,
             tls_chains: vec![TlsChainPlan {
+                name: String::new(),
                 server_names: vec![HOST.into()],
                 certificate_chain_pem: server_cert,
                 private_key_pem: server_key,

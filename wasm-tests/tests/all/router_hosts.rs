@@ -72,6 +72,25 @@ fn host_match_ignores_port_and_case() {
     }
 }
 
+/// G-7: the redirect follows the connection (`x-forwarded-proto`, which Envoy sets from it),
+/// not `:scheme`: a cleartext HTTP/2 request claiming `:scheme: https` is redirected.
+#[test]
+fn https_redirect_ignores_a_claimed_scheme() {
+    let mut config = catch_all(&["secure.example.com"]);
+    config["listeners"][0]["servers"][0]["httpsRedirect"] = json!(true);
+    let mut host = router(&config);
+    let s = host
+        .http_request()
+        .header(":method", "GET")
+        .header(":scheme", "https")
+        .header(":path", "/a")
+        .header(":authority", "secure.example.com")
+        .header("x-forwarded-proto", "http")
+        .send_headers_only()
+        .unwrap();
+    assert_eq!(status_of(&s), 301, "{}", s.host_report());
+}
+
 /// G-7: a plain-text request to an httpsRedirect server gets 301 to https with host and path
 /// kept; an https request is routed.
 #[test]
@@ -93,6 +112,7 @@ fn https_redirect_server_answers_plain_text_with_301() {
     let s = host
         .http_request()
         .get("secure.example.com", "/")
+        .over_tls()
         .send_headers_only()
         .unwrap();
     assert_eq!(status_of(&s), 0);

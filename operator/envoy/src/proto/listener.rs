@@ -39,6 +39,7 @@ pub fn listener(l: &api::Listener) -> listener_pb::Listener {
 
 fn filter_chain(c: &api::FilterChain) -> listener_pb::FilterChain {
     listener_pb::FilterChain {
+        name: c.name.clone(),
         filter_chain_match: c
             .filter_chain_match
             .as_ref()

@@ -57,6 +57,7 @@ pub(super) fn listener(
     let sni_based = !chains.is_empty();
     if !sni_based {
         chains.push(FilterChain {
+            name: String::new(),
             filter_chain_match: None,
             transport_socket: None,
             filters: vec![hcm],
@@ -76,6 +77,7 @@ pub(super) fn listener(
         let mut filters: Vec<Filter> = audit.into_iter().collect();
         filters.push(tcp_proxy(&l.name, BLACKHOLE_CLUSTER));
         FilterChain {
+            name: String::new(),
             filter_chain_match: None,
             transport_socket: None,
             filters,
@@ -188,7 +190,9 @@ fn access_log(path: &std::path::Path) -> AccessLog {
     }
 }
 
-/// A terminated-TLS chain, selected by SNI (G-11).
+/// A terminated-TLS chain, selected by SNI (G-11) and named as the wire config's
+/// `Server.filterChain` names it, so the router routes in the table of the server whose chain
+/// Envoy chose.
 fn tls_chain(
     c: &TlsChainPlan,
     hcm: &Filter,
@@ -202,6 +206,7 @@ fn tls_chain(
     };
     secrets::attach(c, &mut common, opts, naming, secrets);
     FilterChain {
+        name: c.name.clone(),
         filter_chain_match: (!c.server_names.is_empty()).then(|| FilterChainMatch {
             server_names: c.server_names.clone(),
         }),
@@ -221,6 +226,7 @@ fn passthrough_chain(p: &PassthroughPlan, audit: Option<&Filter>) -> FilterChain
     let mut filters: Vec<Filter> = audit.cloned().into_iter().collect();
     filters.push(tcp_proxy(&p.cluster, &p.cluster));
     FilterChain {
+        name: String::new(),
         filter_chain_match: Some(FilterChainMatch {
             server_names: p.server_names.clone(),
         }),
