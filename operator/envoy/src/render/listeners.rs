@@ -11,11 +11,15 @@ use super::{
 use crate::api::{
     AccessLog, Address, CodecType, CommonTlsContext, DownstreamTlsContext, Duration, Empty,
     ExtensionConfigSource, FileAccessLog, Filter, FilterChain, FilterChainMatch, FilterConfig,
-    HTTP_WASM_TYPE, HeaderMutation, HeaderMutationOp, HttpConnectionManager, HttpFilter, Listener,
-    ListenerFilter, LogFormat, NETWORK_WASM_TYPE, Route, RouteAction, RouteConfiguration,
-    RouteMatch, Secret, TcpProxy, TransportSocket, TypedConfig, TypedExtensionConfig,
+    ForwardClientCertDetails, HTTP_WASM_TYPE, HeaderMutation, HeaderMutationOp,
+    HttpConnectionManager, HttpFilter, Listener, ListenerFilter, LogFormat, NETWORK_WASM_TYPE,
+    PathWithEscapedSlashesAction, Route, RouteAction, RouteConfiguration, RouteMatch, Secret,
+    SetCurrentClientCertDetails, TcpProxy, TransportSocket, TypedConfig, TypedExtensionConfig,
     UpgradeConfig, VirtualHost,
 };
+
+/// The `server` header of responses, as Istio's gateways send it.
+pub(super) const SERVER_NAME: &str = "istio-envoy";
 
 /// Cluster with no endpoints: the destination of egress passthrough connections whose SNI no
 /// chain serves. The audit filter records and closes them first; this only satisfies tcp_proxy.
@@ -104,12 +108,30 @@ fn http_connection_manager(l: &ListenerPlan, opts: &RenderOptions) -> Filter {
         config: FilterConfig::Typed(TypedConfig::Router(Empty {})),
     });
 
+    // Istio's gateway connection manager, setting by setting: docs/connection-manager.md.
     let hcm = HttpConnectionManager {
         stat_prefix: l.name.clone(),
         codec_type: CodecType::Auto,
-        // A gateway is the edge: it sets x-forwarded-proto from the real connection (G-7).
+        // A gateway is the edge: it sets x-forwarded-proto from the real connection, and the
+        // filters decide httpsRedirect on it (G-7), so no hop is trusted.
         use_remote_address: true,
+        xff_num_trusted_hops: 0,
+        // S-1: Istio's BASE normalisation.
         normalize_path: true,
+        merge_slashes: false,
+        path_with_escaped_slashes_action: PathWithEscapedSlashesAction::KeepUnchanged,
+        // Istio disables the per-stream idle limit (long polls, streaming gRPC).
+        stream_idle_timeout: Duration::from_secs(0),
+        // S-5: a client-sent x-forwarded-client-cert never passes; on a MUTUAL connection
+        // Envoy sets it from the verified client certificate.
+        forward_client_cert_details: ForwardClientCertDetails::SanitizeSet,
+        set_current_client_cert_details: SetCurrentClientCertDetails {
+            subject: true,
+            cert: true,
+            uri: true,
+            dns: true,
+        },
+        server_name: SERVER_NAME.into(),
         upgrade_configs: vec![UpgradeConfig {
             upgrade_type: "websocket".into(),
         }],
