@@ -233,3 +233,46 @@ fn sni_selects_the_https_server_and_its_route_table() {
         }
     }
 }
+
+/// G-11: with named filter chains the router takes the server from `xds.filter_chain_name`,
+/// the chain Envoy chose, not from the SNI; an unknown chain selects no server (404).
+#[test]
+fn tls_server_is_the_one_of_the_filter_chain() {
+    let server = |name: &str, host: &str, c: &str| {
+        json!({ "name": name, "hosts": [host], "tls": true, "filterChain": format!("chain-{name}"),
+                "virtualHosts": [{ "name": name, "domains": ["*"], "routes": [
+                    route(name, json!({}), to(&cluster(c)), json!({}))
+                ]}] })
+    };
+    let config = json!({
+        "version": 1,
+        "configVersion": "chains",
+        "listeners": [{ "port": 80, "servers": [
+            server("secure", "secure.example.com", "secure"),
+            server("any", "*", "any")
+        ]}],
+    });
+    let mut host = router(&config);
+    for (chain, expected) in [
+        ("chain-any", Some(cluster("any"))),
+        ("chain-secure", Some(cluster("secure"))),
+        ("other", None),
+    ] {
+        let s = host
+            .http_request()
+            .get("secure.example.com", "/")
+            .property("connection.requested_server_name", "secure.example.com")
+            .property("xds.filter_chain_name", chain)
+            .send_headers_only()
+            .unwrap();
+        assert_eq!(
+            s.upstream_cluster(),
+            expected,
+            "{chain}: {}",
+            s.host_report()
+        );
+        if expected.is_none() {
+            assert_eq!(status_of(&s), 404);
+        }
+    }
+}
