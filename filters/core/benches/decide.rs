@@ -98,6 +98,7 @@ fn config(vhosts: Vec<VirtualHost>, server_hosts: Vec<String>) -> Gateway {
                 https_redirect: false,
                 tls: false,
                 virtual_hosts: Vec::new(),
+                filter_chain: None,
             }],
             virtual_hosts: vhosts,
         }],
@@ -161,7 +162,9 @@ fn decide(gw: &Gateway, authority: &str, path: &str) -> bool {
         path,
         method: "GET",
         scheme: "http",
+        tls: false,
         sni: None,
+        filter_chain: None,
         headers,
     };
     matches!(

@@ -78,6 +78,7 @@ fn gateway(pattern: &str, on_header: bool) -> Gateway {
                 hosts: vec!["*".into()],
                 https_redirect: false,
                 tls: false,
+                filter_chain: None,
                 virtual_hosts: Vec::new(),
             }],
             virtual_hosts: vec![VirtualHost {
@@ -130,6 +131,8 @@ fn decide(gw: &Gateway, path: &str, header: &str) -> bool {
         method: "GET",
         scheme: "http",
         sni: None,
+        filter_chain: None,
+        tls: false,
         headers,
     };
     matches!(

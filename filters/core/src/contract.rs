@@ -16,6 +16,22 @@
 /// (`request_headers_to_remove`).
 pub const CLUSTER_HEADER: &str = "x-portcullis-cluster";
 
+/// The prefix of Envoy's own control headers (`x-envoy-upstream-rq-timeout-ms`,
+/// `x-envoy-max-retries`, `x-envoy-original-path`, …), which the router writes and Envoy's
+/// router reads.
+pub const ENVOY_HEADER_PREFIX: &str = "x-envoy-";
+
+/// True for a header configuration may never set, add or remove (S-8): [`CLUSTER_HEADER`] and
+/// Envoy's `x-envoy-*` control headers. The router applies a route's header operations before
+/// Envoy's router reads the request, so such an operation would choose the cluster, the
+/// timeout or the retries by the back door. `name` is compared case-insensitively.
+pub fn is_reserved_header(name: &str) -> bool {
+    name.eq_ignore_ascii_case(CLUSTER_HEADER)
+        || name
+            .get(..ENVOY_HEADER_PREFIX.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(ENVOY_HEADER_PREFIX))
+}
+
 /// Root id of the router (`PluginConfig.root_id`): host filtering and routing in one pass.
 pub const ROUTER_ROOT_ID: &str = "router";
 /// Root id of the host filter: Gateway `hosts` filtering alone, in front of native routes.
@@ -57,6 +73,30 @@ mod tests {
 
     /// The contract is visible to users (Envoy configuration, dashboards): a change here must
     /// be deliberate, so the values are pinned once more, as literals.
+    /// S-8: the cluster header and Envoy's control headers, in any case, are reserved.
+    #[test]
+    fn reserved_headers() {
+        for name in [
+            "x-portcullis-cluster",
+            "X-Portcullis-Cluster",
+            "x-envoy-upstream-rq-timeout-ms",
+            "X-Envoy-Max-Retries",
+            "x-envoy-",
+        ] {
+            assert!(is_reserved_header(name), "{name}");
+        }
+        for name in [
+            "x-portcullis-clusterx",
+            "x-envoy",
+            "envoy-x",
+            "x-request-id",
+            "",
+            "é",
+        ] {
+            assert!(!is_reserved_header(name), "{name}");
+        }
+    }
+
     #[test]
     fn values_are_pinned() {
         assert_eq!(CLUSTER_HEADER, "x-portcullis-cluster");

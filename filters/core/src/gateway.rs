@@ -30,8 +30,14 @@ pub struct Gateway {
     /// Bind port → index in `listeners`.
     by_bind_port: HashMap<u16, usize>,
     referenced_headers: Vec<String>,
-    /// Some listener has a TLS server, so requests must carry their SNI (G-11).
+    /// Some listener has TLS servers that do not name their filter chains, so requests must
+    /// carry their SNI (G-11).
     needs_sni: bool,
+    /// Some listener has TLS servers that name their filter chains, so requests must carry the
+    /// name of the chain that took them (G-11).
+    needs_filter_chain: bool,
+    /// Some decision depends on whether the connection is TLS (G-7, G-11).
+    needs_tls: bool,
 }
 
 /// One listener: its plain-text servers and their shared route table (G-8), and its terminated
@@ -51,6 +57,20 @@ struct RouteTable {
     index: HostIndex<usize>,
 }
 
+impl CompiledListener {
+    /// Whether a decision on this listener reads [`RequestView::tls`].
+    fn depends_on_tls(&self, wire: &Listener) -> bool {
+        let redirects = wire.servers.iter().any(|s| s.https_redirect)
+            || wire.virtual_hosts.iter().any(|v| v.require_tls)
+            || wire
+                .servers
+                .iter()
+                .flat_map(|s| &s.virtual_hosts)
+                .any(|v| v.require_tls);
+        redirects || self.tls.as_ref().is_some_and(|t| !t.exclusive)
+    }
+}
+
 impl RouteTable {
     /// The vhost for a normalised host and the domain that selected it (G-9).
     fn lookup(&self, host: &str) -> Option<(&str, &CompiledVhost)> {
@@ -59,10 +79,13 @@ impl RouteTable {
     }
 }
 
-/// The terminated HTTPS servers of a listener, selected by SNI like Envoy's filter chains
-/// (G-11): exact name, then the longest `*.suffix`, then `*` (which also matches no SNI).
+/// The terminated HTTPS servers of a listener (G-11), selected by the filter chain Envoy chose
+/// when the servers name their chains, otherwise by SNI with Envoy's rule
+/// ([`HostIndex::lookup_server_name`]).
 #[derive(Debug)]
 struct TlsServers {
+    /// Filter chain name → index in `servers`; empty when the servers name no chain.
+    by_chain: HashMap<String, usize>,
     /// SNI pattern → index in `servers`; the first server listing a pattern keeps it.
     by_sni: HostIndex<usize>,
     servers: Vec<TlsServer>,
@@ -154,6 +177,8 @@ impl Gateway {
         let mut listeners = Vec::with_capacity(config.listeners.len());
         let mut routes = Vec::new();
         let mut needs_sni = false;
+        let mut needs_filter_chain = false;
+        let mut needs_tls = false;
         for (li, l) in config.listeners.iter().enumerate() {
             let at = format!("listeners[{li}]");
             if let Some(prev) = by_bind_port.insert(l.effective_bind_port(), li) {
@@ -166,7 +191,11 @@ impl Gateway {
                 });
             }
             let listener = compile_listener(l, &at, &mut routes)?;
-            needs_sni |= listener.tls.is_some();
+            if let Some(tls) = &listener.tls {
+                needs_sni |= tls.by_chain.is_empty();
+                needs_filter_chain |= !tls.by_chain.is_empty();
+            }
+            needs_tls |= listener.depends_on_tls(l);
             listeners.push(listener);
         }
         let mut headers = BTreeSet::new();
@@ -184,13 +213,30 @@ impl Gateway {
             by_bind_port,
             referenced_headers: headers.into_iter().collect(),
             needs_sni,
+            needs_filter_chain,
+            needs_tls,
         })
     }
 
-    /// True when some listener has a terminated HTTPS server: the filters must then read the
-    /// connection's SNI into [`RequestView::sni`] (G-11). Other configs skip that host call.
+    /// True when some decision depends on whether the connection is TLS (`httpsRedirect`,
+    /// `requireTls`, a port mixing plain-text and TLS servers): the filters must then fill
+    /// [`RequestView::tls`] from `x-forwarded-proto` (G-7). Other configs skip that read.
+    pub fn needs_tls(&self) -> bool {
+        self.needs_tls
+    }
+
+    /// True when some listener has terminated HTTPS servers that do not name their filter
+    /// chains: the filters must then read the connection's SNI into [`RequestView::sni`]
+    /// (G-11). Other configs skip that host call.
     pub fn needs_sni(&self) -> bool {
         self.needs_sni
+    }
+
+    /// True when some listener has terminated HTTPS servers that name their filter chains: the
+    /// filters must then read `xds.filter_chain_name` into [`RequestView::filter_chain`]
+    /// (G-11).
+    pub fn needs_filter_chain(&self) -> bool {
+        self.needs_filter_chain
     }
 
     /// The config's identity (`configVersion`).
@@ -297,14 +343,9 @@ impl Gateway {
         if let Some(tls) = &listener.tls
             && (tls.exclusive || !is_plain(request))
         {
-            // G-11: the handshake chose the server by SNI; the request is routed only within
-            // that server's route table, by Host.
-            let sni = normalize_authority(strip_dot(request.sni.unwrap_or_default()));
-            let Some(server) = tls
-                .by_sni
-                .lookup(&sni)
-                .and_then(|found| tls.servers.get(*found.value))
-            else {
+            // G-11: the handshake chose the server's filter chain; the request is routed only
+            // within that server's route table, by Host.
+            let Some(server) = tls.select(request) else {
                 return refused(evidence, Refusal::NoTlsServer);
             };
             evidence.server = Some(&server.name);
@@ -351,16 +392,32 @@ impl Gateway {
     }
 }
 
-/// Plain text is anything but `https` (Envoy's `require_tls` looks at the scheme it set from
-/// the connection, G-7).
+/// Plain text is a connection Envoy did not receive over TLS (G-7). Envoy's `require_tls`
+/// looks at the `x-forwarded-proto` it set from the connection, never at `:scheme`, which a
+/// cleartext HTTP/2 client chooses.
 fn is_plain(request: &RequestView<'_>) -> bool {
-    !request.scheme.eq_ignore_ascii_case("https")
+    !request.tls
 }
 
-/// An SNI is a host name without port; a trailing dot, which some clients send, does not change
-/// the name.
-fn strip_dot(sni: &str) -> &str {
-    sni.strip_suffix('.').unwrap_or(sni)
+impl TlsServers {
+    /// The server whose filter chain took the connection: named by Envoy when the servers name
+    /// their chains (an unknown or missing name selects none: fail closed), otherwise found
+    /// from the SNI as Envoy finds the chain (lowercased, nothing stripped).
+    fn select(&self, request: &RequestView<'_>) -> Option<&TlsServer> {
+        let index = match request.filter_chain {
+            Some(chain) if !self.by_chain.is_empty() => *self.by_chain.get(chain)?,
+            _ => {
+                let sni = request.sni.unwrap_or_default();
+                let sni = if sni.bytes().any(|b| b.is_ascii_uppercase()) {
+                    Cow::Owned(sni.to_ascii_lowercase())
+                } else {
+                    Cow::Borrowed(sni)
+                };
+                *self.by_sni.lookup_server_name(&sni)?.value
+            }
+        };
+        self.servers.get(index)
+    }
 }
 
 fn https_redirect<'g>(location: String) -> Outcome<'g> {
@@ -389,8 +446,28 @@ fn compile_listener(
     let mut servers = HostIndex::new();
     let mut tls_servers = Vec::new();
     let mut by_sni = HostIndex::new();
+    let mut by_chain = HashMap::new();
+    let mut unnamed_chains = 0;
     for (si, s) in l.servers.iter().enumerate() {
         let sat = format!("{at}.servers[{si}]");
+        match (&s.filter_chain, s.tls) {
+            (Some(_), false) => {
+                return Err(ConfigError::Invalid {
+                    at: format!("{sat}.filterChain"),
+                    reason: "only a TLS server has a filter chain of its own".into(),
+                });
+            }
+            (Some(chain), true) => {
+                if by_chain.insert(chain.clone(), tls_servers.len()).is_some() {
+                    return Err(ConfigError::Invalid {
+                        at: format!("{sat}.filterChain"),
+                        reason: format!("filter chain {chain} already names another server"),
+                    });
+                }
+            }
+            (None, true) => unnamed_chains += 1,
+            (None, false) => {}
+        }
         if !s.tls && !s.virtual_hosts.is_empty() {
             return Err(ConfigError::Invalid {
                 at: format!("{sat}.virtualHosts"),
@@ -439,7 +516,15 @@ fn compile_listener(
                 .into(),
         });
     }
+    if unnamed_chains > 0 && !by_chain.is_empty() {
+        return Err(ConfigError::Invalid {
+            at: format!("{at}.servers"),
+            reason: "either every TLS server of a listener names its filterChain or none does"
+                .into(),
+        });
+    }
     let tls = (!tls_servers.is_empty()).then_some(TlsServers {
+        by_chain,
         by_sni,
         exclusive,
         servers: tls_servers,

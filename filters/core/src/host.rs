@@ -2,7 +2,7 @@
 //! S-2).
 //!
 //! Matching is on strings, as Envoy does: the request authority is reduced to its host part by
-//! [`normalize_authority`] (port stripped, ASCII lowercased, trailing dot kept) and looked up in
+//! [`normalize_authority`] (port part cut as Envoy cuts it, ASCII lowercased, trailing dot kept) and looked up in
 //! a [`HostIndex`] in the order exact > longest `*.suffix` > longest `prefix.*` > `*`.
 //!
 //! IP literals: IPv4 addresses are ordinary exact names. IPv6 literals are written bracketed
@@ -140,11 +140,11 @@ fn validate_dns(name: &str) -> Result<(), InvalidHost> {
     Ok(())
 }
 
-/// Reduces a Host / `:authority` value to what vhost matching compares (S-2, G-9): any numeric
-/// `:port` removed (an IPv6 literal keeps its brackets), ASCII lowercased, a trailing dot kept.
-/// Allocates only when the host has uppercase letters.
+/// Reduces a Host / `:authority` value to what vhost matching compares (S-2, G-9): the port
+/// part removed as Envoy's `ignore_port_in_host_matching` removes it ([`host_part`]), ASCII
+/// lowercased, a trailing dot kept. Allocates only when the host has uppercase letters.
 pub(crate) fn normalize_authority(authority: &str) -> Cow<'_, str> {
-    let host = strip_port(authority);
+    let host = host_part(authority);
     if host.bytes().any(|b| b.is_ascii_uppercase()) {
         Cow::Owned(host.to_ascii_lowercase())
     } else {
@@ -152,8 +152,24 @@ pub(crate) fn normalize_authority(authority: &str) -> Cow<'_, str> {
     }
 }
 
-/// Removes a `:port` suffix, like Envoy's `stripPortFromHost`: only when the text after the
-/// last `:` is a number and that `:` is not inside an IPv6 literal.
+/// The host part of an authority as Envoy's virtual-host selection sees it with
+/// `ignore_port_in_host_matching` (which Istio's gateway sets, S-2): everything from the last
+/// `:` on is removed, whatever follows it (`h:abc`, `h:`, `h:123456` all become `h`), unless
+/// a `]` comes after that `:` (an IPv6 literal without port, `[::1]`). A bare IPv6 address is
+/// cut like any other host (`::1` becomes `:`), as Envoy cuts it (`HeaderUtility::getPortStart`).
+pub fn host_part(authority: &str) -> &str {
+    let Some(colon) = authority.rfind(':') else {
+        return authority;
+    };
+    if authority.rfind(']').is_some_and(|b| b > colon) {
+        return authority;
+    }
+    &authority[..colon]
+}
+
+/// Removes a numeric `:port` suffix, like Envoy's `stripPortFromHost` (redirects, V-19): only
+/// when the text after the last `:` is a number and that `:` is not inside an IPv6 literal.
+/// Virtual-host matching cuts more ([`host_part`]).
 pub fn strip_port(authority: &str) -> &str {
     let Some(colon) = authority.rfind(':') else {
         return authority;
@@ -310,6 +326,33 @@ impl<T> HostIndex<T> {
             .map(|e| found(e, MatchKind::Prefix));
         let any = self.any.as_ref().map(|e| found(e, MatchKind::Any));
         exact.into_iter().chain(suffixes).chain(prefixes).chain(any)
+    }
+
+    /// Envoy's choice of a filter chain by SNI (`findFilterChainForServerName`), over TLS
+    /// server hosts (G-11): the SNI as given (Envoy lowercases it, nothing else: no port or
+    /// trailing dot is removed) as an exact name; then, from the dot after the first
+    /// character on, each `*.suffix` whose suffix is the rest of the name, longest first; then
+    /// `*` (the chain without server names), which also takes a missing SNI (`""`). Envoy keeps
+    /// `*.suffix` as `.suffix` next to the exact names, so a name that starts with a dot
+    /// (`.example.com`) is taken by `*.example.com` in the exact step. `prefix.*` patterns
+    /// play no part (filter chains have none).
+    pub fn lookup_server_name(&self, sni: &str) -> Option<HostMatch<'_, T>> {
+        if let Some(e) = self.exact.get(sni) {
+            return Some(found(e, MatchKind::Exact));
+        }
+        if sni.starts_with('.')
+            && let Some(e) = self.suffix.get(sni)
+        {
+            return Some(found(e, MatchKind::Suffix));
+        }
+        let mut pos = sni.get(1..).and_then(|rest| rest.find('.')).map(|p| p + 1);
+        while let Some(p) = pos.filter(|&p| p + 1 < sni.len()) {
+            if let Some(e) = self.suffix.get(&sni[p..]) {
+                return Some(found(e, MatchKind::Suffix));
+            }
+            pos = sni[p + 1..].find('.').map(|q| p + 1 + q);
+        }
+        self.any.as_ref().map(|e| found(e, MatchKind::Any))
     }
 
     /// Normalises an authority and looks it up.

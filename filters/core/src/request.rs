@@ -38,11 +38,24 @@ pub struct RequestView<'a> {
     pub path: &'a str,
     /// `:method`.
     pub method: &'a str,
-    /// `:scheme` (`http` or `https`), as Envoy sets it from the connection.
+    /// `:scheme` as the client sent it (`match.scheme`, V-12, and redirects, V-19). It says
+    /// nothing about the connection: a cleartext HTTP/2 client may send `:scheme: https`.
     pub scheme: &'a str,
+    /// The downstream connection is TLS, as Envoy knows it (G-7): the filters take it from
+    /// `x-forwarded-proto`, which Envoy overwrites from the real connection before any filter
+    /// runs (the connection manager uses the remote address and trusts no hop). Decides
+    /// `httpsRedirect` and `requireTls`, and whether a request on a port that mixes plain-text
+    /// and TLS servers takes the TLS path.
+    pub tls: bool,
     /// The TLS SNI of the connection (`connection.requested_server_name`); `None` for plain
     /// text or a TLS client that sent none. Selects the server on TLS ports (G-11).
     pub sni: Option<&'a str>,
+    /// The name of the Envoy filter chain that took the connection (`xds.filter_chain_name`).
+    /// On a TLS port whose servers name their chains (`Server.filterChain`), it selects the
+    /// server, so the filter routes in the table of the very server whose certificate and
+    /// client-certificate policy Envoy applied (G-11). `None` (the operator's `explain`, tests)
+    /// selects by [`RequestView::sni`] with Envoy's own rule instead.
+    pub filter_chain: Option<&'a str>,
     /// Every other header, by lowercase name.
     pub headers: &'a dyn Headers,
 }
@@ -55,7 +68,9 @@ impl std::fmt::Debug for RequestView<'_> {
             .field("path", &self.path)
             .field("method", &self.method)
             .field("scheme", &self.scheme)
+            .field("tls", &self.tls)
             .field("sni", &self.sni)
+            .field("filter_chain", &self.filter_chain)
             .finish_non_exhaustive()
     }
 }

@@ -604,3 +604,61 @@ fn g12_misdirected_request_via_fault_abort() {
     );
     assert_eq!(decision.evidence.route, Some("r"));
 }
+
+/// S-8: a route or destination header operation on the cluster header or an `x-envoy-*`
+/// control header is refused when the config is loaded, so no configuration can choose the
+/// cluster, timeout or retries by the back door.
+#[test]
+fn s8_reserved_headers_are_refused() {
+    let cases = [
+        (
+            json!({"request": {"set": {"x-portcullis-cluster": "other"}}}),
+            "headers.request.set",
+        ),
+        (
+            json!({"request": {"add": {"x-envoy-max-retries": "9"}}}),
+            "headers.request.add",
+        ),
+        (
+            json!({"request": {"remove": ["x-envoy-upstream-rq-timeout-ms"]}}),
+            "headers.request.remove",
+        ),
+        (
+            json!({"response": {"set": {"x-envoy-upstream-service-time": "0"}}}),
+            "headers.response.set",
+        ),
+    ];
+    for (ops, field) in cases {
+        let r = with(route("r", json!({}), fwd("c")), "headers", ops);
+        let err = refused(config(vec![listener(
+            80,
+            vec![server("ns/gw/http", &["*"])],
+            vec![vhost("all", &["*"], vec![r])],
+        )]));
+        assert!(err.contains(field) && err.contains("reserved"), "{err}");
+    }
+    let per_destination = json!({"route": {"destinations": [{
+        "cluster": "c", "weight": 100,
+        "headers": {"request": {"set": {"X-Portcullis-Cluster": "other"}}}
+    }]}});
+    let err = refused(config(vec![listener(
+        80,
+        vec![server("ns/gw/http", &["*"])],
+        vec![vhost(
+            "all",
+            &["*"],
+            vec![route("r", json!({}), per_destination)],
+        )],
+    )]));
+    assert!(
+        err.contains("action.route.destinations[0].headers.request.set"),
+        "{err}"
+    );
+    // Other headers stay configurable.
+    let fine = with(
+        route("r", json!({}), fwd("c")),
+        "headers",
+        json!({"request": {"set": {"x-envoyx": "1", "envoy-x": "1", "x-portcullis-other": "1"}}}),
+    );
+    let _ = routes(vec![fine]);
+}

@@ -297,6 +297,43 @@ fn g7_require_tls_vhost() {
     );
 }
 
+/// G-7: the redirect follows the connection, not `:scheme`: a cleartext HTTP/2 client that
+/// sends `:scheme: https` is still redirected (server level and vhost level), and a TLS
+/// connection whose client sends `:scheme: http` is not.
+#[test]
+fn g7_redirect_decides_on_the_connection_not_the_scheme() {
+    let mut s = server("ns/gw/http", &["dev.example.com"]);
+    s["httpsRedirect"] = json!(true);
+    let mut v = vhost("tls-only", &["tls.example.com"], vec![catch_all("r", "c")]);
+    v["requireTls"] = json!(true);
+    let gw = gateway(config(vec![listener(
+        80,
+        vec![s, server("ns/gw/other", &["*"])],
+        vec![
+            vhost("dev", &["dev.example.com"], vec![catch_all("r", "c")]),
+            v,
+        ],
+    )]));
+    assert!(gw.needs_tls());
+    for host in ["dev.example.com", "tls.example.com"] {
+        let claimed = get(host, "/x").claimed_scheme("https");
+        assert_eq!(
+            redirect(&gw, &claimed),
+            (301, format!("https://{host}/x")),
+            "{host}"
+        );
+        let mut over_tls = get(host, "/x").claimed_scheme("http");
+        over_tls.tls = true;
+        assert_eq!(cluster(&gw, &over_tls).as_deref(), Some("c"), "{host}");
+    }
+    assert!(matches!(
+        gw.admit_host(&get("dev.example.com", "/").claimed_scheme("https").view()),
+        HostVerdict::HttpsRedirect { .. }
+    ));
+    // A config without redirects never needs the connection's protocol.
+    assert!(!simple(vec![vhost("a", &["*"], vec![catch_all("r", "c")])]).needs_tls());
+}
+
 /// G-2, G-7: two servers list the same host; one has `httpsRedirect`: the merged host redirects.
 #[test]
 fn g7_merged_servers_redirect() {

@@ -167,6 +167,121 @@ fn g11_wildcard_versus_exact_sni() {
     }
 }
 
+/// G-11: without chain names the SNI selects the server exactly as Envoy selects the filter
+/// chain: lowercased, nothing else removed (a trailing dot or a `:port` makes the name match no
+/// server name, so the `*` chain takes it), wildcards from the second character on, and
+/// Envoy's quirk that `.eu.example.com` is taken by `*.eu.example.com`.
+#[test]
+fn g11_sni_is_matched_as_envoy_matches_server_names() {
+    let server_for = |hosts: &[&str], name: &str| {
+        tls_server(
+            name,
+            hosts,
+            vec![vhost(name, &["*"], vec![catch_all(name, name)])],
+        )
+    };
+    let gw = gateway(config(vec![listener(
+        443,
+        vec![
+            server_for(&["*.example.com"], "wild"),
+            server_for(&["*.eu.example.com"], "eu"),
+            server_for(&["api.eu.example.com"], "api"),
+            server_for(&["*"], "any"),
+        ],
+        vec![],
+    )]));
+    let long = format!("{}.example.com", ["a"; 120].join("."));
+    for (sni, expected) in [
+        ("API.EU.Example.COM", "api"),
+        ("api.eu.example.com.", "any"),
+        ("api.eu.example.com:443", "any"),
+        (".eu.example.com", "eu"),
+        ("eu.example.com", "wild"),
+        ("10.0.0.1", "any"),
+        ("[::1]", "any"),
+        ("sécure.example.com", "wild"),
+        ("", "any"),
+        (long.as_str(), "wild"),
+    ] {
+        let req = https(Some(sni), "host.test");
+        assert_eq!(decide(&gw, &req).evidence.server, Some(expected), "{sni:?}");
+    }
+}
+
+/// G-11: when the servers name their filter chains, the chain Envoy chose selects the server,
+/// whatever the SNI says; an unknown or empty chain name selects none (404, fail closed).
+/// Without a chain name (the operator's `explain`), the SNI rule stands in.
+#[test]
+fn g11_filter_chain_name_selects_the_server() {
+    let named = |name: &str, hosts: &[&str], chain: &str| {
+        let mut s = tls_server(
+            name,
+            hosts,
+            vec![vhost(name, &["*"], vec![catch_all(name, name)])],
+        );
+        s["filterChain"] = json!(chain);
+        s
+    };
+    let gw = gateway(config(vec![listener(
+        443,
+        vec![
+            named("mutual", &["secure.example.com"], "chain-mutual"),
+            named("simple", &["*"], "chain-simple"),
+        ],
+        vec![],
+    )]));
+    assert!(gw.needs_filter_chain() && !gw.needs_sni());
+    let on_chain = |chain: Option<&str>, sni: &str| {
+        let mut req = https(Some(sni), "secure.example.com");
+        req.filter_chain = chain.map(str::to_string);
+        req
+    };
+    // Envoy put `secure.example.com.` on the `*` chain: the filter routes it there.
+    let d = decide(&gw, &on_chain(Some("chain-simple"), "secure.example.com."));
+    assert_eq!(d.evidence.server, Some("simple"));
+    let d = decide(&gw, &on_chain(Some("chain-mutual"), "secure.example.com"));
+    assert_eq!(d.evidence.server, Some("mutual"));
+    for chain in ["", "other"] {
+        assert_eq!(
+            refusal(&gw, &on_chain(Some(chain), "secure.example.com")),
+            Some(Refusal::NoTlsServer),
+            "{chain:?}"
+        );
+    }
+    let d = decide(&gw, &on_chain(None, "secure.example.com."));
+    assert_eq!(d.evidence.server, Some("simple"));
+}
+
+/// The wire format: chain names are unique, only on TLS servers, and all or none of a
+/// listener's TLS servers have one.
+#[test]
+fn filter_chain_names_are_validated() {
+    let with_chain = |mut s: Value, chain: &str| {
+        s["filterChain"] = json!(chain);
+        s
+    };
+    let a = || tls_server("a", &["a.example.com"], vec![]);
+    let b = || tls_server("b", &["b.example.com"], vec![]);
+    let err = refused(config(vec![listener(
+        443,
+        vec![with_chain(a(), "x"), with_chain(b(), "x")],
+        vec![],
+    )]));
+    assert!(err.contains("servers[1].filterChain"), "{err}");
+    let err = refused(config(vec![listener(
+        443,
+        vec![with_chain(a(), "x"), b()],
+        vec![],
+    )]));
+    assert!(err.contains("listeners[0].servers"), "{err}");
+    let err = refused(config(vec![listener(
+        80,
+        vec![with_chain(server("p", &["*"]), "x")],
+        vec![],
+    )]));
+    assert!(err.contains("servers[0].filterChain"), "{err}");
+}
+
 /// G-10, G-11: a server with no route table answers 404 for its hosts even though another
 /// server on the port routes the same host.
 #[test]

@@ -5,7 +5,7 @@ use std::rc::Rc;
 use portcullis_core::EgressDecision;
 use portcullis_core::audit::Protocol;
 use portcullis_core::egress::DenyReason;
-use portcullis_glue::{RequestData, host, respond};
+use portcullis_glue::{Reads, RequestData, host, respond};
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 
@@ -56,7 +56,7 @@ impl HttpContext for EgressHttp {
             path,
             method,
             ..
-        } = RequestData::read(&[], false);
+        } = RequestData::read(&[], Reads::default());
         self.seen = Seen {
             start_nanos: host::now_nanos(),
             port: self.served.gateway_port(bind_port),

@@ -13,5 +13,5 @@ pub mod unconfigured;
 
 pub use config::{ConfigMetrics, load_wire_config};
 pub use metrics::{Counter, Gauge};
-pub use request::RequestData;
+pub use request::{Reads, RequestData};
 pub use unconfigured::Unconfigured;

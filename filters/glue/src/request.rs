@@ -4,6 +4,31 @@ use portcullis_core::RequestView;
 
 use crate::host;
 
+/// The header Envoy sets from the connection's real protocol (G-7).
+const FORWARDED_PROTO: &str = "x-forwarded-proto";
+
+/// Which connection facts a request read includes, each a host call only some configs need.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Reads {
+    /// The SNI ([`portcullis_core::Gateway::needs_sni`]).
+    pub sni: bool,
+    /// The filter chain name ([`portcullis_core::Gateway::needs_filter_chain`]).
+    pub filter_chain: bool,
+    /// `x-forwarded-proto` ([`portcullis_core::Gateway::needs_tls`]).
+    pub tls: bool,
+}
+
+impl Reads {
+    /// What `gateway`'s decisions read.
+    pub fn for_gateway(gateway: &portcullis_core::Gateway) -> Self {
+        Reads {
+            sni: gateway.needs_sni(),
+            filter_chain: gateway.needs_filter_chain(),
+            tls: gateway.needs_tls(),
+        }
+    }
+}
+
 /// The parts of a request the core needs, read once per request.
 #[derive(Debug, Default)]
 pub struct RequestData {
@@ -17,9 +42,17 @@ pub struct RequestData {
     pub method: String,
     /// `:scheme`.
     pub scheme: String,
+    /// The connection is TLS: `x-forwarded-proto` is `https`. Envoy overwrites that header
+    /// from the real connection before any filter runs (G-7), so a client cannot claim it.
+    /// Read only when `read_tls` (see [`portcullis_core::Gateway::needs_tls`]).
+    pub tls: bool,
     /// The connection's TLS SNI (`connection.requested_server_name`), read only when the config
     /// has a TLS server (G-11); `None` otherwise, for plain text, or when the client sent none.
     pub sni: Option<String>,
+    /// The name of the filter chain that took the connection (`xds.filter_chain_name`), read
+    /// only when the config's TLS servers name their chains (G-11). An unnamed chain reads as
+    /// `Some("")`, which selects no server.
+    pub filter_chain: Option<String>,
     /// Headers the config's matchers read, repeated values joined with `,` as Envoy's header
     /// matchers see them.
     pub headers: Vec<(String, String)>,
@@ -29,8 +62,14 @@ impl RequestData {
     /// Reads the pseudo-headers one by one and, only when some matcher needs other headers,
     /// the header map once. Most configs match on host and path only, and single-header reads
     /// are the cheapest host calls. The SNI is read only when `read_sni` (see
-    /// [`portcullis_core::Gateway::needs_sni`]), so configs without HTTPS servers pay nothing.
-    pub fn read(referenced_headers: &[String], read_sni: bool) -> Self {
+    /// [`portcullis_core::Gateway::needs_sni`]), so configs without HTTPS servers pay nothing;
+    /// likewise `x-forwarded-proto` only when `read_tls` ([`portcullis_core::Gateway::needs_tls`]).
+    pub fn read(referenced_headers: &[String], reads: Reads) -> Self {
+        let Reads {
+            sni: read_sni,
+            filter_chain: read_filter_chain,
+            tls: read_tls,
+        } = reads;
         let mut data = RequestData {
             bind_port: host::property_u64(&["destination", "port"])
                 .and_then(|p| u16::try_from(p).ok())
@@ -41,6 +80,8 @@ impl RequestData {
             } else {
                 None
             },
+            filter_chain: read_filter_chain
+                .then(|| host::property_string(&["xds", "filter_chain_name"]).unwrap_or_default()),
             ..RequestData::default()
         };
         if referenced_headers.is_empty() {
@@ -48,9 +89,16 @@ impl RequestData {
             data.path = host::request_header(":path").unwrap_or_default();
             data.method = host::request_header(":method").unwrap_or_default();
             data.scheme = host::request_header(":scheme").unwrap_or_default();
+            if read_tls {
+                data.tls = host::request_header(FORWARDED_PROTO)
+                    .is_some_and(|p| p.eq_ignore_ascii_case("https"));
+            }
             return data;
         }
         for (name, value) in host::request_headers() {
+            if read_tls && name == FORWARDED_PROTO {
+                data.tls = value.eq_ignore_ascii_case("https");
+            }
             match name.as_str() {
                 ":authority" => data.authority = value,
                 ":path" => data.path = value,
@@ -79,7 +127,9 @@ impl RequestData {
             path: &self.path,
             method: &self.method,
             scheme: &self.scheme,
+            tls: self.tls,
             sni: self.sni.as_deref(),
+            filter_chain: self.filter_chain.as_deref(),
             headers: &self.headers,
         }
     }

@@ -9,7 +9,7 @@ use std::rc::Rc;
 
 use portcullis_core::contract::HOST_FILTER_METRICS;
 use portcullis_core::{Gateway, HostVerdict};
-use portcullis_glue::{ConfigMetrics, Counter, RequestData, load_wire_config, respond};
+use portcullis_glue::{ConfigMetrics, Counter, Reads, RequestData, load_wire_config, respond};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel};
 
@@ -94,7 +94,7 @@ impl HttpContext for HostFilterStream {
             return Action::Pause;
         };
         // Host filtering needs no header beyond the pseudo-headers.
-        let request = RequestData::read(&[], gateway.needs_sni());
+        let request = RequestData::read(&[], Reads::for_gateway(gateway));
         match gateway.admit_host(&request.view()) {
             HostVerdict::Admitted(_) => {
                 self.metrics.allowed.inc();

@@ -9,7 +9,7 @@ use portcullis_core::apply::{
 };
 use portcullis_core::contract::CLUSTER_HEADER;
 use portcullis_core::{ForwardHandle, ForwardPlan, Gateway, Outcome};
-use portcullis_glue::{RequestData, host, respond};
+use portcullis_glue::{Reads, RequestData, host, respond};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, LogLevel};
@@ -93,7 +93,7 @@ impl HttpContext for RouterStream {
             respond::send_text(503, &[], "portcullis: no valid routing configuration\n");
             return Action::Pause;
         };
-        let request = RequestData::read(gateway.referenced_headers(), gateway.needs_sni());
+        let request = RequestData::read(gateway.referenced_headers(), Reads::for_gateway(&gateway));
         let decision = {
             let mut entropy = self.shared.entropy.borrow_mut();
             gateway.decide(&request.view(), &mut *entropy)

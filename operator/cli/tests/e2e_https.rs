@@ -57,6 +57,7 @@ async fn https_terminates_by_sni_and_routes_by_host() {
             tls_chains: ["secure.example.com", "api.example.com"]
                 .into_iter()
                 .map(|name| TlsChainPlan {
+                    name: String::new(),
                     server_names: vec![name.into()],
                     certificate_chain_pem: cert_pem.clone(),
                     private_key_pem: cert.signing_key.serialize_pem(),

@@ -1,7 +1,8 @@
 //! Mutual TLS (Gateway `tls.mode: MUTUAL`) through a real Envoy: the HTTPS chain carries the
 //! client CA and requires a client certificate. A client presenting a certificate signed by that
 //! CA is routed (200 from the echo upstream); a client without a certificate, or with one from
-//! another CA, fails the handshake. CA, server and client certificates are generated here.
+//! another CA, fails the handshake; the upstream of a verified client learns its certificate
+//! from `x-forwarded-client-cert`. CA, server and client certificates are generated here.
 
 #![allow(
     clippy::unwrap_used,
@@ -116,6 +117,7 @@ async fn mutual_tls_requires_a_client_certificate_from_the_ca() {
             bind_port: bind,
             kind: ListenerKind::Ingress,
             tls_chains: vec![TlsChainPlan {
+                name: String::new(),
                 server_names: vec![HOST.into()],
                 certificate_chain_pem: server_cert,
                 private_key_pem: server_key,
@@ -136,6 +138,20 @@ async fn mutual_tls_requires_a_client_certificate_from_the_ca() {
     let echo: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(echo["upstream"], "mtls");
     assert_eq!(echo["path"], "/m");
+    // S-5: as at Istio's gateway (SANITIZE_SET), the upstream learns the verified client
+    // certificate from x-forwarded-client-cert: its hash, subject, whole certificate and DNS
+    // SANs.
+    let xfcc = echo["headers"]["x-forwarded-client-cert"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no x-forwarded-client-cert upstream: {echo}"));
+    for part in [
+        "Hash=",
+        "Subject=\"CN=client.example.com\"",
+        "Cert=\"-----BEGIN%20CERTIFICATE-----",
+        "DNS=client.example.com",
+    ] {
+        assert!(xfcc.contains(part), "{part} missing in {xfcc}");
+    }
 
     // No client certificate: the handshake (or the first read after it, in TLS 1.3) fails.
     let (exit, status, body) = curl(bind, "/m", &ca_file, None, &[]).await;
@@ -208,6 +224,7 @@ async fn tls_settings_are_enforced_by_envoy() {
             bind_port: bind,
             kind: ListenerKind::Ingress,
             tls_chains: vec![TlsChainPlan {
+                name: String::new(),
                 server_names: vec![HOST.into()],
                 certificate_chain_pem: server_cert,
                 private_key_pem: server_key,

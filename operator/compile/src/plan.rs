@@ -47,6 +47,10 @@ pub enum ListenerKind {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TlsChainPlan {
+    /// The filter chain's name, unique in its listener: the server's name, suffixed `#2`,
+    /// `#3`, … when servers of the port share one. The wire config's `Server.filterChain` names
+    /// the same chain, and the filter selects the server by it (G-11).
+    pub name: String,
     /// SNI names (the server's hosts without namespace); empty = any SNI (`*`).
     pub server_names: Vec<String>,
     /// PEM certificate chain (from the Kubernetes TLS Secret `tls.crt`).

@@ -403,6 +403,7 @@ mod tests {
                 bind_port: 443,
                 kind: ListenerKind::Ingress,
                 tls_chains: vec![TlsChainPlan {
+                    name: String::new(),
                     server_names: vec![],
                     certificate_chain_pem: "SERVER-CERT".into(),
                     private_key_pem: "SERVER-PRIVATE-KEY".into(),

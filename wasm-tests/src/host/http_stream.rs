@@ -47,6 +47,11 @@ impl<'h> HttpRequest<'h> {
             .header(":path", path)
             .header(":authority", authority)
     }
+    /// `x-forwarded-proto: https`, which Envoy's connection manager sets on a TLS connection
+    /// (overwriting any client value): the connection the filters see as TLS (G-7).
+    pub fn over_tls(self) -> Self {
+        self.header("x-forwarded-proto", "https")
+    }
     /// Pins the stream to a worker.
     pub fn worker(mut self, w: usize) -> Self {
         self.worker = w % self.host.cfg.workers;

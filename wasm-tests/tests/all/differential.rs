@@ -467,7 +467,9 @@ fn native(gateway: &Gateway, config: &Value, r: &Request) -> Vec<String> {
         path: r.path,
         method: r.method,
         scheme: r.scheme,
+        tls: r.scheme == "https",
         sni: None,
+        filter_chain: None,
         headers: &r.headers,
     };
     let decision = gateway.decide(&view, &mut SplitMix64(7));
@@ -525,6 +527,8 @@ fn wasm(host: &mut portcullis_wasm_tests::Host, r: &Request, expected: &str) -> 
         .http_request()
         .header(":method", r.method)
         .header(":scheme", r.scheme)
+        // Envoy sets it from the connection, here of the scheme the request claims.
+        .header("x-forwarded-proto", r.scheme)
         .header(":path", r.path)
         .header(":authority", r.authority);
     for (k, v) in &r.headers {
@@ -584,7 +588,9 @@ fn abort_percentage(gateway: &Gateway, config: &Value, r: &Request) -> Option<f6
         path: r.path,
         method: r.method,
         scheme: r.scheme,
+        tls: r.scheme == "https",
         sni: None,
+        filter_chain: None,
         headers: &r.headers,
     };
     let name = gateway.decide(&view, &mut SplitMix64(7)).evidence.route?;

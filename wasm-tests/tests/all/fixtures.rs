@@ -138,6 +138,7 @@ pub fn plain_get<'h>(
         .header(":scheme", "http")
         .header(":path", path)
         .header(":authority", authority)
+        .header("x-forwarded-proto", "http")
 }
 
 /// Status of the local response, or 0 when the request went upstream.

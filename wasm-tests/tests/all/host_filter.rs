@@ -88,6 +88,7 @@ fn https_redirect_server_redirects_plain_text_only() {
     let s = host
         .http_request()
         .get("secure.example.com", "/")
+        .over_tls()
         .send_headers_only()
         .unwrap();
     assert_eq!(status_of(&s), 0);

@@ -72,6 +72,25 @@ fn host_match_ignores_port_and_case() {
     }
 }
 
+/// G-7: the redirect follows the connection (`x-forwarded-proto`, which Envoy sets from it),
+/// not `:scheme`: a cleartext HTTP/2 request claiming `:scheme: https` is redirected.
+#[test]
+fn https_redirect_ignores_a_claimed_scheme() {
+    let mut config = catch_all(&["secure.example.com"]);
+    config["listeners"][0]["servers"][0]["httpsRedirect"] = json!(true);
+    let mut host = router(&config);
+    let s = host
+        .http_request()
+        .header(":method", "GET")
+        .header(":scheme", "https")
+        .header(":path", "/a")
+        .header(":authority", "secure.example.com")
+        .header("x-forwarded-proto", "http")
+        .send_headers_only()
+        .unwrap();
+    assert_eq!(status_of(&s), 301, "{}", s.host_report());
+}
+
 /// G-7: a plain-text request to an httpsRedirect server gets 301 to https with host and path
 /// kept; an https request is routed.
 #[test]
@@ -93,6 +112,7 @@ fn https_redirect_server_answers_plain_text_with_301() {
     let s = host
         .http_request()
         .get("secure.example.com", "/")
+        .over_tls()
         .send_headers_only()
         .unwrap();
     assert_eq!(status_of(&s), 0);
@@ -210,6 +230,49 @@ fn sni_selects_the_https_server_and_its_route_table() {
                 s.host_report()
             ),
             None => assert_eq!(status_of(&s), 404, "{sni} {authority}: {}", s.host_report()),
+        }
+    }
+}
+
+/// G-11: with named filter chains the router takes the server from `xds.filter_chain_name`,
+/// the chain Envoy chose, not from the SNI; an unknown chain selects no server (404).
+#[test]
+fn tls_server_is_the_one_of_the_filter_chain() {
+    let server = |name: &str, host: &str, c: &str| {
+        json!({ "name": name, "hosts": [host], "tls": true, "filterChain": format!("chain-{name}"),
+                "virtualHosts": [{ "name": name, "domains": ["*"], "routes": [
+                    route(name, json!({}), to(&cluster(c)), json!({}))
+                ]}] })
+    };
+    let config = json!({
+        "version": 1,
+        "configVersion": "chains",
+        "listeners": [{ "port": 80, "servers": [
+            server("secure", "secure.example.com", "secure"),
+            server("any", "*", "any")
+        ]}],
+    });
+    let mut host = router(&config);
+    for (chain, expected) in [
+        ("chain-any", Some(cluster("any"))),
+        ("chain-secure", Some(cluster("secure"))),
+        ("other", None),
+    ] {
+        let s = host
+            .http_request()
+            .get("secure.example.com", "/")
+            .property("connection.requested_server_name", "secure.example.com")
+            .property("xds.filter_chain_name", chain)
+            .send_headers_only()
+            .unwrap();
+        assert_eq!(
+            s.upstream_cluster(),
+            expected,
+            "{chain}: {}",
+            s.host_report()
+        );
+        if expected.is_none() {
+            assert_eq!(status_of(&s), 404);
         }
     }
 }

@@ -93,7 +93,9 @@ fn calls(gw: &Gateway, path: &str, headers: &[(&str, &str)]) -> (Vec<Call>, Vec<
         path,
         method: "GET",
         scheme: "http",
+        tls: false,
         sni: None,
+        filter_chain: None,
         headers: &headers,
     };
     let Outcome::Forward(plan) = gw.decide(&request, &mut SplitMix64(1)).outcome else {

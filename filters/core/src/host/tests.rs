@@ -57,9 +57,15 @@ fn normalize() {
     assert_eq!(normalize_authority("dev.example.com."), "dev.example.com.");
     assert_eq!(normalize_authority("[::1]:443"), "[::1]");
     assert_eq!(normalize_authority("[::1]"), "[::1]");
-    assert_eq!(normalize_authority("::1"), "::1");
-    assert_eq!(normalize_authority("a:b"), "a:b");
-    assert_eq!(normalize_authority("a:"), "a:");
+    // S-2: Envoy's `ignore_port_in_host_matching` cuts at the last `:` outside brackets,
+    // whatever follows it.
+    assert_eq!(normalize_authority("::1"), ":");
+    assert_eq!(normalize_authority("a:b"), "a");
+    assert_eq!(normalize_authority("a:"), "a");
+    assert_eq!(normalize_authority("A.com:123456"), "a.com");
+    assert_eq!(normalize_authority("a.com:80:90"), "a.com:80");
+    assert_eq!(normalize_authority("[::1]:abc"), "[::1]");
+    assert_eq!(normalize_authority("[::1]x"), "[::1]x");
     assert!(matches!(normalize_authority("a.com:80"), Cow::Borrowed(_)));
 }
 

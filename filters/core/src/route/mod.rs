@@ -132,6 +132,7 @@ impl CompiledRoute {
         let path_rewrite = validate::action(route, at)?;
         validate::fault(route, at)?;
         validate::mirrors(route, at)?;
+        validate::header_operations(route, at)?;
         let cors = match &route.cors {
             None => None,
             Some(c) => Some(CompiledCors::compile(c).map_err(|(i, e)| {

@@ -1,9 +1,10 @@
 //! Compile-time checks of a route's action, fault and mirrors (V-17 … V-24), with the field
 //! paths the errors carry.
 
+use crate::contract::is_reserved_header;
 use crate::error::ConfigError;
 use crate::strmatch::RegexError;
-use crate::wire::{Action, Forward, Route, StringMatch};
+use crate::wire::{Action, Forward, HeaderOperations, HeaderOperationsPair, Route, StringMatch};
 
 use super::rewrite::PathRewrite;
 
@@ -34,6 +35,50 @@ pub(super) fn regex_text(m: Option<&StringMatch>) -> String {
         Some(StringMatch::Regex(r)) => r.clone(),
         _ => String::new(),
     }
+}
+
+/// S-8: no header operation of the route or of its destinations may touch the cluster header
+/// or Envoy's `x-envoy-*` control headers.
+pub(super) fn header_operations(route: &Route, at: &str) -> Result<(), ConfigError> {
+    let mut pairs = vec![("headers".to_string(), &route.headers)];
+    if let Action::Route(f) = &route.action {
+        pairs.extend(f.destinations.iter().enumerate().map(|(i, d)| {
+            (
+                format!("action.route.destinations[{i}].headers"),
+                &d.headers,
+            )
+        }));
+    }
+    for (field, pair) in pairs {
+        let HeaderOperationsPair { request, response } = pair;
+        for (side, ops) in [("request", request), ("response", response)] {
+            if let Some((verb, name)) = reserved_operation(ops) {
+                return Err(invalid(
+                    at,
+                    &format!("{field}.{side}.{verb}"),
+                    &format!(
+                        "header {name} is reserved (the cluster header and x-envoy-* control \
+                         headers cannot be set, added or removed, S-8)"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn reserved_operation(ops: &HeaderOperations) -> Option<(&'static str, &str)> {
+    let reserved = |n: &&String| is_reserved_header(n);
+    if let Some(n) = ops.set.keys().find(reserved) {
+        return Some(("set", n));
+    }
+    if let Some(n) = ops.add.keys().find(reserved) {
+        return Some(("add", n));
+    }
+    ops.remove
+        .iter()
+        .find(reserved)
+        .map(|n| ("remove", n.as_str()))
 }
 
 /// Checks the action; for a forward, checks its weights and compiles its path rewrite.

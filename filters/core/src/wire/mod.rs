@@ -90,6 +90,13 @@ pub struct Server {
     /// Empty means every such request gets 404 (G-10). Must be empty on plain-text servers.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub virtual_hosts: Vec<VirtualHost>,
+    /// With `tls`: the name of the Envoy filter chain that terminates this server's TLS. The
+    /// filter then selects the server by the chain Envoy chose for the connection
+    /// (`xds.filter_chain_name`), not by repeating the SNI match, so the two cannot disagree
+    /// (G-11). Either every TLS server of a listener names its chain, or none does; names are
+    /// unique within the listener.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter_chain: Option<String>,
 }
 
 /// An Envoy-style virtual host: one or more domains and an ordered route list.

@@ -77,7 +77,9 @@ pub struct Req {
     pub path: String,
     pub method: String,
     pub scheme: String,
+    pub tls: bool,
     pub sni: Option<String>,
+    pub filter_chain: Option<String>,
     pub headers: Vec<(String, String)>,
 }
 
@@ -89,7 +91,9 @@ impl Req {
             path: &self.path,
             method: &self.method,
             scheme: &self.scheme,
+            tls: self.tls,
             sni: self.sni.as_deref(),
+            filter_chain: self.filter_chain.as_deref(),
             headers: &self.headers,
         }
     }
@@ -104,7 +108,16 @@ impl Req {
         self
     }
 
+    /// The scheme, on a connection of that kind (`https`: TLS, as Envoy would report it).
     pub fn scheme(mut self, s: &str) -> Self {
+        self.scheme = s.to_string();
+        self.tls = s.eq_ignore_ascii_case("https");
+        self
+    }
+
+    /// `:scheme` as a client claims it, whatever the connection (a cleartext HTTP/2 client may
+    /// send `https`).
+    pub fn claimed_scheme(mut self, s: &str) -> Self {
         self.scheme = s.to_string();
         self
     }
@@ -112,6 +125,7 @@ impl Req {
     /// An https request on a TLS connection with this SNI (`None`: the client sent none).
     pub fn tls(mut self, sni: Option<&str>) -> Self {
         self.scheme = "https".to_string();
+        self.tls = true;
         self.sni = sni.map(str::to_string);
         self
     }
@@ -130,7 +144,9 @@ pub fn get(authority: &str, path: &str) -> Req {
         path: path.to_string(),
         method: "GET".to_string(),
         scheme: "http".to_string(),
+        tls: false,
         sni: None,
+        filter_chain: None,
         headers: Vec::new(),
     }
 }

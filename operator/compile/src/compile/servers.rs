@@ -238,10 +238,11 @@ fn accept_server<'r>(
 fn add_to_port<'r>(
     ctx: &mut Ctx<'r>,
     groups: &mut Vec<PortGroup<'r>>,
-    server: MergedServer<'r>,
+    mut server: MergedServer<'r>,
     port: u16,
 ) {
     let Some(group) = groups.iter_mut().find(|g| g.port == port) else {
+        name_chain(&mut server, &[]);
         groups.push(PortGroup {
             port,
             tls: server.mode.is_tls(),
@@ -275,5 +276,31 @@ fn add_to_port<'r>(
             return;
         }
     }
+    name_chain(&mut server, &group.servers);
     group.servers.push(server);
+}
+
+/// G-11: a terminated server's filter chain is named after the server, made unique among the
+/// chains of the port. The name stays with the server across configuration changes, so a
+/// filter config and a listener of different generations (during a rollout) agree on it.
+fn name_chain(server: &mut MergedServer<'_>, earlier: &[MergedServer<'_>]) {
+    let taken = |name: &str| {
+        earlier
+            .iter()
+            .filter_map(|s| s.chain.as_ref())
+            .any(|c| c.name == name)
+    };
+    let name = server.name.clone();
+    if let Some(chain) = &mut server.chain {
+        chain.name = (1..)
+            .map(|n| {
+                if n == 1 {
+                    name.clone()
+                } else {
+                    format!("{name}#{n}")
+                }
+            })
+            .find(|candidate| !taken(candidate))
+            .unwrap_or(name);
+    }
 }

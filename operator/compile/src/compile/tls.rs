@@ -99,6 +99,8 @@ pub(super) fn chain_for(
         server_names.clear();
     }
     Some(TlsChainPlan {
+        // Made unique within the port when the server joins it (`servers::add_to_port`).
+        name: String::new(),
         server_names,
         certificate_chain_pem: cert,
         private_key_pem: key,

@@ -75,6 +75,7 @@ pub(super) fn build_listener(
             https_redirect: s.https_redirect,
             tls: terminated,
             virtual_hosts,
+            filter_chain: s.chain.as_ref().map(|c| c.name.clone()),
         });
     }
     Some(Listener {

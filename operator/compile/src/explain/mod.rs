@@ -217,7 +217,9 @@ pub fn explain(
         path: &request.path,
         method: &request.method,
         scheme: &scheme,
+        tls: scheme.eq_ignore_ascii_case("https"),
         sni: Some(sni.as_str()).filter(|s| !s.is_empty()),
+        filter_chain: None,
         headers: &headers,
     };
     let decision = gateway.decide(&view, &mut SplitMix64(seed));

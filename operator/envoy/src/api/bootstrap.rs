@@ -16,6 +16,24 @@ pub struct Bootstrap {
     /// Clusters known before any xDS (the xDS server itself).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub static_resources: Option<StaticResources>,
+    /// Runtime flags.
+    pub layered_runtime: LayeredRuntime,
+}
+
+/// `bootstrap.v3.LayeredRuntime`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LayeredRuntime {
+    /// Layers, later ones overriding earlier ones.
+    pub layers: Vec<RuntimeLayer>,
+}
+
+/// `RuntimeLayer` with a static layer only.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RuntimeLayer {
+    /// The layer's name.
+    pub name: String,
+    /// Flag → value.
+    pub static_layer: serde_json::Map<String, serde_json::Value>,
 }
 
 /// `bootstrap.v3.Admin`.

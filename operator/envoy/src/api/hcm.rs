@@ -15,8 +15,23 @@ pub struct HttpConnectionManager {
     pub codec_type: CodecType,
     /// Trust the connection's own address (the gateway is the edge), not `x-forwarded-for`.
     pub use_remote_address: bool,
+    /// Proxies in front whose `x-forwarded-for` entries (and `x-forwarded-proto`) are trusted.
+    pub xff_num_trusted_hops: u32,
     /// Normalise paths per RFC 3986 before filters and routing.
     pub normalize_path: bool,
+    /// Merge adjacent slashes in the path.
+    pub merge_slashes: bool,
+    /// What to do with `%2F`, `%5C` in the path.
+    pub path_with_escaped_slashes_action: PathWithEscapedSlashesAction,
+    /// Idle time allowed per stream; zero disables the limit.
+    pub stream_idle_timeout: Duration,
+    /// `x-forwarded-client-cert` handling.
+    pub forward_client_cert_details: ForwardClientCertDetails,
+    /// Which client certificate fields go into `x-forwarded-client-cert` (SANITIZE_SET,
+    /// APPEND_FORWARD).
+    pub set_current_client_cert_details: SetCurrentClientCertDetails,
+    /// The `server` response header's value.
+    pub server_name: String,
     /// Upgrades allowed (websocket).
     pub upgrade_configs: Vec<UpgradeConfig>,
     /// Header mutations applied before any filter runs.
@@ -36,6 +51,35 @@ pub enum CodecType {
     /// Detect HTTP/1.1 or HTTP/2 per connection.
     #[serde(rename = "AUTO")]
     Auto,
+}
+
+/// `HttpConnectionManager.PathWithEscapedSlashesAction`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum PathWithEscapedSlashesAction {
+    /// Forward `%2F`, `%5C` as received.
+    #[serde(rename = "KEEP_UNCHANGED")]
+    KeepUnchanged,
+}
+
+/// `HttpConnectionManager.ForwardClientCertDetails`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum ForwardClientCertDetails {
+    /// Drop a client-sent header; on an mTLS connection, set it from the client certificate.
+    #[serde(rename = "SANITIZE_SET")]
+    SanitizeSet,
+}
+
+/// `HttpConnectionManager.SetCurrentClientCertDetails`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct SetCurrentClientCertDetails {
+    /// The subject.
+    pub subject: bool,
+    /// The whole certificate, URL-encoded PEM.
+    pub cert: bool,
+    /// The URI SANs.
+    pub uri: bool,
+    /// The DNS SANs.
+    pub dns: bool,
 }
 
 /// `HttpConnectionManager.UpgradeConfig`.

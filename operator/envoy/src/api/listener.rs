@@ -24,6 +24,9 @@ pub struct Listener {
 /// `listener.v3.FilterChain`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct FilterChain {
+    /// Its name, unique in the listener; filters read it as `xds.filter_chain_name`.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub name: String,
     /// Which connections take this chain; none = every connection.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub filter_chain_match: Option<FilterChainMatch>,

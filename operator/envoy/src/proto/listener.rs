@@ -39,6 +39,7 @@ pub fn listener(l: &api::Listener) -> listener_pb::Listener {
 
 fn filter_chain(c: &api::FilterChain) -> listener_pb::FilterChain {
     listener_pb::FilterChain {
+        name: c.name.clone(),
         filter_chain_match: c
             .filter_chain_match
             .as_ref()
@@ -73,7 +74,30 @@ pub(super) fn hcm(h: &api::HttpConnectionManager) -> hcm_pb::HttpConnectionManag
             api::CodecType::Auto => hcm_pb::http_connection_manager::CodecType::Auto.into(),
         },
         use_remote_address: Some(bool_value(h.use_remote_address)),
+        xff_num_trusted_hops: h.xff_num_trusted_hops,
         normalize_path: Some(bool_value(h.normalize_path)),
+        merge_slashes: h.merge_slashes,
+        path_with_escaped_slashes_action: match h.path_with_escaped_slashes_action {
+            api::PathWithEscapedSlashesAction::KeepUnchanged => {
+                hcm_pb::http_connection_manager::PathWithEscapedSlashesAction::KeepUnchanged.into()
+            }
+        },
+        stream_idle_timeout: Some(duration(h.stream_idle_timeout)),
+        forward_client_cert_details: match h.forward_client_cert_details {
+            api::ForwardClientCertDetails::SanitizeSet => {
+                hcm_pb::http_connection_manager::ForwardClientCertDetails::SanitizeSet.into()
+            }
+        },
+        set_current_client_cert_details: Some(
+            hcm_pb::http_connection_manager::SetCurrentClientCertDetails {
+                subject: Some(bool_value(h.set_current_client_cert_details.subject)),
+                cert: h.set_current_client_cert_details.cert,
+                uri: h.set_current_client_cert_details.uri,
+                dns: h.set_current_client_cert_details.dns,
+                ..Default::default()
+            },
+        ),
+        server_name: h.server_name.clone(),
         upgrade_configs: h
             .upgrade_configs
             .iter()

@@ -14,6 +14,7 @@ fn a_packed_listener_decodes_to_what_was_rendered() {
         name: "tls.443".into(),
         address: Address::socket("127.0.0.1", 10443),
         filter_chains: vec![FilterChain {
+            name: "chain".into(),
             filter_chain_match: None,
             transport_socket: None,
             filters: vec![Filter::typed(

@@ -6,8 +6,8 @@ use super::{Source, source};
 use crate::api::{
     Address, ApiConfigSource, ApiType, ApiVersion, Bootstrap, Cluster, ClusterLoadAssignment,
     DiscoveryType, DnsLookupFamily, Duration, DynamicResources, Empty, Endpoint, EnvoyGrpc,
-    ExplicitHttpConfig, GrpcService, HttpProtocolOptions, LbEndpoint, LocalityLbEndpoints, Node,
-    StaticResources, TypedConfig,
+    ExplicitHttpConfig, GrpcService, HttpProtocolOptions, LayeredRuntime, LbEndpoint,
+    LocalityLbEndpoints, Node, RuntimeLayer, StaticResources, TypedConfig,
 };
 use crate::delivery::{ConfigDelivery, XdsServer};
 
@@ -67,6 +67,23 @@ pub fn render_bootstrap(opts: &BootstrapOptions) -> Bootstrap {
             ads_config,
         },
         static_resources,
+        layered_runtime: runtime(),
+    }
+}
+
+/// Istio's bootstrap runtime where it decides request handling: a `#fragment` in the path is
+/// stripped before routing rather than rejected with 400 (S-1; docs/connection-manager.md).
+fn runtime() -> LayeredRuntime {
+    let mut flags = serde_json::Map::new();
+    flags.insert(
+        "envoy.reloadable_features.http_reject_path_with_fragment".into(),
+        serde_json::Value::Bool(false),
+    );
+    LayeredRuntime {
+        layers: vec![RuntimeLayer {
+            name: "portcullis".into(),
+            static_layer: flags,
+        }],
     }
 }
 

@@ -13,11 +13,15 @@ use super::{
 use crate::api::{
     AccessLog, Address, CodecType, CommonTlsContext, DownstreamTlsContext, Duration, Empty,
     ExtensionConfigSource, FileAccessLog, Filter, FilterChain, FilterChainMatch, FilterConfig,
-    HTTP_WASM_TYPE, HeaderMutation, HeaderMutationOp, HttpConnectionManager, HttpFilter, Listener,
-    ListenerFilter, LogFormat, NETWORK_WASM_TYPE, Route, RouteAction, RouteConfiguration,
-    RouteMatch, Secret, TcpProxy, TlsParameters, TlsProtocol, TransportSocket, TypedConfig,
-    TypedExtensionConfig, UpgradeConfig, VirtualHost,
+    ForwardClientCertDetails, HTTP_WASM_TYPE, HeaderMutation, HeaderMutationOp,
+    HttpConnectionManager, HttpFilter, Listener, ListenerFilter, LogFormat, NETWORK_WASM_TYPE,
+    PathWithEscapedSlashesAction, Route, RouteAction, RouteConfiguration, RouteMatch, Secret,
+    SetCurrentClientCertDetails, TcpProxy, TlsParameters, TlsProtocol, TransportSocket,
+    TypedConfig, TypedExtensionConfig, UpgradeConfig, VirtualHost,
 };
+
+/// The `server` header of responses, as Istio's gateways send it.
+pub(super) const SERVER_NAME: &str = "istio-envoy";
 
 /// Cluster with no endpoints: the destination of egress passthrough connections whose SNI no
 /// chain serves. The audit filter records and closes them first; this only satisfies tcp_proxy.
@@ -59,6 +63,7 @@ pub(super) fn listener(
     let sni_based = !chains.is_empty();
     if !sni_based {
         chains.push(FilterChain {
+            name: String::new(),
             filter_chain_match: None,
             transport_socket: None,
             filters: vec![hcm],
@@ -78,6 +83,7 @@ pub(super) fn listener(
         let mut filters: Vec<Filter> = audit.into_iter().collect();
         filters.push(tcp_proxy(&l.name, BLACKHOLE_CLUSTER));
         FilterChain {
+            name: String::new(),
             filter_chain_match: None,
             transport_socket: None,
             filters,
@@ -104,12 +110,30 @@ fn http_connection_manager(l: &ListenerPlan, opts: &RenderOptions) -> Filter {
         config: FilterConfig::Typed(TypedConfig::Router(Empty {})),
     });
 
+    // Istio's gateway connection manager, setting by setting: docs/connection-manager.md.
     let hcm = HttpConnectionManager {
         stat_prefix: l.name.clone(),
         codec_type: CodecType::Auto,
-        // A gateway is the edge: it sets x-forwarded-proto from the real connection (G-7).
+        // A gateway is the edge: it sets x-forwarded-proto from the real connection, and the
+        // filters decide httpsRedirect on it (G-7), so no hop is trusted.
         use_remote_address: true,
+        xff_num_trusted_hops: 0,
+        // S-1: Istio's BASE normalisation.
         normalize_path: true,
+        merge_slashes: false,
+        path_with_escaped_slashes_action: PathWithEscapedSlashesAction::KeepUnchanged,
+        // Istio disables the per-stream idle limit (long polls, streaming gRPC).
+        stream_idle_timeout: Duration::from_secs(0),
+        // S-5: a client-sent x-forwarded-client-cert never passes; on a MUTUAL connection
+        // Envoy sets it from the verified client certificate.
+        forward_client_cert_details: ForwardClientCertDetails::SanitizeSet,
+        set_current_client_cert_details: SetCurrentClientCertDetails {
+            subject: true,
+            cert: true,
+            uri: true,
+            dns: true,
+        },
+        server_name: SERVER_NAME.into(),
         upgrade_configs: vec![UpgradeConfig {
             upgrade_type: "websocket".into(),
         }],
@@ -190,7 +214,9 @@ fn access_log(path: &std::path::Path) -> AccessLog {
     }
 }
 
-/// A terminated-TLS chain, selected by SNI (G-11).
+/// A terminated-TLS chain, selected by SNI (G-11) and named as the wire config's
+/// `Server.filterChain` names it, so the router routes in the table of the server whose chain
+/// Envoy chose.
 fn tls_chain(
     c: &TlsChainPlan,
     hcm: &Filter,
@@ -205,6 +231,7 @@ fn tls_chain(
     };
     secrets::attach(c, &mut common, opts, naming, secrets);
     FilterChain {
+        name: c.name.clone(),
         filter_chain_match: (!c.server_names.is_empty()).then(|| FilterChainMatch {
             server_names: c.server_names.clone(),
         }),
@@ -243,6 +270,7 @@ fn passthrough_chain(p: &PassthroughPlan, audit: Option<&Filter>) -> FilterChain
     let mut filters: Vec<Filter> = audit.cloned().into_iter().collect();
     filters.push(tcp_proxy(&p.cluster, &p.cluster));
     FilterChain {
+        name: String::new(),
         filter_chain_match: Some(FilterChainMatch {
             server_names: p.server_names.clone(),
         }),

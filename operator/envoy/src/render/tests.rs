@@ -124,6 +124,7 @@ fn ingress_plan() -> EnvoyPlan {
     let mut https = listener("https.443", 443, ListenerKind::Ingress);
     https.tls_chains = vec![
         TlsChainPlan {
+            name: "default/gw/https".into(),
             server_names: vec!["dev.example.com".into()],
             certificate_chain_pem: "CERT".into(),
             private_key_pem: "KEY".into(),
@@ -132,6 +133,7 @@ fn ingress_plan() -> EnvoyPlan {
             settings: Default::default(),
         },
         TlsChainPlan {
+            name: "default/gw/https-any".into(),
             server_names: vec![],
             certificate_chain_pem: "CERT2".into(),
             private_key_pem: "KEY2".into(),

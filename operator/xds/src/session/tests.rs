@@ -36,6 +36,7 @@ fn listener(name: &str, port: u16) -> Listener {
         name: name.into(),
         address: Address::socket("127.0.0.1", port),
         filter_chains: vec![FilterChain {
+            name: String::new(),
             filter_chain_match: None,
             transport_socket: None,
             filters: vec![Filter {

@@ -1,12 +1,14 @@
 //! Header operations (V-22).
 
+use portcullis_core::contract::is_reserved_header;
 use portcullis_core::wire::{HeaderOperations, HeaderOperationsPair};
 
 use super::super::context::Reporter;
 use crate::istio;
 
 /// V-22: header operations. `:authority`/`host` in `request.set`/`add` are returned as an
-/// authority rewrite; pseudo-headers and `host` in `remove` are dropped.
+/// authority rewrite; pseudo-headers and `host` in `remove` are dropped. S-8: an operation on
+/// the cluster header or an `x-envoy-*` control header is an error, and the operation dropped.
 pub(super) fn header_ops(
     r: &mut Reporter<'_>,
     h: Option<&istio::Headers>,
@@ -34,6 +36,10 @@ pub(super) fn header_ops(
                     }
                     continue;
                 }
+                if is_reserved_header(&lower) {
+                    reserved(r, &format!("{field}.{side}.{verb}.{name}"), name);
+                    continue;
+                }
                 if lower.starts_with(':') {
                     r.warning(
                         &format!("{field}.{side}.{verb}.{name}"),
@@ -55,6 +61,10 @@ pub(super) fn header_ops(
                 );
                 continue;
             }
+            if is_reserved_header(&lower) {
+                reserved(r, &format!("{field}.{side}.remove"), name);
+                continue;
+            }
             out.remove.push(lower);
         }
         out
@@ -62,4 +72,19 @@ pub(super) fn header_ops(
     let request = convert(r, h.request.as_ref(), "request");
     let response = convert(r, h.response.as_ref(), "response");
     (HeaderOperationsPair { request, response }, authority)
+}
+
+/// S-8: the router applies these operations before Envoy's router reads the request, so the
+/// cluster header or an Envoy control header would steer routing; Istio applies them as route
+/// header mutations, which never do.
+fn reserved(r: &mut Reporter<'_>, field: &str, name: &str) {
+    r.error(
+        field,
+        format!(
+            "header {name} is reserved: the cluster header and x-envoy-* control headers decide \
+             the upstream cluster, timeout and retries, and configuration cannot set, add or \
+             remove them; operation dropped"
+        ),
+        Some("S-8"),
+    );
 }

@@ -183,6 +183,54 @@ fn v21_v22_rewrite_and_headers() {
     assert!(no_routes(&out));
 }
 
+/// S-8: header operations on the cluster header or an Envoy control header, at the rule and
+/// per destination, request and response, are errors naming the resource and the header; the
+/// operations are dropped and the others kept.
+#[test]
+fn s8_reserved_headers_are_errors() {
+    let out = one_rule(
+        "  - route: [{destination: {host: a.org}, headers: {request: {set: {X-Portcullis-Cluster: 'outbound|80||b.org'}}, response: {remove: [x-envoy-upstream-service-time]}}}]\n    headers:\n      request: {set: {x-envoy-upstream-rq-timeout-ms: '1', x-kept: '1'}, add: {x-envoy-max-retries: '5'}, remove: [x-portcullis-cluster]}\n      response: {set: {x-envoy-overloaded: 'true'}}\n",
+    );
+    let errors = with_rule(&out, "S-8");
+    let fields: Vec<&str> = errors.iter().filter_map(|d| d.field.as_deref()).collect();
+    assert_eq!(errors.len(), 6, "{errors:#?}");
+    for d in &errors {
+        assert_eq!(d.severity, Severity::Error);
+        assert_eq!(d.resource, "VirtualService default/v");
+        assert!(d.message.contains("reserved"), "{}", d.message);
+    }
+    for (field, header) in [
+        (
+            "request.set.x-envoy-upstream-rq-timeout-ms",
+            "x-envoy-upstream-rq-timeout-ms",
+        ),
+        ("request.add.x-envoy-max-retries", "x-envoy-max-retries"),
+        ("request.remove", "x-portcullis-cluster"),
+        ("response.set.x-envoy-overloaded", "x-envoy-overloaded"),
+        ("request.set.X-Portcullis-Cluster", "X-Portcullis-Cluster"),
+        ("response.remove", "x-envoy-upstream-service-time"),
+    ] {
+        assert!(
+            errors
+                .iter()
+                .any(|d| d.field.as_deref().is_some_and(|f| f.ends_with(field))
+                    && d.message.contains(header)),
+            "{field}: {fields:?}"
+        );
+    }
+    // The route survives without the refused operations.
+    let route = only_route(&out);
+    assert_eq!(
+        route.headers.request.set.keys().collect::<Vec<_>>(),
+        ["x-kept"]
+    );
+    assert!(route.headers.request.add.is_empty() && route.headers.request.remove.is_empty());
+    let Action::Route(f) = &route.action else {
+        panic!()
+    };
+    assert!(f.destinations[0].headers.is_empty());
+}
+
 /// V-23: fault percentages; an absent percentage means 0 with a warning.
 #[test]
 fn v23_fault() {

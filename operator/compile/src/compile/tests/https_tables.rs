@@ -184,3 +184,54 @@ fn g10_https_server_without_routes() {
         "{d:#?}"
     );
 }
+
+/// G-11: each terminated server's filter chain is named after the server, in the Envoy plan and
+/// in the wire config alike, made unique on the port when two servers share a name; the filter
+/// selects the server by that name.
+#[test]
+fn g11_filter_chains_are_named_after_their_servers() {
+    let yaml = TWO_HTTPS.to_string()
+        + "
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw-a, namespace: other}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https-a, protocol: HTTPS}
+    hosts: [c.example.com]
+    tls: {mode: SIMPLE, credentialName: cert}
+  - port: {number: 443, name: https-a, protocol: HTTPS}
+    hosts: [d.example.com]
+    tls: {mode: SIMPLE, credentialName: cert}
+";
+    let out = compile_yaml(&yaml);
+    let wire = out.wire.listeners.iter().find(|l| l.port == 443).unwrap();
+    let plan = out
+        .envoy
+        .listeners
+        .iter()
+        .find(|l| l.gateway_port == 443)
+        .unwrap();
+    let wire_chains: Vec<&str> = wire
+        .servers
+        .iter()
+        .map(|s| s.filter_chain.as_deref().unwrap())
+        .collect();
+    let plan_chains: Vec<&str> = plan.tls_chains.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(
+        wire_chains,
+        // Istio's order: name, then namespace (G-2).
+        [
+            "default/gw-a/https-a",
+            "other/gw-a/https-a",
+            "other/gw-a/https-a#2",
+            "default/gw-b/https-b"
+        ]
+    );
+    assert_eq!(plan_chains, wire_chains);
+    // Plain-text servers have no chain of their own.
+    let plain = out.wire.listeners.iter().find(|l| l.port == 80).unwrap();
+    assert!(plain.servers.iter().all(|s| s.filter_chain.is_none()));
+}
