@@ -43,6 +43,8 @@ pub struct Metrics {
     pub hosts: Family<FilterLabels, Gauge>,
     /// Routes served, per GatewayFilter.
     pub routes: Family<FilterLabels, Gauge>,
+    /// Size of the filters' compiled configuration (wire JSON), per GatewayFilter.
+    pub config_bytes: Family<FilterLabels, Gauge>,
     /// Proxies running the compiled configuration, per GatewayFilter.
     pub programmed_proxies: Family<FilterLabels, Gauge>,
     /// Connected proxies of the workload, per GatewayFilter.
@@ -65,6 +67,7 @@ impl Metrics {
             build_seconds: Histogram::new(exponential_buckets(0.0001, 2.0, 18)),
             hosts: Family::default(),
             routes: Family::default(),
+            config_bytes: Family::default(),
             programmed_proxies: Family::default(),
             connected_proxies: Family::default(),
             ignored: Family::default(),
@@ -97,6 +100,11 @@ impl Metrics {
         );
         registry.register("hosts", "Host names served", metrics.hosts.clone());
         registry.register("routes", "Routes served", metrics.routes.clone());
+        registry.register(
+            "config_bytes",
+            "Size of the filters' compiled configuration (wire JSON)",
+            metrics.config_bytes.clone(),
+        );
         registry.register(
             "programmed_proxies",
             "Proxies of the workload running its compiled configuration",

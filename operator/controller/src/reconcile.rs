@@ -210,6 +210,15 @@ pub async fn reconcile(filter: Arc<GatewayFilter>, ctx: Arc<Context>) -> Result<
     let distributed = distribute(&filter, &ctx).await?;
     let desired = desired_status(&filter, &ctx, distributed).await;
     record_metrics(&filter, &desired, &ctx.metrics);
+    if let Some(wire) = ctx.server.compiled(&identity(&filter)).await.wire {
+        ctx.metrics
+            .config_bytes
+            .get_or_create(&FilterLabels {
+                namespace: filter.namespace().unwrap_or_default(),
+                name: filter.name_any(),
+            })
+            .set(i64::try_from(wire.to_json().len()).unwrap_or(i64::MAX));
+    }
     if filter.status.as_ref() == Some(&desired) {
         return Ok(Action::requeue(Duration::from_secs(300)));
     }

@@ -174,6 +174,21 @@ async fn resources_from_the_api_compile_and_the_status_follows() {
     })
     .await;
     assert_ne!(status["status"]["compiledHash"], json!(version));
+
+    // The metrics say the same, on the xDS server's /metrics.
+    let metrics = running.server.metrics_text();
+    for line in [
+        "portcullis_controller_hosts{namespace=\"edge\",name=\"ingress\"} 2",
+        "portcullis_controller_routes{namespace=\"edge\",name=\"ingress\"} 2",
+    ] {
+        assert!(metrics.contains(line), "{line} missing in:\n{metrics}");
+    }
+    assert!(
+        metrics
+            .contains("portcullis_controller_config_bytes{namespace=\"edge\",name=\"ingress\"} ")
+    );
+    assert!(metrics.contains("portcullis_xds_connected_proxies 0"));
+    assert!(metrics.trim_end().ends_with("# EOF"));
 }
 
 /// With leader election: the Lease is taken, then the controller publishes and writes status.
