@@ -50,15 +50,67 @@ pub enum Unbuildable {
     NoModules,
 }
 
-/// The objects a GatewayFilter's distribution mode needs for `compiled` (none for xDS).
+/// A way of carrying compiled configuration to a workload's gateways.
+pub trait Distributor: Send + Sync {
+    /// The Kubernetes objects to write for `compiled` (none when the mode delivers by itself).
+    fn objects(
+        &self,
+        filter: &GatewayFilter,
+        compiled: &Compiled,
+        urls: &ModuleUrls,
+    ) -> Result<Vec<Value>, Unbuildable>;
+}
+
+/// The controller's own xDS server delivers: nothing to write.
+#[derive(Debug)]
+pub struct Xds;
+
+impl Distributor for Xds {
+    fn objects(
+        &self,
+        _: &GatewayFilter,
+        _: &Compiled,
+        _: &ModuleUrls,
+    ) -> Result<Vec<Value>, Unbuildable> {
+        Ok(Vec::new())
+    }
+}
+
+/// One Istio `WasmPlugin` per filter module, for istiod-managed gateways.
+#[derive(Debug)]
+pub struct IstioWasmPlugin;
+
+impl Distributor for IstioWasmPlugin {
+    fn objects(
+        &self,
+        filter: &GatewayFilter,
+        compiled: &Compiled,
+        urls: &ModuleUrls,
+    ) -> Result<Vec<Value>, Unbuildable> {
+        wasm_plugins(filter, compiled, urls)
+    }
+}
+
+/// The distributor of a mode; `None` for a mode that is not implemented (`ConfigMap`, refused
+/// in the GatewayFilter's status).
+pub fn distributor(mode: Distribution) -> Option<&'static dyn Distributor> {
+    match mode {
+        Distribution::Xds => Some(&Xds),
+        Distribution::IstioWasmPlugin => Some(&IstioWasmPlugin),
+        Distribution::ConfigMap => None,
+    }
+}
+
+/// The objects a GatewayFilter's distribution mode needs for `compiled` (none for xDS and for
+/// modes that are not implemented).
 pub fn objects(
     filter: &GatewayFilter,
     compiled: &Compiled,
     urls: &ModuleUrls,
 ) -> Result<Vec<Value>, Unbuildable> {
-    match filter.spec.distribution {
-        Distribution::Xds | Distribution::ConfigMap => Ok(Vec::new()),
-        Distribution::IstioWasmPlugin => wasm_plugins(filter, compiled, urls),
+    match distributor(filter.spec.distribution) {
+        Some(d) => d.objects(filter, compiled, urls),
+        None => Ok(Vec::new()),
     }
 }
 

@@ -16,7 +16,7 @@ use portcullis_compile::load::load_json;
 use portcullis_envoy::api::FailurePolicy as EnvoyFailurePolicy;
 use portcullis_xds::{Inputs, WorkloadSettings};
 
-use crate::crd::{AuditFailureMode, Distribution, FailurePolicy, GatewayFilter};
+use crate::crd::{AuditFailureMode, FailurePolicy, GatewayFilter};
 
 /// The Istio kinds the controller reads, at the storage version `networking.istio.io/v1`
 /// (one served version: an object watched at two versions would arrive twice).
@@ -114,7 +114,7 @@ pub fn workloads(filters: &[Arc<GatewayFilter>]) -> Vec<WorkloadSettings> {
 /// The controller compiles for the GatewayFilter's workload: its distribution is implemented
 /// (`Xds`, `IstioWasmPlugin`; `ConfigMap` is refused in its status).
 pub fn compiled_here(filter: &GatewayFilter) -> bool {
-    filter.spec.distribution != Distribution::ConfigMap
+    crate::distribute::distributor(filter.spec.distribution).is_some()
 }
 
 /// GatewayFilters oldest first (creation time, then namespace and name).
