@@ -20,7 +20,7 @@ use kube::runtime::reflector::Store;
 use kube::{Resource, ResourceExt};
 use portcullis_compile::compile::GatewayIdentity;
 use portcullis_compile::diagnostics::Severity;
-use portcullis_xds::XdsServer;
+use portcullis_xds::{Compiled, XdsServer};
 use tokio::sync::watch;
 
 use crate::crd::{GatewayFilter, GatewayFilterStatus};
@@ -100,16 +100,16 @@ pub fn identity(filter: &GatewayFilter) -> GatewayIdentity {
     }
 }
 
-/// The status `filter` should have now, given what was distributed for it (distributions
-/// other than xDS).
+/// The status `filter` should have now, given the configuration compiled for its workload
+/// and what was distributed for it (distributions other than xDS).
 pub async fn desired_status(
     filter: &GatewayFilter,
     ctx: &Context,
+    compiled: &Compiled,
     distributed: Option<Result<Vec<String>, String>>,
 ) -> GatewayFilterStatus {
     let publication = Arc::clone(&ctx.published.borrow());
     let me = identity(filter);
-    let compiled = ctx.server.compiled(&me).await;
     let filters = ctx.filters.state();
     let conflicts_with = ordered(&filters)
         .into_iter()
@@ -148,7 +148,7 @@ pub async fn desired_status(
     status::status(&Observed {
         filter,
         conflicts_with,
-        compiled: &compiled,
+        compiled,
         unreadable: &publication.unreadable,
         proxies: &proxies,
         distributed,
@@ -160,13 +160,13 @@ pub async fn desired_status(
 /// nothing could be, for the status.
 async fn distribute(
     filter: &GatewayFilter,
+    compiled: &Compiled,
     ctx: &Context,
 ) -> Result<Option<Result<Vec<String>, String>>, Error> {
     if filter.spec.distribution == crate::crd::Distribution::Xds {
         return Ok(None);
     }
-    let compiled = ctx.server.compiled(&identity(filter)).await;
-    let objects = match distribute::objects(filter, &compiled, &ctx.module_urls) {
+    let objects = match distribute::objects(filter, compiled, &ctx.module_urls) {
         Ok(objects) => objects,
         Err(why) => return Ok(Some(Err(why.to_string()))),
     };
@@ -203,22 +203,15 @@ pub async fn reconcile(filter: Arc<GatewayFilter>, ctx: Arc<Context>) -> Result<
         .borrow()
         .workloads
         .contains(&settings(&filter));
-    if !published {
+    // (A filter whose distribution is not implemented is never published: its status says so.)
+    if compiled_here(&filter) && !published {
         ctx.changes.bump();
         return Ok(Action::await_change());
     }
-    let distributed = distribute(&filter, &ctx).await?;
-    let desired = desired_status(&filter, &ctx, distributed).await;
-    record_metrics(&filter, &desired, &ctx.metrics);
-    if let Some(wire) = ctx.server.compiled(&identity(&filter)).await.wire {
-        ctx.metrics
-            .config_bytes
-            .get_or_create(&FilterLabels {
-                namespace: filter.namespace().unwrap_or_default(),
-                name: filter.name_any(),
-            })
-            .set(i64::try_from(wire.to_json().len()).unwrap_or(i64::MAX));
-    }
+    let compiled = ctx.server.compiled(&identity(&filter)).await;
+    let distributed = distribute(&filter, &compiled, &ctx).await?;
+    let desired = desired_status(&filter, &ctx, &compiled, distributed).await;
+    record_metrics(&filter, &desired, &compiled, &ctx.metrics);
     if filter.status.as_ref() == Some(&desired) {
         return Ok(Action::requeue(Duration::from_secs(300)));
     }
@@ -270,11 +263,20 @@ async fn write_status(
     Ok(())
 }
 
-fn record_metrics(filter: &GatewayFilter, status: &GatewayFilterStatus, metrics: &Metrics) {
+fn record_metrics(
+    filter: &GatewayFilter,
+    status: &GatewayFilterStatus,
+    compiled: &Compiled,
+    metrics: &Metrics,
+) {
     let labels = FilterLabels {
         namespace: filter.namespace().unwrap_or_default(),
         name: filter.name_any(),
     };
+    metrics
+        .config_bytes
+        .get_or_create(&labels)
+        .set(i64::try_from(compiled.counts.config_bytes).unwrap_or(i64::MAX));
     metrics
         .hosts
         .get_or_create(&labels)

@@ -120,7 +120,13 @@ impl Stores {
             let api = scope.api(&client, &resource);
             let writer = reflector::store::Writer::new(resource);
             istio.push(writer.as_reader());
-            tasks.push(spawn_reflector(api, writer, changes.clone(), kind));
+            tasks.push(spawn_reflector(
+                api,
+                watcher::Config::default(),
+                writer,
+                changes.clone(),
+                kind,
+            ));
         }
         Stores {
             client,
@@ -165,20 +171,7 @@ impl Stores {
                 let writer = reflector::store::Writer::default();
                 let store = writer.as_reader();
                 let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
-                let changes = self.changes.clone();
-                let task = tokio::spawn(async move {
-                    watcher(api, config)
-                        .default_backoff()
-                        .reflect(writer)
-                        .for_each(|event| {
-                            if let Err(e) = event {
-                                tracing::warn!(error = %e, "secret watch failed; retrying");
-                            }
-                            changes.bump();
-                            async {}
-                        })
-                        .await;
-                });
+                let task = spawn_reflector(api, config, writer, self.changes.clone(), "Secret");
                 started.push(store.clone());
                 secrets.insert(key, SecretWatch { store, task });
             }
@@ -222,6 +215,7 @@ where
 
 fn spawn_reflector<K>(
     api: Api<K>,
+    config: watcher::Config,
     writer: reflector::store::Writer<K>,
     changes: Changes,
     what: &'static str,
@@ -231,7 +225,7 @@ where
     K::DynamicType: Clone + Eq + std::hash::Hash + Send + Sync,
 {
     tokio::spawn(async move {
-        watcher(api, watcher::Config::default())
+        watcher(api, config)
             .default_backoff()
             .reflect(writer)
             .for_each(|event| {

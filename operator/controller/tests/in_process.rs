@@ -305,3 +305,23 @@ async fn istio_mode_writes_one_wasm_plugin_per_configuration() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(writes(), 2, "an unchanged configuration was written again");
 }
+
+/// A GatewayFilter asking for a distribution that is not implemented gets a status saying so
+/// (it is never published, so it must not wait for a publication).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unimplemented_distribution_is_refused_in_the_status() {
+    let api = FakeApi::default();
+    fixtures(&api);
+    let mut filter = api
+        .get("gatewayfilters", FILTERS, "edge", "ingress")
+        .unwrap();
+    filter["spec"]["distribution"] = json!("ConfigMap");
+    api.apply("gatewayfilters", filter).unwrap();
+    let _running = start(&api, None).await;
+    let status = eventually(&api, "the refusal in the status", async || {
+        let f = api.get("gatewayfilters", FILTERS, "edge", "ingress")?;
+        (condition(&f, "Accepted")["reason"] == "UnsupportedValue").then_some(f)
+    })
+    .await;
+    assert_eq!(condition(&status, "Accepted")["status"], "False");
+}

@@ -21,7 +21,7 @@ use portcullis_controller::distribute::{Applier, ModuleUrls};
 use portcullis_controller::inputs::{Objects, inputs, settings};
 use portcullis_controller::metrics::Metrics;
 use portcullis_controller::publish::Publication;
-use portcullis_controller::reconcile::{Context, desired_status, reconcile};
+use portcullis_controller::reconcile::{Context, desired_status, identity, reconcile};
 use portcullis_controller::watch::Changes;
 use portcullis_xds::{Module, ModuleSource, ProxyDefaults, XdsServer};
 use serde_json::{Value, json};
@@ -136,7 +136,8 @@ fn respond(send: tower_test::mock::SendResponse<Response<Body>>, value: &Value) 
 async fn a_new_status_is_applied_once_after_its_events() {
     let filter = gateway_filter();
     let (ctx, mut handle) = context(&filter);
-    let expected = desired_status(&filter, &ctx, None).await;
+    let compiled = ctx.server.compiled(&identity(&filter)).await;
+    let expected = desired_status(&filter, &ctx, &compiled, None).await;
     assert!(expected.compiled_hash.is_some(), "{expected:?}");
 
     let script = tokio::spawn(async move {
@@ -194,7 +195,8 @@ async fn a_new_status_is_applied_once_after_its_events() {
 async fn an_unchanged_status_is_not_written() {
     let mut filter = gateway_filter();
     let (ctx, _handle) = context(&filter);
-    filter.status = Some(desired_status(&filter, &ctx, None).await);
+    let compiled = ctx.server.compiled(&identity(&filter)).await;
+    filter.status = Some(desired_status(&filter, &ctx, &compiled, None).await);
     // The handle never answers: a request would hang the reconcile.
     let result = tokio::time::timeout(
         std::time::Duration::from_secs(10),

@@ -192,6 +192,8 @@ pub struct Counts {
     pub hosts: usize,
     /// Routes, over every virtual host.
     pub routes: usize,
+    /// Size of the filters' configuration (the wire JSON), in bytes.
+    pub config_bytes: usize,
 }
 
 impl Counts {
@@ -202,7 +204,10 @@ impl Counts {
                 .iter()
                 .chain(l.servers.iter().flat_map(|s| s.virtual_hosts.iter()))
         });
-        let mut counts = Counts::default();
+        let mut counts = Counts {
+            config_bytes: wire.to_json().len(),
+            ..Counts::default()
+        };
         for vh in virtual_hosts {
             counts.hosts += vh.domains.len();
             counts.routes += vh.routes.len();

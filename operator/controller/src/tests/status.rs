@@ -28,6 +28,7 @@ fn compiled(version: &str) -> Compiled {
         counts: Counts {
             hosts: 3,
             routes: 5,
+            config_bytes: 100,
         },
         wire: None,
     }
