@@ -14,7 +14,6 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -23,9 +22,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::CustomResourceExt;
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
-use portcullis::envoy::{EnvoyProcess, EnvoyProcessOptions, write_private};
 use portcullis_controller::GatewayFilter;
-use portcullis_envoy::{BootstrapOptions, ConfigDelivery, render_bootstrap};
 use serde_json::json;
 use support::http::get;
 use support::*;
@@ -151,7 +148,7 @@ async fn a_cluster_programs_a_local_envoy() {
     let dir = state_dir();
     portcullis::envoy::create_private_dir(&dir).unwrap();
     let xds = free_port();
-    let (binary, modules) = envoy_and_modules();
+    let (_, modules) = envoy_and_modules();
     let portcullis_envoy::WasmCode::Local(router) = &modules.router else {
         panic!("modules must be files");
     };
@@ -171,33 +168,14 @@ async fn a_cluster_programs_a_local_envoy() {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let bootstrap = render_bootstrap(&BootstrapOptions {
-        node_id: "e2e-gateway".into(),
-        labels: BTreeMap::from([("istio".to_string(), "ingressgateway".to_string())]),
-        namespace: Some(ns.clone()),
-        admin_port: 0,
-        delivery: ConfigDelivery::Ads(portcullis_envoy::XdsServer {
-            address: "127.0.0.1".into(),
-            port: xds,
-        }),
-    });
-    write_private(
-        &dir.join("bootstrap.json"),
-        &portcullis_envoy::api::to_json_value(&bootstrap),
+    let envoy = envoy_for_xds(
+        "e2e-gateway",
+        &[("istio", "ingressgateway")],
+        &ns,
+        xds,
+        &dir,
     )
-    .unwrap();
-    let envoy = EnvoyProcess::start(
-        &EnvoyProcessOptions {
-            binary: binary.path,
-            bootstrap: dir.join("bootstrap.json"),
-            log_path: dir.join("envoy.log"),
-            concurrency: 1,
-            admin_port: 0,
-        },
-        Duration::from_secs(30),
-    )
-    .await
-    .unwrap();
+    .await;
 
     let filters: Api<GatewayFilter> = Api::namespaced(client.clone(), &ns);
     let deadline = Instant::now() + Duration::from_secs(60);

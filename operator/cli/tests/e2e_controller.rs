@@ -13,14 +13,12 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use portcullis::envoy::{EnvoyProcess, EnvoyProcessOptions, write_private};
-use portcullis_envoy::{BootstrapOptions, ConfigDelivery, render_bootstrap};
+use portcullis::envoy::EnvoyProcess;
 use portcullis_kube_fake::FakeApi;
 use serde_json::{Value, json};
 use support::http::get;
@@ -155,31 +153,8 @@ async fn start_controller(api: &FakeApi, dir: &std::path::Path) -> Controller {
 }
 
 async fn start_envoy(xds_port: u16, dir: &std::path::Path) -> EnvoyProcess {
-    let (binary, _) = envoy_and_modules();
-    let bootstrap = render_bootstrap(&BootstrapOptions {
-        node_id: "ingressgateway-0".into(),
-        labels: BTreeMap::from([("istio".to_string(), "ingressgateway".to_string())]),
-        namespace: Some("default".into()),
-        admin_port: 0,
-        delivery: ConfigDelivery::Ads(portcullis_envoy::XdsServer {
-            address: "127.0.0.1".into(),
-            port: xds_port,
-        }),
-    });
-    let file = dir.join("bootstrap.json");
-    write_private(&file, &portcullis_envoy::api::to_json_value(&bootstrap)).unwrap();
-    EnvoyProcess::start(
-        &EnvoyProcessOptions {
-            binary: binary.path,
-            bootstrap: file,
-            log_path: dir.join("envoy.log"),
-            concurrency: 1,
-            admin_port: 0,
-        },
-        Duration::from_secs(30),
-    )
-    .await
-    .unwrap()
+    let labels = [("istio", "ingressgateway")];
+    envoy_for_xds("ingressgateway-0", &labels, "default", xds_port, dir).await
 }
 
 fn filter_status(api: &FakeApi) -> Value {

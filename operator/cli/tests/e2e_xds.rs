@@ -10,17 +10,16 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use portcullis::envoy::{EnvoyProcess, EnvoyProcessOptions, write_private};
+use portcullis::envoy::EnvoyProcess;
 use portcullis::local::Compiled;
 use portcullis::local::demo::DemoUpstreams;
 use portcullis_compile::compile::CompileOptions;
 use portcullis_compile::load::load_str;
 use portcullis_compile::plan::{EnvoyPlan, ListenerKind};
-use portcullis_envoy::{BootstrapOptions, ConfigDelivery, WasmCode, render_bootstrap};
+use portcullis_envoy::WasmCode;
 use portcullis_xds::{Inputs, Module, ModuleSource, ProxyDefaults, ProxyStatus, XdsServer};
 use serde_json::json;
 use support::http::get;
@@ -99,34 +98,7 @@ async fn server(inputs: Inputs) -> (XdsServer, u16, tokio::task::JoinHandle<()>)
 
 /// An Envoy bootstrapped to the server at `xds_port` as node `node_id` with `labels`.
 async fn envoy(node_id: &str, labels: &[(&str, &str)], xds_port: u16) -> EnvoyProcess {
-    let (binary, _) = envoy_and_modules();
-    let dir = state_dir();
-    portcullis::envoy::create_private_dir(&dir).unwrap();
-    let bootstrap = render_bootstrap(&BootstrapOptions {
-        node_id: node_id.into(),
-        labels: labels
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect::<BTreeMap<_, _>>(),
-        namespace: Some("istio-system".into()),
-        admin_port: 0,
-        delivery: ConfigDelivery::Ads(portcullis_envoy::XdsServer {
-            address: "127.0.0.1".into(),
-            port: xds_port,
-        }),
-    });
-    let file = dir.join("bootstrap.json");
-    write_private(&file, &portcullis_envoy::api::to_json_value(&bootstrap)).unwrap();
-    let opts = EnvoyProcessOptions {
-        binary: binary.path,
-        bootstrap: file,
-        log_path: dir.join("envoy.log"),
-        concurrency: 1,
-        admin_port: 0,
-    };
-    EnvoyProcess::start(&opts, Duration::from_secs(30))
-        .await
-        .unwrap()
+    envoy_for_xds(node_id, labels, "istio-system", xds_port, &state_dir()).await
 }
 
 /// Waits until `node` satisfies `pred` in the server's status.

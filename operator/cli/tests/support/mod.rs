@@ -156,3 +156,43 @@ pub async fn finish(gw: LocalGateway) {
     gw.stop().await.unwrap();
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// An Envoy bootstrapped to the xDS server at 127.0.0.1:`xds_port` as node `node_id` of the
+/// gateway workload `labels` in `namespace`, with its state (bootstrap, log) in `dir`.
+pub async fn envoy_for_xds(
+    node_id: &str,
+    labels: &[(&str, &str)],
+    namespace: &str,
+    xds_port: u16,
+    dir: &std::path::Path,
+) -> portcullis::envoy::EnvoyProcess {
+    use portcullis_envoy::{BootstrapOptions, ConfigDelivery, render_bootstrap};
+    let (binary, _) = envoy_and_modules();
+    portcullis::envoy::create_private_dir(dir).unwrap();
+    let bootstrap = render_bootstrap(&BootstrapOptions {
+        node_id: node_id.into(),
+        labels: labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        namespace: Some(namespace.into()),
+        admin_port: 0,
+        delivery: ConfigDelivery::Ads(portcullis_envoy::XdsServer {
+            address: "127.0.0.1".into(),
+            port: xds_port,
+        }),
+    });
+    let file = dir.join("bootstrap.json");
+    portcullis::envoy::write_private(&file, &portcullis_envoy::api::to_json_value(&bootstrap))
+        .unwrap();
+    let opts = portcullis::envoy::EnvoyProcessOptions {
+        binary: binary.path,
+        bootstrap: file,
+        log_path: dir.join("envoy.log"),
+        concurrency: 1,
+        admin_port: 0,
+    };
+    portcullis::envoy::EnvoyProcess::start(&opts, std::time::Duration::from_secs(30))
+        .await
+        .unwrap()
+}
