@@ -1,18 +1,11 @@
 //! The xDS server with real Envoys: configuration per gateway workload, refusals reported per
 //! proxy, and both sides restarting without losing what serves.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "tests"
-)]
-
-mod support;
-
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use crate::support::http::get;
+use crate::support::*;
 use portcullis::envoy::EnvoyProcess;
 use portcullis::local::Compiled;
 use portcullis::local::demo::DemoUpstreams;
@@ -22,8 +15,6 @@ use portcullis_compile::plan::{EnvoyPlan, ListenerKind};
 use portcullis_envoy::WasmCode;
 use portcullis_xds::{Inputs, Module, ModuleSource, ProxyDefaults, ProxyStatus, XdsServer};
 use serde_json::json;
-use support::http::get;
-use support::*;
 use tokio::net::TcpListener;
 
 /// Two Gateways on different ports, each selecting its own workload, routing to the same

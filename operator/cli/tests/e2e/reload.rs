@@ -1,23 +1,14 @@
 //! Live reload through a real Envoy: VirtualService changes applied while a client loop runs
 //! lose no request; a change Envoy rejects leaves the last good config serving.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "tests"
-)]
-
-mod support;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::support::http::get;
+use crate::support::*;
 use portcullis::local::Compiled;
 use portcullis_compile::plan::{EnvoyPlan, ListenerKind};
 use serde_json::json;
-use support::http::get;
-use support::*;
 
 /// dev.example.com → `cluster` (with `uri_regex` as an extra route, to make a config invalid).
 fn compiled(

@@ -4,25 +4,16 @@
 //! serve, a VirtualService change is followed with no failed request, the GatewayFilter
 //! status says what runs where, and a broken VirtualService is reported where users look.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "tests"
-)]
-
-mod support;
-
 use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::support::http::get;
+use crate::support::*;
 use portcullis::envoy::EnvoyProcess;
 use portcullis_kube_fake::FakeApi;
 use serde_json::{Value, json};
-use support::http::get;
-use support::*;
 use tokio::net::TcpListener;
 
 const ISTIO: &str = "networking.istio.io/v1";

@@ -2,11 +2,6 @@
 //! upstreams, and a tiny HTTP client. Each test starts its own gateway (own ports, own state
 //! dir, `--disable-hot-restart`), so tests run in parallel.
 
-#![allow(
-    dead_code,
-    reason = "each e2e binary uses a different part of the harness"
-)]
-
 pub mod http;
 pub mod pki;
 

@@ -5,18 +5,11 @@
 //! is a ServiceEntry pointing at a local upstream, so no in-cluster traffic is needed). The
 //! cluster needs Istio's CRDs (`networking.istio.io/v1`). The namespace is deleted afterwards.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "tests"
-)]
-
-mod support;
-
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use crate::support::http::get;
+use crate::support::*;
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
@@ -24,8 +17,6 @@ use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use portcullis_controller::GatewayFilter;
 use serde_json::json;
-use support::http::get;
-use support::*;
 
 const MANAGER: &str = "portcullis-e2e";
 

@@ -1,19 +1,10 @@
 //! The seed example end to end through a real Envoy: dev.example.com → dev upstream,
 //! test.example.com → test upstream, any other host → 404 (G-10).
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "tests"
-)]
-
-mod support;
-
+use crate::support::http::get;
+use crate::support::*;
 use portcullis_compile::plan::{EnvoyPlan, ListenerKind};
 use serde_json::json;
-use support::http::get;
-use support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seed_routes_by_host_and_404s_unknown_hosts() {

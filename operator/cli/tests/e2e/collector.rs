@@ -2,21 +2,12 @@
 //! through the shared queue and the root's tick, POSTed as JSON Lines, retried with backoff
 //! while the collector fails, and delivered once it recovers.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "tests"
-)]
-
-mod support;
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::support::*;
 use portcullis_compile::plan::{EnvoyPlan, ListenerKind};
 use serde_json::{Value, json};
-use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 

@@ -5,24 +5,17 @@
 //! (503, never a silent plain-text or unverified connection); `insecureSkipVerify` accepts any
 //! certificate. MUTUAL presents a client certificate, its key delivered by SDS.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "tests"
-)]
+use crate::support;
 
-mod support;
-
+use crate::support::http::get;
+use crate::support::pki::{ca, leaf};
+use crate::support::*;
 use portcullis_compile::plan::{
     ClientCertificate, ClusterPlan, Discovery, Endpoint, EnvoyPlan, ListenerKind, ListenerPlan,
     PemSource, ServerVerification, TlsChainPlan, UpstreamTlsPlan,
 };
 use rcgen::ExtendedKeyUsagePurpose;
 use serde_json::{Value, json};
-use support::http::get;
-use support::pki::{ca, leaf};
-use support::*;
 
 const SERVER: &str = "secure.upstream.test";
 

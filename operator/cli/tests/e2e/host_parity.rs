@@ -6,23 +6,14 @@
 //! (each vhost's route answers its name). Envoy's choice, the filter's choice in Envoy and the
 //! core's native decision must be the same for every Host.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "tests"
-)]
-
-mod support;
-
 use std::time::Duration;
 
+use crate::support::http::get;
+use crate::support::*;
 use portcullis::envoy::{EnvoyProcess, EnvoyProcessOptions};
 use portcullis_compile::plan::{EnvoyPlan, ListenerKind};
 use portcullis_core::{Gateway, RequestView, SplitMix64};
 use serde_json::{Value, json};
-use support::http::get;
-use support::*;
 
 /// The vhosts, by name and domain; the same table in Envoy and in the wire config.
 const VHOSTS: [(&str, &str); 8] = [

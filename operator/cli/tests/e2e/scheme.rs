@@ -3,19 +3,10 @@
 //! `x-forwarded-proto: https`; Envoy overwrites `x-forwarded-proto` from the connection, and
 //! the router reads that, so the client is still redirected.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "tests"
-)]
-
-mod support;
-
+use crate::support::http::get;
+use crate::support::*;
 use portcullis_compile::plan::{EnvoyPlan, ListenerKind};
 use serde_json::json;
-use support::http::get;
-use support::*;
 
 /// `curl --http2-prior-knowledge` over cleartext with the given extra headers; returns
 /// (status, location).

@@ -4,24 +4,17 @@
 //! another CA, fails the handshake; the upstream of a verified client learns its certificate
 //! from `x-forwarded-client-cert`. CA, server and client certificates are generated here.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "tests"
-)]
-
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 
+use crate::support::pki::{ca, leaf};
+use crate::support::*;
 use portcullis_compile::plan::{
     EnvoyPlan, ListenerKind, ListenerPlan, TlsChainPlan, TlsSettings, TlsVersion,
 };
 use rcgen::ExtendedKeyUsagePurpose;
 use serde_json::json;
-use support::pki::{ca, leaf};
-use support::*;
 
 const HOST: &str = "mtls.example.com";
 

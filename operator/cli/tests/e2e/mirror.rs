@@ -3,24 +3,17 @@
 //! Envoy's `-shadow` suffix. The mirror is served by a recording listener on 127.0.0.2 (outside
 //! the demo upstreams, which serve 127.0.0.1), so the test sees exactly what the copy carried.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "tests"
-)]
-
-mod support;
+use crate::support;
 
 use std::time::Duration;
 
+use crate::support::http::get;
+use crate::support::*;
 use portcullis_compile::plan::{
     ClusterPlan, Discovery, Endpoint, EnvoyPlan, ListenerKind, ListenerPlan, PemSource,
     ServerVerification, TlsChainPlan, UpstreamTlsPlan,
 };
 use serde_json::json;
-use support::http::get;
-use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;

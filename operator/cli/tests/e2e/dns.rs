@@ -2,19 +2,10 @@
 //! real Envoy: the endpoint is `localhost`, which Envoy resolves itself, and a request routed to
 //! that cluster reaches the echo upstream the test serves on 127.0.0.1.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "tests"
-)]
-
-mod support;
-
+use crate::support::http::get;
+use crate::support::*;
 use portcullis_compile::plan::{ClusterPlan, Discovery, Endpoint, EnvoyPlan, ListenerKind};
 use serde_json::json;
-use support::http::get;
-use support::*;
 use tokio::net::TcpListener;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,20 +9,11 @@
 //! core's Envoy-rule SNI match predicts (what `explain --sni` says). No SNI ever reaches the
 //! MUTUAL server's routes without a client certificate.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "tests"
-)]
-
-mod support;
-
+use crate::support::*;
 use portcullis_compile::plan::{EnvoyPlan, ListenerKind, ListenerPlan, TlsChainPlan};
 use portcullis_core::{Gateway, RequestView, SplitMix64};
 use rcgen::{CertificateParams, DnType, KeyPair};
 use serde_json::{Value, json};
-use support::*;
 
 /// (server name, hosts, certificate CN, upstream cluster, MUTUAL).
 const SERVERS: [(&str, &str, &str, &str, bool); 3] = [

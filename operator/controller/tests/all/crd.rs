@@ -23,7 +23,8 @@ fn the_committed_crd_is_the_generated_one() {
     let text = format!(
         "# Generated from operator/controller/src/crd.rs by `cargo xtask gen`; do not edit.\n{yaml}"
     );
-    expect_test::expect_file!["../../../crds/gatewayfilters.portcullis.dev.yaml"].assert_eq(&text);
+    expect_test::expect_file!["../../../../crds/gatewayfilters.portcullis.dev.yaml"]
+        .assert_eq(&text);
 }
 
 /// The API server's structural-schema rules (apiextensions.k8s.io/v1): every node has a

@@ -4,19 +4,10 @@
 //! `x-forwarded-client-cert` never reaches the upstream on a plain-text connection (SANITIZE_SET;
 //! e2e_mtls checks the header Envoy sets for a client certificate).
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "tests"
-)]
-
-mod support;
-
+use crate::support::http::get;
+use crate::support::*;
 use portcullis_compile::plan::{EnvoyPlan, ListenerKind};
 use serde_json::json;
-use support::http::get;
-use support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connection_manager_matches_istios_gateway() {

@@ -3,21 +3,12 @@
 //! config serving; an Envoy killed from outside is restarted and serves the current config;
 //! SIGTERM stops Envoy and the upstreams.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "tests"
-)]
-
-mod support;
-
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use support::http::get;
-use support::*;
+use crate::support::http::get;
+use crate::support::*;
 
 const GATEWAY: &str = "
 apiVersion: networking.istio.io/v1

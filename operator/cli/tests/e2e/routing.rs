@@ -3,22 +3,13 @@
 //! response, header operations, fault abort and delay. Each check asserts what the client got
 //! and, where a request goes upstream, what the upstream received (the echo JSON).
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "tests"
-)]
-
-mod support;
-
 use std::time::{Duration, Instant};
 
+use crate::support::http::get;
+use crate::support::*;
 use portcullis::local::LocalGateway;
 use portcullis_compile::plan::{EnvoyPlan, ListenerKind};
 use serde_json::{Value, json};
-use support::http::get;
-use support::*;
 
 fn to(cluster: &str) -> Value {
     json!({ "route": { "destinations": [{ "cluster": cluster, "weight": 100 }] } })

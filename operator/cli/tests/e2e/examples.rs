@@ -2,22 +2,13 @@
 //! Envoy with demo upstreams (the upstream ports are the examples' own: 18081/18082 seed,
 //! 19080 bookinfo, 18090 egress; each test uses a different example, so they run in parallel).
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "tests"
-)]
-
-mod support;
-
 use std::path::{Path, PathBuf};
 
+use crate::support::http::get;
+use crate::support::*;
 use portcullis::cli::{GatewayArgs, compile_files};
 use portcullis::local::LocalGateway;
 use portcullis_compile::diagnostics::has_errors;
-use support::http::get;
-use support::*;
 
 /// Compiles `examples/<name>` with a port offset putting Gateway port `port` on a free port.
 async fn serve_example(name: &str, port: u16, labels: &[(&str, &str)]) -> (LocalGateway, u16) {

@@ -1,18 +1,11 @@
 //! Egress through a real Envoy: the allow-list decides, every connection or request leaves an
 //! audit record in Envoy's log.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "tests"
-)]
+use crate::support;
 
-mod support;
-
+use crate::support::*;
 use portcullis_compile::plan::{EnvoyPlan, ListenerKind, ListenerPlan, PassthroughPlan};
 use serde_json::json;
-use support::*;
 
 /// TLS passthrough by SNI: an allowed SNI is proxied to its cluster (audited `allowed`), an
 /// unknown SNI is closed before any upstream connection (audited `denied`).

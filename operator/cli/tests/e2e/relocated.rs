@@ -2,21 +2,12 @@
 //! Envoy and the modules by flag and by environment, serves the seed example; without them it
 //! says what to do. `cargo xtask test` passes the release build in `PORTCULLIS_RELEASE_BIN`.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "tests"
-)]
-
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use support::http::get;
-use support::*;
+use crate::support::http::get;
+use crate::support::*;
 
 /// The binary under test, copied into a directory of its own, far from the checkout.
 fn relocated_binary(root: &Path) -> PathBuf {
