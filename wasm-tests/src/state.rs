@@ -61,6 +61,8 @@ pub(crate) struct World {
     pub route_clears: Vec<RouteCacheClear>,
     pub foreign_calls: Vec<ForeignCall>,
     pub strict: Option<Vec<String>>,
+    /// Host calls answered with a fixed status instead of being carried out (by import name).
+    pub forced_statuses: BTreeMap<String, u32>,
     pub violations: Vec<String>,
     pub trace: Vec<HostCall>,
     pub failures: Vec<VmFailure>,
@@ -89,6 +91,7 @@ impl World {
             route_clears: Vec::new(),
             foreign_calls: Vec::new(),
             strict: None,
+            forced_statuses: BTreeMap::new(),
             violations: Vec::new(),
             trace: Vec::new(),
             failures: Vec::new(),

@@ -10,6 +10,7 @@
 //! proxy-wasm, kube or async runtime; regexes are compiled only in `compile`; the data-plane
 //! path never panics.
 
+pub mod abi_map;
 pub mod apply;
 pub mod audit;
 pub mod contract;

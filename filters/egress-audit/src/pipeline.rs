@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use portcullis_core::audit::{Delivery, DeliveryStats};
 use portcullis_core::wire::{AuditSink, FailureMode, HttpCollector};
-use portcullis_glue::host;
+use portcullis_glue::{abi, host};
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::LogLevel;
 
@@ -46,7 +46,7 @@ impl Pipeline {
         match sink {
             AuditSink::Log => Pipeline::Log,
             AuditSink::Http(settings) => {
-                let queue_id = hostcalls::register_shared_queue(QUEUE).ok();
+                let queue_id = abi::register_shared_queue(QUEUE).ok();
                 host::set_tick_period(Duration::from_millis(u64::from(
                     settings.flush_interval_ms.clamp(1, 1000),
                 )));
@@ -79,9 +79,9 @@ impl Pipeline {
             _ if refused_unaudited => host::log(LogLevel::Warn, &line),
             Pipeline::Log => host::log(LogLevel::Info, &line),
             Pipeline::Collector(c) => {
-                let queued = c.queue_id.is_some_and(|id| {
-                    hostcalls::enqueue_shared_queue(id, Some(line.as_bytes())).is_ok()
-                });
+                let queued = c
+                    .queue_id
+                    .is_some_and(|id| abi::enqueue_shared_queue(id, line.as_bytes()).is_ok());
                 if !queued {
                     metrics.dropped.inc();
                 }
@@ -101,6 +101,9 @@ impl Pipeline {
                 ("content-type", "application/x-ndjson"),
             ];
             let timeout = Duration::from_millis(u64::from(c.settings.timeout_ms));
+            // The SDK's call, not `abi`'s: it registers the token with the SDK's dispatcher,
+            // which routes the answer to `on_http_call_response`; it returns every status
+            // Envoy's `proxy_http_call` has (OK, BAD_ARGUMENT, INTERNAL_FAILURE).
             match hostcalls::dispatch_http_call(
                 &c.settings.cluster,
                 headers,
@@ -134,7 +137,7 @@ impl Pipeline {
 impl Collector {
     fn drain_queue(&mut self, metrics: EgressMetrics) {
         let Some(id) = self.queue_id else { return };
-        while let Ok(Some(bytes)) = hostcalls::dequeue_shared_queue(id) {
+        while let Ok(Some(bytes)) = abi::dequeue_shared_queue(id) {
             match String::from_utf8(bytes) {
                 Ok(line) => {
                     self.delivery.push(line);

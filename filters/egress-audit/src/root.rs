@@ -7,9 +7,8 @@ use portcullis_core::EgressPolicy;
 use portcullis_core::contract::EGRESS_AUDIT_TCP_ROOT_ID;
 use portcullis_core::wire::WireConfig;
 use portcullis_glue::{Unconfigured, host, load_wire_config};
-use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext, StreamContext};
-use proxy_wasm::types::{ContextType, MapType};
+use proxy_wasm::types::ContextType;
 
 use crate::http::EgressHttp;
 use crate::metrics::EgressMetrics;
@@ -88,10 +87,8 @@ impl EgressRoot {
 impl Context for EgressRoot {
     fn on_http_call_response(&mut self, token: u32, num_headers: usize, _body: usize, _t: usize) {
         let success = num_headers > 0
-            && hostcalls::get_map_value_bytes(MapType::HttpCallResponseHeaders, ":status")
-                .ok()
-                .flatten()
-                .is_some_and(|status| status.first() == Some(&b'2'));
+            && host::http_call_response_header(":status")
+                .is_some_and(|status| status.starts_with('2'));
         if let Some(shared) = &self.shared {
             shared.pipeline.borrow_mut().on_response(
                 token,

@@ -6,7 +6,6 @@ use portcullis_core::EgressDecision;
 use portcullis_core::audit::Protocol;
 use portcullis_core::egress::DenyReason;
 use portcullis_glue::host;
-use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, StreamContext};
 use proxy_wasm::types::{Action, PeerType};
 
@@ -85,7 +84,7 @@ impl StreamContext for EgressTcp {
             metrics.denied.inc();
         }
         // Stop before tcp_proxy connects upstream, then close: nothing leaves the mesh.
-        let _ = hostcalls::close_downstream();
+        host::close_downstream();
         Action::Pause
     }
 

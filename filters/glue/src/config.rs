@@ -2,15 +2,14 @@
 
 use portcullis_core::ConfigError;
 use portcullis_core::wire::WireConfig;
-use proxy_wasm::hostcalls;
 use proxy_wasm::types::{BufferType, LogLevel};
 
-use crate::host;
 use crate::metrics::{Counter, Gauge, version_fingerprint};
+use crate::{abi, host};
 
 /// Reads and parses the plugin configuration handed to `on_configure`.
 pub fn load_wire_config() -> Result<WireConfig, ConfigError> {
-    let bytes = hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX)
+    let bytes = abi::buffer(BufferType::PluginConfiguration, 0, usize::MAX)
         .ok()
         .flatten()
         .unwrap_or_default();

@@ -1,31 +1,49 @@
-//! Host calls that never panic on an unexpected status.
+//! Host calls that never panic: each failure becomes a default (`None`, empty, `false`) the
+//! caller decides on, and each call goes through [`crate::abi`].
 
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
-use proxy_wasm::hostcalls;
-use proxy_wasm::types::{LogLevel, MapType};
+use proxy_wasm::types::{BufferType, LogLevel, MapType};
+
+use crate::abi;
 
 /// Logs at `level`; logging failures are ignored (there is nowhere else to report them).
 pub fn log(level: LogLevel, message: &str) {
-    let _ = hostcalls::log(level, message);
+    let _ = abi::log(level, message);
 }
 
 /// A request header's first value, if present. Values are read as bytes and converted lossily:
 /// Envoy forwards obs-text bytes that are not UTF-8, and the SDK's string variant would panic.
 pub fn request_header(name: &str) -> Option<String> {
-    hostcalls::get_map_value_bytes(MapType::HttpRequestHeaders, name)
+    abi::header(MapType::HttpRequestHeaders, name)
         .ok()
         .flatten()
         .map(lossy)
 }
 
-/// All request headers, in order (values converted lossily, as for [`request_header`]).
+/// All request headers, in order (names and values converted lossily, as for
+/// [`request_header`]).
 pub fn request_headers() -> Vec<(String, String)> {
-    hostcalls::get_map_bytes(MapType::HttpRequestHeaders)
+    abi::headers(MapType::HttpRequestHeaders)
         .unwrap_or_default()
         .into_iter()
-        .map(|(name, value)| (name, lossy(value)))
+        .map(|(name, value)| (lossy(name), lossy(value)))
         .collect()
+}
+
+/// A header of the answer to an HTTP callout (in `on_http_call_response`).
+pub fn http_call_response_header(name: &str) -> Option<String> {
+    abi::header(MapType::HttpCallResponseHeaders, name)
+        .ok()
+        .flatten()
+        .map(lossy)
+}
+
+/// The body of the answer to an HTTP callout, up to `max_size` bytes.
+pub fn http_call_response_body(max_size: usize) -> Option<Vec<u8>> {
+    abi::buffer(BufferType::HttpCallResponseBody, 0, max_size)
+        .ok()
+        .flatten()
 }
 
 fn lossy(bytes: Vec<u8>) -> String {
@@ -37,37 +55,37 @@ fn lossy(bytes: Vec<u8>) -> String {
 
 /// Overwrites (or adds) a request header.
 pub fn set_request_header(name: &str, value: &str) {
-    let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(value));
+    let _ = abi::replace_header(MapType::HttpRequestHeaders, name, value.as_bytes());
 }
 
 /// Appends a request header value.
 pub fn add_request_header(name: &str, value: &str) {
-    let _ = hostcalls::add_map_value(MapType::HttpRequestHeaders, name, value);
+    let _ = abi::add_header(MapType::HttpRequestHeaders, name, value.as_bytes());
 }
 
 /// Removes a request header (no-op when absent).
 pub fn remove_request_header(name: &str) {
-    let _ = hostcalls::remove_map_value(MapType::HttpRequestHeaders, name);
+    let _ = abi::remove_header(MapType::HttpRequestHeaders, name);
 }
 
 /// Overwrites (or adds) a response header.
 pub fn set_response_header(name: &str, value: &str) {
-    let _ = hostcalls::set_map_value(MapType::HttpResponseHeaders, name, Some(value));
+    let _ = abi::replace_header(MapType::HttpResponseHeaders, name, value.as_bytes());
 }
 
 /// Appends a response header value.
 pub fn add_response_header(name: &str, value: &str) {
-    let _ = hostcalls::add_map_value(MapType::HttpResponseHeaders, name, value);
+    let _ = abi::add_header(MapType::HttpResponseHeaders, name, value.as_bytes());
 }
 
 /// Removes a response header.
 pub fn remove_response_header(name: &str) {
-    let _ = hostcalls::remove_map_value(MapType::HttpResponseHeaders, name);
+    let _ = abi::remove_header(MapType::HttpResponseHeaders, name);
 }
 
 /// Raw property bytes (`None` when absent or unreadable).
 pub fn property(path: &[&str]) -> Option<Vec<u8>> {
-    hostcalls::get_property(path.to_vec()).ok().flatten()
+    abi::property(path).ok().flatten()
 }
 
 /// A property encoded as UTF-8 text.
@@ -82,12 +100,14 @@ pub fn property_u64(path: &[&str]) -> Option<u64> {
     Some(u64::from_le_bytes(array))
 }
 
+/// Whether the host logs this plugin at debug level or finer (trace 0, debug 1).
+pub fn debug_logging() -> bool {
+    abi::log_level().is_ok_and(|level| level <= 1)
+}
+
 /// Current time in nanoseconds since the Unix epoch (0 if the host cannot tell).
 pub fn now_nanos() -> u64 {
-    hostcalls::get_current_time()
-        .ok()
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+    abi::current_time_nanos().unwrap_or(0)
 }
 
 /// Current time in milliseconds since the Unix epoch.
@@ -99,15 +119,16 @@ pub fn now_millis() -> u64 {
 /// clear on request-header mutation, but relying on it breaks on newer ABIs; the foreign
 /// function is explicit and cheap. Returns whether the host honoured it.
 pub fn clear_route_cache() -> bool {
-    hostcalls::call_foreign_function("clear_route_cache", None).is_ok()
+    abi::call_foreign_function("clear_route_cache", &[]).is_ok()
 }
 
 /// Sets (0 disables) the root context's tick period.
 pub fn set_tick_period(period: Duration) {
-    let _ = hostcalls::set_tick_period(period);
+    let millis = u32::try_from(period.as_millis()).unwrap_or(u32::MAX);
+    let _ = abi::set_tick_period_ms(millis);
 }
 
 /// Closes the downstream connection of the current stream.
 pub fn close_downstream() {
-    let _ = hostcalls::close_downstream();
+    let _ = abi::close_downstream();
 }

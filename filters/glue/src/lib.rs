@@ -1,9 +1,10 @@
 //! proxy-wasm plumbing shared by the Portcullis filters.
 //!
-//! Every host call goes through [`host`], which turns unexpected statuses into `None` or `Err`
-//! instead of the SDK trait helpers' `unwrap()`: a panic would trap the VM and drop every
-//! in-flight request of the worker.
+//! Every host call goes through [`abi`] (the imports, declared with `u32` statuses) and
+//! [`host`] (defaults for failures): no host status can panic, and a panic would trap the VM
+//! and drop every in-flight request of the worker.
 
+pub mod abi;
 pub mod config;
 pub mod host;
 pub mod metrics;

@@ -1,6 +1,6 @@
 //! Counters and gauges that tolerate a host without metrics.
 
-use proxy_wasm::hostcalls;
+use crate::abi;
 use proxy_wasm::types::MetricType;
 
 /// A monotonically increasing counter.
@@ -10,7 +10,7 @@ pub struct Counter(Option<u32>);
 impl Counter {
     /// Defines (or re-opens) the counter `name`.
     pub fn define(name: &str) -> Self {
-        Counter(hostcalls::define_metric(MetricType::Counter, name).ok())
+        Counter(abi::define_metric(MetricType::Counter, name).ok())
     }
 
     /// Adds one.
@@ -21,7 +21,7 @@ impl Counter {
     /// Adds `n`.
     pub fn add(self, n: u64) {
         if let Some(id) = self.0 {
-            let _ = hostcalls::increment_metric(id, i64::try_from(n).unwrap_or(i64::MAX));
+            let _ = abi::increment_metric(id, i64::try_from(n).unwrap_or(i64::MAX));
         }
     }
 }
@@ -33,13 +33,13 @@ pub struct Gauge(Option<u32>);
 impl Gauge {
     /// Defines (or re-opens) the gauge `name`.
     pub fn define(name: &str) -> Self {
-        Gauge(hostcalls::define_metric(MetricType::Gauge, name).ok())
+        Gauge(abi::define_metric(MetricType::Gauge, name).ok())
     }
 
     /// Sets the value.
     pub fn set(self, value: u64) {
         if let Some(id) = self.0 {
-            let _ = hostcalls::record_metric(id, value);
+            let _ = abi::record_metric(id, value);
         }
     }
 }

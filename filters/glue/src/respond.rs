@@ -1,12 +1,12 @@
 //! Local responses.
 
-use proxy_wasm::hostcalls;
+use crate::abi;
 
-/// Sends a local response. Only call it before response headers went downstream (the host
-/// refuses later calls, and the SDK would panic on that status).
+/// Sends a local response. Only call it before response headers went downstream: the host
+/// refuses later calls (the refusal is ignored; the response already under way goes on).
 pub fn send(status: u16, headers: &[(&str, &str)], body: &str) {
     let body = (!body.is_empty()).then_some(body.as_bytes());
-    let _ = hostcalls::send_http_response(u32::from(status), headers.to_vec(), body);
+    let _ = abi::send_local_response(u32::from(status), headers, body);
 }
 
 /// Sends a plain-text local response whose body explains the decision.

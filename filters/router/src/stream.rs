@@ -244,8 +244,5 @@ fn mirror(clusters: &[&str], metrics: crate::metrics::RouterMetrics) {
 }
 
 fn host_debug_enabled() -> bool {
-    matches!(
-        hostcalls::get_log_level(),
-        Ok(LogLevel::Trace | LogLevel::Debug)
-    )
+    host::debug_logging()
 }

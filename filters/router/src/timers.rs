@@ -6,8 +6,7 @@
 
 use std::time::Duration;
 
-use portcullis_glue::host;
-use proxy_wasm::hostcalls;
+use portcullis_glue::{abi, host};
 
 /// Streams waiting for their delay to end.
 #[derive(Debug, Default)]
@@ -37,11 +36,11 @@ impl Timers {
         self.pending = waiting;
         for (_, context_id) in due {
             // The stream may be gone (client reset); the host then refuses the switch.
-            if hostcalls::set_effective_context(context_id).is_ok() {
-                let _ = hostcalls::resume_http_request();
+            if abi::set_effective_context(context_id).is_ok() {
+                let _ = abi::resume_http_request();
             }
         }
-        let _ = hostcalls::set_effective_context(root_context_id);
+        let _ = abi::set_effective_context(root_context_id);
         self.arm(now_ms);
     }
 

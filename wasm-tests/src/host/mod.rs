@@ -31,6 +31,7 @@ mod clock;
 mod config;
 mod dispatch;
 mod failure;
+mod forced_status;
 mod grpc;
 mod http_chain;
 mod http_stream;

@@ -6,7 +6,7 @@ use wasmtime::{Linker, Result};
 use crate::abi::{self, Status};
 use crate::state::{Callback, VmData};
 
-use super::{C, ENV, R, copy_out, done, enter, read, write_u32};
+use super::{C, ENV, R, copy_out, done, enter_forced, forced, read, write_u32};
 
 pub(super) fn add(linker: &mut Linker<VmData>) -> Result<()> {
     linker.func_wrap(
@@ -14,7 +14,9 @@ pub(super) fn add(linker: &mut Linker<VmData>) -> Result<()> {
         "proxy_get_buffer_bytes",
         |mut c: C<'_>, t: i32, start: i32, max: i32, ptr_ptr: i32, len_ptr: i32| -> R {
             let name = "proxy_get_buffer_bytes";
-            enter(&c, name)?;
+            if let Some(code) = enter_forced(&c, name)? {
+                return forced(&c, name, code);
+            }
             let (t, start, max) = (t as u32, start as u32, max as u32);
             let detail = format!("type={t} start={start} max={max}");
             if t > abi::buffer::MAX {
@@ -40,7 +42,9 @@ pub(super) fn add(linker: &mut Linker<VmData>) -> Result<()> {
         "proxy_get_buffer_status",
         |mut c: C<'_>, t: i32, len_ptr: i32, flags_ptr: i32| -> R {
             let name = "proxy_get_buffer_status";
-            enter(&c, name)?;
+            if let Some(code) = enter_forced(&c, name)? {
+                return forced(&c, name, code);
+            }
             let t = t as u32;
             let detail = format!("type={t}");
             if t > abi::buffer::MAX {
@@ -65,7 +69,9 @@ pub(super) fn add(linker: &mut Linker<VmData>) -> Result<()> {
         "proxy_set_buffer_bytes",
         |mut c: C<'_>, t: i32, start: i32, size: i32, ptr: i32, len: i32| -> R {
             let name = "proxy_set_buffer_bytes";
-            enter(&c, name)?;
+            if let Some(code) = enter_forced(&c, name)? {
+                return forced(&c, name, code);
+            }
             let (t, start, size) = (t as u32, start as u32 as usize, size as u32 as usize);
             let detail = format!("type={t} start={start} size={size}");
             if t > abi::buffer::MAX {

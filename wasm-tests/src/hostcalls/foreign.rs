@@ -8,7 +8,7 @@ use crate::properties;
 use crate::records::{ClearReason, ForeignCall, RouteCacheClear};
 use crate::state::VmData;
 
-use super::{C, ENV, R, copy_out, done, enter, read, read_string};
+use super::{C, ENV, R, copy_out, done, enter_forced, forced, read, read_string};
 
 pub(super) fn add(linker: &mut Linker<VmData>) -> Result<()> {
     linker.func_wrap(
@@ -16,7 +16,9 @@ pub(super) fn add(linker: &mut Linker<VmData>) -> Result<()> {
         "proxy_call_foreign_function",
         |mut c: C<'_>, np: i32, nl: i32, ap: i32, al: i32, rpp: i32, rlp: i32| -> R {
             let name = "proxy_call_foreign_function";
-            enter(&c, name)?;
+            if let Some(code) = enter_forced(&c, name)? {
+                return forced(&c, name, code);
+            }
             let fname = tri!(&c, name, String::new(), read_string(&c, np, nl));
             let args = tri!(&c, name, fname.clone(), read(&c, ap, al));
             let (st, result) = foreign(&c, &fname, &args);

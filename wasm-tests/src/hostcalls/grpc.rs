@@ -7,7 +7,7 @@ use crate::abi::{Status, deserialize_pairs};
 use crate::records::GrpcCallout;
 use crate::state::VmData;
 
-use super::{C, ENV, R, done, enter, read, read_string, write_u32};
+use super::{C, ENV, R, done, enter_forced, forced, read, read_string, write_u32};
 
 pub(super) fn add(linker: &mut Linker<VmData>) -> Result<()> {
     linker.func_wrap(
@@ -28,7 +28,9 @@ pub(super) fn add(linker: &mut Linker<VmData>) -> Result<()> {
          token_ptr: i32|
          -> R {
             let name = "proxy_grpc_call";
-            enter(&c, name)?;
+            if let Some(code) = enter_forced(&c, name)? {
+                return forced(&c, name, code);
+            }
             let cluster = tri!(&c, name, String::new(), read_string(&c, up, ul));
             let service = tri!(&c, name, String::new(), read_string(&c, sp, sl));
             let method = tri!(&c, name, String::new(), read_string(&c, mp, ml));
@@ -66,7 +68,9 @@ pub(super) fn add(linker: &mut Linker<VmData>) -> Result<()> {
          token_ptr: i32|
          -> R {
             let name = "proxy_grpc_stream";
-            enter(&c, name)?;
+            if let Some(code) = enter_forced(&c, name)? {
+                return forced(&c, name, code);
+            }
             let cluster = tri!(&c, name, String::new(), read_string(&c, up, ul));
             let service = tri!(&c, name, String::new(), read_string(&c, sp, sl));
             let method = tri!(&c, name, String::new(), read_string(&c, mp, ml));
@@ -93,7 +97,9 @@ pub(super) fn add(linker: &mut Linker<VmData>) -> Result<()> {
         "proxy_grpc_send",
         |c: C<'_>, token: i32, mp: i32, ml: i32, eos: i32| -> R {
             let name = "proxy_grpc_send";
-            enter(&c, name)?;
+            if let Some(code) = enter_forced(&c, name)? {
+                return forced(&c, name, code);
+            }
             let token = token as u32;
             let msg = tri!(&c, name, String::new(), read(&c, mp, ml));
             let detail = format!("token={token} len={} eos={eos}", msg.len());
@@ -125,7 +131,9 @@ pub(super) fn add(linker: &mut Linker<VmData>) -> Result<()> {
             } else {
                 "proxy_grpc_cancel"
             };
-            enter(&c, name)?;
+            if let Some(code) = enter_forced(&c, name)? {
+                return forced(&c, name, code);
+            }
             let token = token as u32;
             let st = {
                 let mut w = c.data().world();

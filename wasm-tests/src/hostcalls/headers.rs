@@ -7,7 +7,7 @@ use crate::abi::{self, Status, deserialize_pairs, serialize_pairs};
 use crate::state::{Pairs, VmData};
 
 use super::maps::{Access, headers_modified, with_map};
-use super::{C, ENV, R, copy_out, done, enter, read, read_string, write_u32};
+use super::{C, ENV, R, copy_out, done, enter_forced, forced, read, read_string, write_u32};
 
 pub(super) fn add(linker: &mut Linker<VmData>) -> Result<()> {
     linker.func_wrap(
@@ -15,7 +15,9 @@ pub(super) fn add(linker: &mut Linker<VmData>) -> Result<()> {
         "proxy_get_header_map_pairs",
         |mut c: C<'_>, t: i32, ptr_ptr: i32, len_ptr: i32| -> R {
             let name = "proxy_get_header_map_pairs";
-            enter(&c, name)?;
+            if let Some(code) = enter_forced(&c, name)? {
+                return forced(&c, name, code);
+            }
             let t = t as u32;
             if t > abi::map::HTTP_CALL_RESPONSE_TRAILERS {
                 return done(&c, name, format!("type={t}"), Status::BadArgument);
@@ -33,7 +35,9 @@ pub(super) fn add(linker: &mut Linker<VmData>) -> Result<()> {
         "proxy_set_header_map_pairs",
         |mut c: C<'_>, t: i32, ptr: i32, len: i32| -> R {
             let name = "proxy_set_header_map_pairs";
-            enter(&c, name)?;
+            if let Some(code) = enter_forced(&c, name)? {
+                return forced(&c, name, code);
+            }
             let t = t as u32;
             let bytes = tri!(&c, name, format!("type={t}"), read(&c, ptr, len));
             if t > abi::map::HTTP_CALL_RESPONSE_TRAILERS {
@@ -55,7 +59,9 @@ pub(super) fn add(linker: &mut Linker<VmData>) -> Result<()> {
         "proxy_get_header_map_size",
         |mut c: C<'_>, t: i32, ptr: i32| -> R {
             let name = "proxy_get_header_map_size";
-            enter(&c, name)?;
+            if let Some(code) = enter_forced(&c, name)? {
+                return forced(&c, name, code);
+            }
             let t = t as u32;
             // Envoy `byteSize()`: the sum of key and value lengths.
             let size = with_map(c.data_mut(), t, Access::Write, |m| {
@@ -74,7 +80,9 @@ pub(super) fn add(linker: &mut Linker<VmData>) -> Result<()> {
         "proxy_get_header_map_value",
         |mut c: C<'_>, t: i32, kp: i32, kl: i32, vpp: i32, vlp: i32| -> R {
             let name = "proxy_get_header_map_value";
-            enter(&c, name)?;
+            if let Some(code) = enter_forced(&c, name)? {
+                return forced(&c, name, code);
+            }
             let t = t as u32;
             let key = tri!(&c, name, String::new(), read_string(&c, kp, kl)).to_ascii_lowercase();
             let detail = format!("type={t} key={key}");
@@ -103,7 +111,9 @@ pub(super) fn add(linker: &mut Linker<VmData>) -> Result<()> {
         "proxy_add_header_map_value",
         |mut c: C<'_>, t: i32, kp: i32, kl: i32, vp: i32, vl: i32| -> R {
             let name = "proxy_add_header_map_value";
-            enter(&c, name)?;
+            if let Some(code) = enter_forced(&c, name)? {
+                return forced(&c, name, code);
+            }
             let t = t as u32;
             let key = tri!(&c, name, String::new(), read_string(&c, kp, kl)).to_ascii_lowercase();
             let value = tri!(&c, name, String::new(), read_string(&c, vp, vl));
@@ -117,7 +127,9 @@ pub(super) fn add(linker: &mut Linker<VmData>) -> Result<()> {
         "proxy_replace_header_map_value",
         |mut c: C<'_>, t: i32, kp: i32, kl: i32, vp: i32, vl: i32| -> R {
             let name = "proxy_replace_header_map_value";
-            enter(&c, name)?;
+            if let Some(code) = enter_forced(&c, name)? {
+                return forced(&c, name, code);
+            }
             let t = t as u32;
             let key = tri!(&c, name, String::new(), read_string(&c, kp, kl)).to_ascii_lowercase();
             let value = tri!(&c, name, String::new(), read_string(&c, vp, vl));
@@ -148,7 +160,9 @@ pub(super) fn add(linker: &mut Linker<VmData>) -> Result<()> {
         "proxy_remove_header_map_value",
         |mut c: C<'_>, t: i32, kp: i32, kl: i32| -> R {
             let name = "proxy_remove_header_map_value";
-            enter(&c, name)?;
+            if let Some(code) = enter_forced(&c, name)? {
+                return forced(&c, name, code);
+            }
             let t = t as u32;
             let key = tri!(&c, name, String::new(), read_string(&c, kp, kl)).to_ascii_lowercase();
             let detail = format!("type={t} key={key}");

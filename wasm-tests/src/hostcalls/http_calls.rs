@@ -7,7 +7,7 @@ use crate::abi::{Status, deserialize_pairs};
 use crate::records::HttpCallout;
 use crate::state::{Pairs, VmData};
 
-use super::{C, ENV, R, done, enter, read, read_string, write_u32};
+use super::{C, ENV, R, done, enter_forced, forced, read, read_string, write_u32};
 
 pub(super) fn add(linker: &mut Linker<VmData>) -> Result<()> {
     linker.func_wrap(
@@ -26,7 +26,9 @@ pub(super) fn add(linker: &mut Linker<VmData>) -> Result<()> {
          token_ptr: i32|
          -> R {
             let name = "proxy_http_call";
-            enter(&c, name)?;
+            if let Some(code) = enter_forced(&c, name)? {
+                return forced(&c, name, code);
+            }
             let cluster = tri!(&c, name, String::new(), read_string(&c, up, ul));
             let headers = tri!(&c, name, cluster.clone(), read(&c, hp, hl));
             let body = tri!(&c, name, cluster.clone(), read(&c, bp, bl));

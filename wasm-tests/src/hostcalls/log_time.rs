@@ -8,14 +8,16 @@ use crate::module::AbiVersion;
 use crate::records::LogEntry;
 use crate::state::VmData;
 
-use super::{C, ENV, R, done, enter, read_string, write_u32, write_u64};
+use super::{C, ENV, R, done, enter_forced, forced, read_string, write_u32, write_u64};
 
 pub(super) fn add(linker: &mut Linker<VmData>, abi_version: AbiVersion) -> Result<()> {
     linker.func_wrap(
         ENV,
         "proxy_log",
         |c: C<'_>, level: i32, ptr: i32, len: i32| -> R {
-            enter(&c, "proxy_log")?;
+            if let Some(code) = enter_forced(&c, "proxy_log")? {
+                return forced(&c, "proxy_log", code);
+            }
             let msg = tri!(&c, "proxy_log", String::new(), read_string(&c, ptr, len));
             let Some(level) = LogLevel::from_code(level as u32) else {
                 return done(&c, "proxy_log", msg, Status::BadArgument);
@@ -27,7 +29,9 @@ pub(super) fn add(linker: &mut Linker<VmData>, abi_version: AbiVersion) -> Resul
 
     if abi_version >= AbiVersion::V0_2_1 {
         linker.func_wrap(ENV, "proxy_get_log_level", |mut c: C<'_>, ptr: i32| -> R {
-            enter(&c, "proxy_get_log_level")?;
+            if let Some(code) = enter_forced(&c, "proxy_get_log_level")? {
+                return forced(&c, "proxy_get_log_level", code);
+            }
             let level = c.data().world().log_level as u32;
             tri!(
                 &c,
@@ -44,7 +48,9 @@ pub(super) fn add(linker: &mut Linker<VmData>, abi_version: AbiVersion) -> Resul
         "proxy_get_current_time_nanoseconds",
         |mut c: C<'_>, ptr: i32| -> R {
             let name = "proxy_get_current_time_nanoseconds";
-            enter(&c, name)?;
+            if let Some(code) = enter_forced(&c, name)? {
+                return forced(&c, name, code);
+            }
             let now = c.data().world().now_ns();
             tri!(&c, name, String::new(), write_u64(&mut c, ptr, now));
             done(&c, name, format!("{now}"), Status::Ok)
@@ -56,7 +62,9 @@ pub(super) fn add(linker: &mut Linker<VmData>, abi_version: AbiVersion) -> Resul
         "proxy_set_tick_period_milliseconds",
         |mut c: C<'_>, ms: i32| -> R {
             let name = "proxy_set_tick_period_milliseconds";
-            enter(&c, name)?;
+            if let Some(code) = enter_forced(&c, name)? {
+                return forced(&c, name, code);
+            }
             let ms = ms as u32 as u64;
             let now = c.data().world().now_ms();
             let d = c.data_mut();

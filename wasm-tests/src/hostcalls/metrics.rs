@@ -7,7 +7,7 @@ use crate::abi::{self, Status};
 use crate::records::{Metric, MetricKind};
 use crate::state::VmData;
 
-use super::{C, ENV, R, done, enter, read_string, slot, write_u32, write_u64};
+use super::{C, ENV, R, done, enter_forced, forced, read_string, slot, write_u32, write_u64};
 
 pub(super) fn add(linker: &mut Linker<VmData>) -> Result<()> {
     linker.func_wrap(
@@ -15,7 +15,9 @@ pub(super) fn add(linker: &mut Linker<VmData>) -> Result<()> {
         "proxy_define_metric",
         |mut c: C<'_>, t: i32, np: i32, nl: i32, id_ptr: i32| -> R {
             let name = "proxy_define_metric";
-            enter(&c, name)?;
+            if let Some(code) = enter_forced(&c, name)? {
+                return forced(&c, name, code);
+            }
             let mname = tri!(&c, name, String::new(), read_string(&c, np, nl));
             let kind = match t as u32 {
                 abi::metric::COUNTER => MetricKind::Counter,
@@ -52,7 +54,9 @@ pub(super) fn add(linker: &mut Linker<VmData>) -> Result<()> {
         "proxy_increment_metric",
         |c: C<'_>, id: i32, delta: i64| -> R {
             let name = "proxy_increment_metric";
-            enter(&c, name)?;
+            if let Some(code) = enter_forced(&c, name)? {
+                return forced(&c, name, code);
+            }
             let st = {
                 let mut w = c.data().world();
                 match w.metrics.get_mut(slot(id as u32)) {
@@ -77,7 +81,9 @@ pub(super) fn add(linker: &mut Linker<VmData>) -> Result<()> {
         "proxy_record_metric",
         |c: C<'_>, id: i32, value: i64| -> R {
             let name = "proxy_record_metric";
-            enter(&c, name)?;
+            if let Some(code) = enter_forced(&c, name)? {
+                return forced(&c, name, code);
+            }
             let value = value as u64;
             let st = {
                 let mut w = c.data().world();
@@ -103,7 +109,9 @@ pub(super) fn add(linker: &mut Linker<VmData>) -> Result<()> {
         "proxy_get_metric",
         |mut c: C<'_>, id: i32, ptr: i32| -> R {
             let name = "proxy_get_metric";
-            enter(&c, name)?;
+            if let Some(code) = enter_forced(&c, name)? {
+                return forced(&c, name, code);
+            }
             let value = {
                 let w = c.data().world();
                 match w.metrics.get(slot(id as u32)) {

@@ -87,6 +87,27 @@ pub(crate) fn enter(c: &C<'_>, name: &'static str) -> Result<()> {
     Ok(())
 }
 
+/// Starts a `proxy_*` call as [`enter`] does; `Some(status)` when the test forced this call's
+/// status, which the caller returns through [`forced`] without carrying the call out.
+fn enter_forced(c: &C<'_>, name: &'static str) -> Result<Option<u32>> {
+    enter(c, name)?;
+    Ok(c.data().world().forced_statuses.get(name).copied())
+}
+
+/// Ends a host call whose status the test forced: recorded in the trace, nothing carried out
+/// (no memory written, no state changed), the raw code returned to the guest.
+fn forced(c: &C<'_>, name: &'static str, code: u32) -> R {
+    let d = c.data();
+    d.world().trace.push(HostCall {
+        worker: d.worker,
+        context: d.active,
+        name,
+        detail: "status forced by the test".to_string(),
+        status: code,
+    });
+    Ok(code as i32)
+}
+
 /// Ends a host call: records it in the trace and returns its status code to the guest.
 fn done(c: &C<'_>, name: &'static str, detail: String, st: Status) -> R {
     let d = c.data();

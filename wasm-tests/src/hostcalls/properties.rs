@@ -7,7 +7,7 @@ use crate::abi::Status;
 use crate::properties;
 use crate::state::VmData;
 
-use super::{C, ENV, R, copy_out, done, enter, read};
+use super::{C, ENV, R, copy_out, done, enter_forced, forced, read};
 
 pub(super) fn add(linker: &mut Linker<VmData>) -> Result<()> {
     linker.func_wrap(
@@ -15,7 +15,9 @@ pub(super) fn add(linker: &mut Linker<VmData>) -> Result<()> {
         "proxy_get_property",
         |mut c: C<'_>, pp: i32, pl: i32, vpp: i32, vlp: i32| -> R {
             let name = "proxy_get_property";
-            enter(&c, name)?;
+            if let Some(code) = enter_forced(&c, name)? {
+                return forced(&c, name, code);
+            }
             let path = tri!(&c, name, String::new(), read(&c, pp, pl));
             let key = properties::key_from_wire(&path);
             let detail = key.replace('\0', ".");
@@ -32,7 +34,9 @@ pub(super) fn add(linker: &mut Linker<VmData>) -> Result<()> {
         "proxy_set_property",
         |mut c: C<'_>, pp: i32, pl: i32, vp: i32, vl: i32| -> R {
             let name = "proxy_set_property";
-            enter(&c, name)?;
+            if let Some(code) = enter_forced(&c, name)? {
+                return forced(&c, name, code);
+            }
             let path = tri!(&c, name, String::new(), read(&c, pp, pl));
             let value = tri!(&c, name, String::new(), read(&c, vp, vl));
             let key = properties::key_from_wire(&path);

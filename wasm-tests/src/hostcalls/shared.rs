@@ -7,7 +7,7 @@ use wasmtime::{Linker, Result};
 use crate::abi::Status;
 use crate::state::{Notify, Queue, VmData};
 
-use super::{C, ENV, R, copy_out, done, enter, read, read_string, slot, write_u32};
+use super::{C, ENV, R, copy_out, done, enter_forced, forced, read, read_string, slot, write_u32};
 
 pub(super) fn add(linker: &mut Linker<VmData>) -> Result<()> {
     linker.func_wrap(
@@ -15,7 +15,9 @@ pub(super) fn add(linker: &mut Linker<VmData>) -> Result<()> {
         "proxy_set_shared_data",
         |c: C<'_>, kp: i32, kl: i32, vp: i32, vl: i32, cas: i32| -> R {
             let name = "proxy_set_shared_data";
-            enter(&c, name)?;
+            if let Some(code) = enter_forced(&c, name)? {
+                return forced(&c, name, code);
+            }
             let key = tri!(&c, name, String::new(), read_string(&c, kp, kl));
             let value = tri!(&c, name, key.clone(), read(&c, vp, vl));
             let cas = cas as u32;
@@ -47,7 +49,9 @@ pub(super) fn add(linker: &mut Linker<VmData>) -> Result<()> {
         "proxy_get_shared_data",
         |mut c: C<'_>, kp: i32, kl: i32, vpp: i32, vlp: i32, cas_ptr: i32| -> R {
             let name = "proxy_get_shared_data";
-            enter(&c, name)?;
+            if let Some(code) = enter_forced(&c, name)? {
+                return forced(&c, name, code);
+            }
             let key = tri!(&c, name, String::new(), read_string(&c, kp, kl));
             let found = {
                 let d = c.data();
@@ -75,7 +79,9 @@ pub(super) fn add(linker: &mut Linker<VmData>) -> Result<()> {
         "proxy_register_shared_queue",
         |mut c: C<'_>, np: i32, nl: i32, id_ptr: i32| -> R {
             let name = "proxy_register_shared_queue";
-            enter(&c, name)?;
+            if let Some(code) = enter_forced(&c, name)? {
+                return forced(&c, name, code);
+            }
             let qname = tri!(&c, name, String::new(), read_string(&c, np, nl));
             let id = {
                 let d = c.data();
@@ -118,7 +124,9 @@ pub(super) fn add(linker: &mut Linker<VmData>) -> Result<()> {
         "proxy_resolve_shared_queue",
         |mut c: C<'_>, vp: i32, vl: i32, np: i32, nl: i32, id_ptr: i32| -> R {
             let name = "proxy_resolve_shared_queue";
-            enter(&c, name)?;
+            if let Some(code) = enter_forced(&c, name)? {
+                return forced(&c, name, code);
+            }
             let vm_id = tri!(&c, name, String::new(), read_string(&c, vp, vl));
             let qname = tri!(&c, name, String::new(), read_string(&c, np, nl));
             let detail = format!("vm_id={vm_id} name={qname}");
@@ -146,7 +154,9 @@ pub(super) fn add(linker: &mut Linker<VmData>) -> Result<()> {
         "proxy_enqueue_shared_queue",
         |c: C<'_>, id: i32, vp: i32, vl: i32| -> R {
             let name = "proxy_enqueue_shared_queue";
-            enter(&c, name)?;
+            if let Some(code) = enter_forced(&c, name)? {
+                return forced(&c, name, code);
+            }
             let id = id as u32;
             let value = tri!(&c, name, String::new(), read(&c, vp, vl));
             let st = {
@@ -176,7 +186,9 @@ pub(super) fn add(linker: &mut Linker<VmData>) -> Result<()> {
         "proxy_dequeue_shared_queue",
         |mut c: C<'_>, id: i32, vpp: i32, vlp: i32| -> R {
             let name = "proxy_dequeue_shared_queue";
-            enter(&c, name)?;
+            if let Some(code) = enter_forced(&c, name)? {
+                return forced(&c, name, code);
+            }
             let id = id as u32;
             let item = {
                 let mut w = c.data().world();

@@ -8,7 +8,7 @@ use crate::abi::{self, Status, deserialize_pairs};
 use crate::records::{LocalResponse, ReplySource};
 use crate::state::{Deferred, Pairs, VmData};
 
-use super::{C, ENV, R, copy_out, done, enter, read, read_string, write_u32};
+use super::{C, ENV, R, copy_out, done, enter_forced, forced, read, read_string, write_u32};
 
 pub(super) fn add(linker: &mut Linker<VmData>) -> Result<()> {
     linker.func_wrap(ENV, "proxy_continue_stream", |mut c: C<'_>, t: i32| -> R {
@@ -37,7 +37,9 @@ pub(super) fn add(linker: &mut Linker<VmData>) -> Result<()> {
          grpc: i32|
          -> R {
             let name = "proxy_send_local_response";
-            enter(&c, name)?;
+            if let Some(code) = enter_forced(&c, name)? {
+                return forced(&c, name, code);
+            }
             let details = tri!(&c, name, String::new(), read_string(&c, dp, dl));
             let body = tri!(&c, name, String::new(), read(&c, bp, bl));
             let hbytes = tri!(&c, name, String::new(), read(&c, hp, hl));
@@ -71,7 +73,9 @@ pub(super) fn add(linker: &mut Linker<VmData>) -> Result<()> {
         "proxy_get_status",
         |mut c: C<'_>, code_ptr: i32, msg_pp: i32, msg_lp: i32| -> R {
             let name = "proxy_get_status";
-            enter(&c, name)?;
+            if let Some(code) = enter_forced(&c, name)? {
+                return forced(&c, name, code);
+            }
             // cpp-host reads the root context's status: always OK, the message is empty
             // outside on_http_call_response / on_grpc_close.
             let (code, msg) = c
@@ -90,7 +94,9 @@ pub(super) fn add(linker: &mut Linker<VmData>) -> Result<()> {
         "proxy_set_effective_context",
         |mut c: C<'_>, id: i32| -> R {
             let name = "proxy_set_effective_context";
-            enter(&c, name)?;
+            if let Some(code) = enter_forced(&c, name)? {
+                return forced(&c, name, code);
+            }
             let id = id as u32;
             let d = c.data_mut();
             if !d.contexts.contains_key(&id) {
@@ -103,7 +109,9 @@ pub(super) fn add(linker: &mut Linker<VmData>) -> Result<()> {
 
     linker.func_wrap(ENV, "proxy_done", |mut c: C<'_>| -> R {
         let name = "proxy_done";
-        enter(&c, name)?;
+        if let Some(code) = enter_forced(&c, name)? {
+            return forced(&c, name, code);
+        }
         let d = c.data_mut();
         let ctx = d.active;
         // cpp-host `WasmBase::done`: only a context whose on_done returned false may finish.
@@ -119,7 +127,9 @@ pub(super) fn add(linker: &mut Linker<VmData>) -> Result<()> {
 /// `proxy_continue_stream` / `proxy_close_stream` on the active context, deferred until the
 /// current callback returns: resuming is not re-entrant.
 fn defer(c: &mut C<'_>, name: &'static str, t: i32, action: fn(u32, u32) -> Deferred) -> R {
-    enter(c, name)?;
+    if let Some(code) = enter_forced(c, name)? {
+        return forced(c, name, code);
+    }
     let t = t as u32;
     if t > abi::stream::UPSTREAM {
         return done(c, name, format!("type={t}"), Status::BadArgument);

@@ -13,6 +13,7 @@ mod filters;
 mod fixtures;
 mod headers;
 mod host_filter;
+mod host_statuses;
 mod hostile;
 mod lifecycle;
 mod memory;
