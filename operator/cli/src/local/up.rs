@@ -26,13 +26,16 @@ pub struct UpOptions {
 /// Runs until Ctrl-C (SIGINT) or SIGTERM. A change that fails to compile or that Envoy
 /// rejects is reported and the last good configuration keeps serving.
 pub async fn run_up(compiler: Arc<dyn Compiler>, opts: UpOptions) -> anyhow::Result<()> {
+    // The fingerprint is taken before the files are read: an edit made while the first
+    // compile or Envoy's start is under way then differs from it and is applied. Taken after,
+    // it would already hold the edit, and the edit would never be served.
+    let mut seen = Fingerprint::scan(&opts.dir);
     let compiled = compile(&compiler, &opts)
         .await
         .map_err(|e| anyhow::anyhow!("{} does not compile:\n{e}", opts.dir.display()))?;
     let mut gateway = LocalGateway::start(compiled, opts.gateway.clone()).await?;
     print_banner(&gateway, &opts);
 
-    let mut seen = Fingerprint::scan(&opts.dir);
     let mut ticker = tokio::time::interval(POLL);
     let mut notified = super::watch::Notifications::watch(&opts.dir);
     let (mut restarts, mut healthy_since) = (0u32, std::time::Instant::now());

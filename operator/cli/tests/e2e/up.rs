@@ -159,3 +159,51 @@ async fn up_applies_edits_live_and_stops_cleanly() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// An edit saved while `up` is still starting (the first compile done, Envoy not yet
+/// serving) is applied once the gateway is up: the change detector's baseline is taken
+/// before the files are read, not after the start, which would hide the edit for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edit_saved_during_startup_is_applied() {
+    let dir = state_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    let (blue, green, admin) = (free_port(), free_port(), free_port());
+    let listen = free_port();
+    write(&dir, "gateway.yaml", GATEWAY);
+    write(
+        &dir,
+        "upstreams.yaml",
+        &format!(
+            "{}---{}",
+            service_entry("blue", blue),
+            service_entry("green", green)
+        ),
+    );
+    write(&dir, "vs.yaml", &virtual_service("blue"));
+    let state = dir.join(".state");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(["up", "-f"])
+        .arg(&dir)
+        .args(["--port-offset", &(listen - 80).to_string()])
+        .args(["--admin-port", &admin.to_string(), "--demo-upstreams"])
+        .args(["--xds-port", "0", "--state-dir"])
+        .arg(&state)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    // The bootstrap is written after the first compile and before Envoy starts.
+    let bootstrap = state.join("bootstrap.json");
+    for _ in 0..600 {
+        if bootstrap.exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(bootstrap.exists(), "up never wrote {}", bootstrap.display());
+    write(&dir, "vs.yaml", &virtual_service("green"));
+    wait_upstream(listen, "outbound|80||green.demo.local").await;
+    let _ = child.kill().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
