@@ -42,22 +42,3 @@ pub fn build_and_report() -> Result<Vec<(String, u64)>> {
     }
     Ok(sizes)
 }
-
-/// Builds the crates a browser build links, `portcullis-core` and `portcullis-compile`, for
-/// `wasm32-unknown-unknown`: a dependency that needs an operating system fails here first.
-pub fn build_portable() -> Result<()> {
-    run::command("rustup", &["target", "add", "wasm32-unknown-unknown"], &[])
-        .context("`rustup target add wasm32-unknown-unknown` failed")?;
-    run::cargo(
-        &[
-            "build",
-            "--target",
-            "wasm32-unknown-unknown",
-            "-p",
-            "portcullis-core",
-            "-p",
-            "portcullis-compile",
-        ],
-        &[],
-    )
-}

@@ -68,7 +68,12 @@ pub fn explain_command(args: &ExplainArgs) -> ExitCode {
         method: args.method.clone(),
         scheme: args.scheme.clone(),
         sni: args.sni.clone(),
-        headers: args.headers.clone(),
+        // HTTP/2 carries names lower-case, and the matchers compare them so.
+        headers: args
+            .headers
+            .iter()
+            .map(|(name, value)| (name.to_ascii_lowercase(), value.clone()))
+            .collect(),
         port: args.port,
     };
     match explain(&output.wire, &request, args.seed) {
