@@ -2,8 +2,9 @@
 """The playground in a real headless Chromium, driven over WebDriver (chromedriver).
 
 Loads the page (the seed example is preloaded), checks the decision for dev.example.com
-(routed to its upstream) and other.example.com (refused with 404), checks that a YAML error is
-shown with its line, and takes a screenshot of the routed state. Only the standard library:
+(routed to its upstream) and other.example.com (refused with 404), that an edit to the YAML is
+followed (a header operation shows in the decision), that a YAML error is shown with its line,
+and takes a screenshot of the routed state. Only the standard library:
 WebDriver is JSON over HTTP.
 
 Environment: PLAYGROUND_URL, CHROMIUM, CHROMEDRIVER, SCREENSHOT (where to write the PNG).
@@ -151,6 +152,21 @@ def main():
             refused = decision(driver, "other.example.com", "refused")
             assert "404" in refused, refused
             print(f"ok: other.example.com → {refused}")
+            passed += 1
+
+            # An edit to the YAML is followed: a header operation shows in the decision.
+            driver.script(
+                "const y = document.getElementById('yaml');"
+                "y.value = y.value.replace('  - name: dev\\n',"
+                " '  - name: dev\\n    headers: {request: {set: {x-from: playground}}}\\n');"
+                "y.dispatchEvent(new Event('input'));")
+            decision(driver, "dev.example.com", "forward")
+            wait_for(
+                driver,
+                "const d = document.getElementById('decision-details').textContent;"
+                "return d.includes('set x-from: playground') ? d : null;",
+                "the header operation in the decision")
+            print("ok: an edited route's header operation is shown")
             passed += 1
 
             # A YAML error is shown with its line, and the last decision gives way to it.

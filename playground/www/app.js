@@ -76,6 +76,18 @@ function showDiagnostics(diagnostics) {
   }
 }
 
+/** Header operations (`set`, `add`, `remove`, in application order) as one readable line. */
+function headerChanges(operations) {
+  const parts = [];
+  for (const ops of operations ?? []) {
+    if (!ops) continue;
+    for (const [name, value] of Object.entries(ops.set ?? {})) parts.push(`set ${name}: ${value}`);
+    for (const [name, value] of Object.entries(ops.add ?? {})) parts.push(`add ${name}: ${value}`);
+    for (const name of ops.remove ?? []) parts.push(`remove ${name}`);
+  }
+  return parts.length ? parts.join("; ") : null;
+}
+
 /** One line saying what happens, in words. */
 function summarise(outcome) {
   switch (outcome.kind) {
@@ -123,7 +135,12 @@ function showDecision(answer) {
     rows.push(["Path rewritten to", o.path], ["Authority rewritten to", o.authority],
       ["Fault delay", o.delayMs == null ? null : `${o.delayMs} ms`],
       ["Timeout", o.timeoutMs == null ? null : `${o.timeoutMs} ms`],
-      ["Mirrored to", o.mirrors.join(", ") || null]);
+      ["Mirrored to", o.mirrors.join(", ") || null],
+      ["Request headers", headerChanges(o.requestHeaders)],
+      ["Response headers", headerChanges(o.responseHeaders)]);
+  }
+  if (o.kind === "redirect" || o.kind === "directResponse") {
+    rows.push(["Response headers", headerChanges([o.responseHeaders])]);
   }
   if (o.kind === "refused") rows.push(["Reason code", o.code]);
   for (const [name, value] of rows) {
