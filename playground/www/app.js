@@ -156,6 +156,8 @@ function showDecision(answer) {
 
 let compiled = null;
 let compiledFor = null;
+// The wire config as the engine reads it, serialised once per compilation, not per keystroke.
+let wireJson = null;
 
 /** Recompiles when the YAML or the identity changed, then explains the request. */
 function update() {
@@ -163,13 +165,14 @@ function update() {
   if (key !== compiledFor) {
     compiled = JSON.parse(compile($("yaml").value, JSON.stringify(identity())));
     compiledFor = key;
+    wireJson = compiled.wire ? JSON.stringify(compiled.wire) : null;
     showDiagnostics(compiled.diagnostics);
   }
-  if (!compiled.wire) {
+  if (!wireJson) {
     showDecision({ error: "the configuration did not compile; see the diagnostics" });
     return;
   }
-  showDecision(JSON.parse(explain(JSON.stringify(compiled.wire), JSON.stringify(request()))));
+  showDecision(JSON.parse(explain(wireJson, JSON.stringify(request()))));
 }
 
 let pending = 0;

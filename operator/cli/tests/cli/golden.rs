@@ -31,7 +31,7 @@ fn examples_dir() -> PathBuf {
 }
 
 /// The gateway flags of a scenario (`expected/gateway-args`, default: the ingress gateway).
-fn flags_of(dir: &Path) -> GatewayArgs {
+pub(crate) fn flags_of(dir: &Path) -> GatewayArgs {
     let text = std::fs::read_to_string(dir.join("expected/gateway-args")).unwrap_or_default();
     let args = std::iter::once("golden").chain(text.split_whitespace());
     Flags::try_parse_from(args).unwrap().gateway

@@ -2,11 +2,7 @@
 //! for every example: the same compile, the same decision, serialised alike. Each example is
 //! asked about every host its servers list (wildcards made concrete), a host none lists, and
 //! two paths, on every listener.
-#![allow(
-    clippy::unwrap_used,
-    clippy::panic,
-    reason = "a failed step should fail the test"
-)]
+#![allow(clippy::unwrap_used, reason = "a failed step should fail the test")]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -39,7 +35,7 @@ fn yaml_of(dir: &Path) -> String {
     texts.join("\n---\n")
 }
 
-/// `expected/gateway-args` (the flags the golden test compiles with), split.
+/// `expected/gateway-args` (the flags the golden test compiles with), split for the binary.
 fn gateway_args(dir: &Path) -> Vec<String> {
     std::fs::read_to_string(dir.join("expected/gateway-args"))
         .unwrap_or_default()
@@ -48,26 +44,10 @@ fn gateway_args(dir: &Path) -> Vec<String> {
         .collect()
 }
 
-/// The same flags as the playground's identity JSON.
-fn identity(args: &[String]) -> Value {
-    let mut identity = json!({});
-    for pair in args.chunks(2) {
-        match (pair[0].as_str(), pair.get(1)) {
-            ("--gateway-labels", Some(labels)) => {
-                let labels: serde_json::Map<String, Value> = labels
-                    .split(',')
-                    .map(|kv| {
-                        let (k, v) = kv.split_once('=').unwrap();
-                        (k.to_string(), json!(v))
-                    })
-                    .collect();
-                identity["labels"] = Value::Object(labels);
-            }
-            ("--gateway-namespace", Some(ns)) => identity["namespace"] = json!(ns),
-            (flag, _) => panic!("gateway-args flag {flag} has no playground equivalent"),
-        }
-    }
-    identity
+/// The same flags, parsed as the CLI parses them, as the playground's identity JSON.
+fn identity(dir: &Path) -> Value {
+    let identity = crate::golden::flags_of(dir).identity();
+    json!({"labels": identity.labels, "namespace": identity.namespace})
 }
 
 fn concrete(host: &str) -> String {
@@ -106,7 +86,7 @@ fn explain_and_the_playground_agree_on_every_example() {
     for dir in examples() {
         let args = gateway_args(&dir);
         let compiled =
-            portcullis_playground::api::compile(&yaml_of(&dir), &identity(&args).to_string());
+            portcullis_playground::api::compile(&yaml_of(&dir), &identity(&dir).to_string());
         let wire = serde_json::to_value(compiled.wire.as_ref().unwrap()).unwrap();
         let wire_json = wire.to_string();
         for listener in wire["listeners"].as_array().unwrap() {

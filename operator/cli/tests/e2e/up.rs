@@ -75,8 +75,17 @@ fn write(dir: &Path, name: &str, text: &str) {
     std::fs::rename(&tmp, dir.join(name)).unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn up_applies_edits_live_and_stops_cleanly() {
+/// `portcullis up` running on a fresh directory: the Gateway, the blue and green demo
+/// upstreams, and the VirtualService sending dev.example.com to blue.
+struct Up {
+    dir: std::path::PathBuf,
+    listen: u16,
+    admin: u16,
+    blue: u16,
+    child: tokio::process::Child,
+}
+
+fn start_up() -> Up {
     let dir = state_dir();
     std::fs::create_dir_all(&dir).unwrap();
     let (blue, green, admin) = (free_port(), free_port(), free_port());
@@ -92,25 +101,36 @@ async fn up_applies_edits_live_and_stops_cleanly() {
         ),
     );
     write(&dir, "vs.yaml", &virtual_service("blue"));
-
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
         .args(["up", "-f"])
         .arg(&dir)
         .args(["--port-offset", &(listen - 80).to_string()])
-        .args([
-            "--admin-port",
-            &admin.to_string(),
-            "--demo-upstreams",
-            "--xds-port",
-            "0",
-            "--state-dir",
-        ])
+        .args(["--admin-port", &admin.to_string(), "--demo-upstreams"])
+        .args(["--xds-port", "0", "--state-dir"])
         .arg(dir.join(".state"))
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .kill_on_drop(true)
         .spawn()
         .unwrap();
+    Up {
+        dir,
+        listen,
+        admin,
+        blue,
+        child,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_applies_edits_live_and_stops_cleanly() {
+    let Up {
+        dir,
+        listen,
+        admin,
+        blue,
+        mut child,
+    } = start_up();
 
     wait_upstream(listen, "outbound|80||blue.demo.local").await;
 
@@ -165,36 +185,14 @@ async fn up_applies_edits_live_and_stops_cleanly() {
 /// before the files are read, not after the start, which would hide the edit for good.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_edit_saved_during_startup_is_applied() {
-    let dir = state_dir();
-    std::fs::create_dir_all(&dir).unwrap();
-    let (blue, green, admin) = (free_port(), free_port(), free_port());
-    let listen = free_port();
-    write(&dir, "gateway.yaml", GATEWAY);
-    write(
-        &dir,
-        "upstreams.yaml",
-        &format!(
-            "{}---{}",
-            service_entry("blue", blue),
-            service_entry("green", green)
-        ),
-    );
-    write(&dir, "vs.yaml", &virtual_service("blue"));
-    let state = dir.join(".state");
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .args(["up", "-f"])
-        .arg(&dir)
-        .args(["--port-offset", &(listen - 80).to_string()])
-        .args(["--admin-port", &admin.to_string(), "--demo-upstreams"])
-        .args(["--xds-port", "0", "--state-dir"])
-        .arg(&state)
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let Up {
+        dir,
+        listen,
+        mut child,
+        ..
+    } = start_up();
     // The bootstrap is written after the first compile and before Envoy starts.
-    let bootstrap = state.join("bootstrap.json");
+    let bootstrap = dir.join(".state").join("bootstrap.json");
     for _ in 0..600 {
         if bootstrap.exists() {
             break;
