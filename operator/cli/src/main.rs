@@ -4,8 +4,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use portcullis::cli::{
-    BootstrapArgs, ControllerArgs, ExplainArgs, RenderArgs, StatusArgs, UpArgs, bootstrap_command,
-    controller_command, explain_command, render_command, status_command, up_command,
+    BootstrapArgs, ControllerArgs, ExplainArgs, ModulesArgs, RenderArgs, StatusArgs, UpArgs,
+    bootstrap_command, controller_command, explain_command, modules_command, render_command,
+    status_command, up_command,
 };
 
 /// Portcullis: Istio Gateway and VirtualService semantics on plain Envoy.
@@ -33,8 +34,10 @@ enum Command {
     Render(RenderArgs),
     /// Explain which route would take a request.
     Explain(ExplainArgs),
-    /// Print the Envoy bootstrap of a gateway served by a Portcullis xDS server.
+    /// Print the Envoy bootstrap of a gateway served by a Portcullis xDS server (or by files).
     Bootstrap(BootstrapArgs),
+    /// Copy the filter modules into a directory (for gateways that load them from disk).
+    Modules(ModulesArgs),
     /// Show each proxy connected to an xDS server: what it serves, its last refusal.
     Status(StatusArgs),
     /// Run in a cluster: watch Istio resources and GatewayFilters, serve the gateways over xDS.
@@ -58,6 +61,7 @@ fn main() -> anyhow::Result<ExitCode> {
         Command::Render(args) => Ok(render_command(&args)),
         Command::Explain(args) => Ok(explain_command(&args)),
         Command::Bootstrap(args) => Ok(bootstrap_command(&args)),
+        Command::Modules(args) => modules_command(&args),
         Command::Status(args) => Ok(status_command(&args)),
         Command::Controller(args) => controller_command(&args),
     }

@@ -67,6 +67,44 @@ pub struct GatewayFilterSpec {
     /// How the compiled configuration reaches the workload's Envoys.
     #[serde(default)]
     pub distribution: Distribution,
+    /// Where the workload's pods find what the `ConfigMap` distribution gives them (defaults
+    /// apply when absent; ignored by the other distributions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_map: Option<ConfigMapSettings>,
+}
+
+/// The `ConfigMap` distribution's paths inside a gateway pod: Envoy's files name each other
+/// and the filter modules by absolute path, so they are written for one mount layout.
+#[derive(KubeSchema, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfigMapSettings {
+    /// Where the pods mount the ConfigMap `portcullis-<GatewayFilter name>-config` (the
+    /// directory `portcullis bootstrap --config-dir` names).
+    #[serde(default = "default_mount_path")]
+    #[x_kube(validation = Rule::new("self.startsWith('/')").message("mountPath must be an absolute path"))]
+    pub mount_path: String,
+    /// The directory holding `portcullis_router.wasm` and `portcullis_egress_audit.wasm` in
+    /// the pods (`portcullis modules --copy-to DIR` puts them there from the controller image).
+    #[serde(default = "default_module_dir")]
+    #[x_kube(validation = Rule::new("self.startsWith('/')").message("moduleDir must be an absolute path"))]
+    pub module_dir: String,
+}
+
+impl Default for ConfigMapSettings {
+    fn default() -> Self {
+        ConfigMapSettings {
+            mount_path: default_mount_path(),
+            module_dir: default_module_dir(),
+        }
+    }
+}
+
+fn default_mount_path() -> String {
+    "/etc/portcullis/config".to_string()
+}
+
+fn default_module_dir() -> String {
+    "/etc/portcullis/modules".to_string()
 }
 
 /// Pods by label.
@@ -129,7 +167,9 @@ pub enum Distribution {
     Xds,
     /// As an Istio `WasmPlugin` per workload, for istiod-managed gateways.
     IstioWasmPlugin,
-    /// As a ConfigMap of Envoy configuration files, for Envoys that read files.
+    /// As a ConfigMap of Envoy configuration files (file-based xDS), for Envoys that mount
+    /// it; no per-proxy result, and the kubelet's sync period (about a minute) before pods
+    /// see a change.
     ConfigMap,
 }
 

@@ -104,17 +104,7 @@ pub fn inputs(objects: &Objects) -> Built {
 /// Each GatewayFilter's settings, oldest first: when two select the same workload the older
 /// one applies (as Istio orders conflicting resources), and the newer one is reported.
 pub fn workloads(filters: &[Arc<GatewayFilter>]) -> Vec<WorkloadSettings> {
-    ordered(filters)
-        .into_iter()
-        .filter(|f| compiled_here(f))
-        .map(settings)
-        .collect()
-}
-
-/// The controller compiles for the GatewayFilter's workload: its distribution is implemented
-/// (`Xds`, `IstioWasmPlugin`; `ConfigMap` is refused in its status).
-pub fn compiled_here(filter: &GatewayFilter) -> bool {
-    crate::distribute::distributor(filter.spec.distribution).is_some()
+    ordered(filters).into_iter().map(settings).collect()
 }
 
 /// GatewayFilters oldest first (creation time, then namespace and name).

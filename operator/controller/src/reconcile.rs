@@ -24,8 +24,8 @@ use portcullis_xds::{Compiled, XdsServer};
 use tokio::sync::watch;
 
 use crate::crd::{GatewayFilter, GatewayFilterStatus};
-use crate::distribute::{self, Applier, ModuleUrls};
-use crate::inputs::{compiled_here, ordered, settings};
+use crate::distribute::{self, Applier, Environment};
+use crate::inputs::{ordered, settings};
 use crate::metrics::{FailureLabels, FilterLabels, Metrics};
 use crate::publish::Publication;
 use crate::status::{self, ACCEPTED, Observed, PROGRAMMED, WorkloadProxy};
@@ -50,8 +50,8 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Tells the publisher a GatewayFilter changed.
     pub changes: Changes,
-    /// Where gateways fetch modules from, for distributions other than xDS.
-    pub module_urls: ModuleUrls,
+    /// What distributions other than xDS render with.
+    pub environment: Environment,
     /// Writes those distributions' objects.
     pub applier: Applier,
 }
@@ -113,7 +113,6 @@ pub async fn desired_status(
     let filters = ctx.filters.state();
     let conflicts_with = ordered(&filters)
         .into_iter()
-        .filter(|other| compiled_here(other))
         .take_while(|other| other.uid() != filter.uid())
         .find(|other| settings(other).selects(&me))
         .map(|other| {
@@ -166,21 +165,33 @@ async fn distribute(
     if filter.spec.distribution == crate::crd::Distribution::Xds {
         return Ok(None);
     }
-    let objects = match distribute::objects(filter, compiled, &ctx.module_urls) {
+    let failed = |source| Error::Distribute {
+        name: format!(
+            "{}/{}",
+            filter.namespace().unwrap_or_default(),
+            filter.name_any()
+        ),
+        source,
+    };
+    let distributor = distribute::distributor(filter.spec.distribution);
+    let previous = match distributor.previous(filter) {
+        Some(object) => distribute::read(
+            &ctx.client,
+            &filter.namespace().unwrap_or_default(),
+            &object,
+        )
+        .await
+        .map_err(failed)?,
+        None => None,
+    };
+    let objects = match distributor.objects(filter, compiled, &ctx.environment, previous.as_ref()) {
         Ok(objects) => objects,
         Err(why) => return Ok(Some(Err(why.to_string()))),
     };
     ctx.applier
         .apply(&ctx.client, &objects)
         .await
-        .map_err(|source| Error::Distribute {
-            name: format!(
-                "{}/{}",
-                filter.namespace().unwrap_or_default(),
-                filter.name_any()
-            ),
-            source,
-        })?;
+        .map_err(failed)?;
     Ok(Some(Ok(objects
         .iter()
         .map(|o| {
@@ -203,8 +214,7 @@ pub async fn reconcile(filter: Arc<GatewayFilter>, ctx: Arc<Context>) -> Result<
         .borrow()
         .workloads
         .contains(&settings(&filter));
-    // (A filter whose distribution is not implemented is never published: its status says so.)
-    if compiled_here(&filter) && !published {
+    if !published {
         ctx.changes.bump();
         return Ok(Action::await_change());
     }

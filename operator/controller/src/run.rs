@@ -162,9 +162,9 @@ pub async fn run(
         filters: controller.store(),
         metrics: Arc::clone(&metrics),
         changes,
-        module_urls: crate::distribute::ModuleUrls {
-            base: config.module_url.clone(),
-            modules: config.proxy.modules.clone(),
+        environment: crate::distribute::Environment {
+            module_url: config.module_url.clone(),
+            proxy: config.proxy.clone(),
         },
         applier: crate::distribute::Applier::default(),
     });

@@ -6,7 +6,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use portcullis_compile::diagnostics::{Diagnostic, Severity};
 use portcullis_xds::{Compiled, ProxyStatus};
 
-use crate::crd::{Distribution, GatewayFilter, GatewayFilterStatus, IgnoredResource};
+use crate::crd::{GatewayFilter, GatewayFilterStatus, IgnoredResource};
 
 /// Condition types.
 pub const ACCEPTED: &str = "Accepted";
@@ -92,16 +92,7 @@ pub fn status(observed: &Observed<'_>) -> GatewayFilterStatus {
         .collect();
     let errors = ignored.iter().filter(|i| i.severity == "Error").count();
 
-    let accepted = if filter.spec.distribution == Distribution::ConfigMap {
-        (
-            false,
-            "UnsupportedValue",
-            format!(
-                "distribution {:?} is not implemented (Xds and IstioWasmPlugin are); the workload gets no configuration from this GatewayFilter",
-                filter.spec.distribution
-            ),
-        )
-    } else if let Some(older) = &observed.conflicts_with {
+    let accepted = if let Some(older) = &observed.conflicts_with {
         (
             false,
             "Conflicted",
@@ -128,8 +119,9 @@ pub fn status(observed: &Observed<'_>) -> GatewayFilterStatus {
                 true,
                 "Applied",
                 format!(
-                    "{} applied for this configuration (Istio reports no per-proxy result)",
-                    names.join(", ")
+                    "{} applied for this configuration ({})",
+                    names.join(", "),
+                    crate::distribute::distributor(filter.spec.distribution).applied_note()
                 ),
             ),
             Err(why) => (false, "NotApplied", why.clone()),

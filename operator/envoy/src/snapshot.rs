@@ -1,6 +1,10 @@
 //! A rendered configuration: every dynamic resource Envoy needs for one compiled plan.
 
+use std::path::PathBuf;
+
 use sha2::{Digest, Sha256};
+
+use crate::ConfigDir;
 
 use crate::api::{Cluster, DiscoveryResponse, Listener, Secret, TypedConfig, TypedExtensionConfig};
 
@@ -38,6 +42,28 @@ impl Snapshot {
     /// The CDS document.
     pub fn clusters_response(&self) -> DiscoveryResponse {
         clusters_response(&self.clusters)
+    }
+
+    /// Every document of file-based xDS, at its path in `dir`: LDS, CDS, one ECDS document
+    /// per filter configuration and one SDS document per secret (what a snapshot rendered
+    /// for `ConfigDelivery::Files(dir)` reads).
+    pub fn files(&self, dir: &ConfigDir) -> Vec<(PathBuf, DiscoveryResponse)> {
+        let mut files = vec![
+            (dir.listeners_file(), self.listeners_response()),
+            (dir.clusters_file(), self.clusters_response()),
+        ];
+        files.extend(self.filter_configs.iter().map(|config| {
+            (
+                dir.filter_config_file(&config.name),
+                filter_config_response(&self.version, config),
+            )
+        }));
+        files.extend(
+            self.secrets
+                .iter()
+                .map(|secret| (dir.secret_file(&secret.name), secret_response(secret))),
+        );
+        files
     }
 }
 

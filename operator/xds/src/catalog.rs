@@ -183,6 +183,9 @@ pub struct Compiled {
     /// The filters' configuration, when the resources compiled (what distributions other than
     /// xDS hand to the filters).
     pub wire: Option<Arc<WireConfig>>,
+    /// What Envoy runs, when the resources compiled (distributions other than xDS render it
+    /// their own way).
+    pub plan: Option<Arc<EnvoyPlan>>,
 }
 
 /// The size of a compiled configuration, as the controller reports it.
@@ -271,6 +274,7 @@ impl Catalog {
                         took: Duration::ZERO,
                         counts: Counts::default(),
                         wire: None,
+                        plan: None,
                     })
             }
         })
@@ -328,6 +332,7 @@ pub fn compile_for(
             took: started.elapsed(),
             counts: Counts::of(&output.wire),
             wire: None,
+            plan: None,
         };
     }
     rendered(
@@ -369,6 +374,7 @@ fn rendered(
             took: started.elapsed(),
             counts,
             wire: Some(Arc::new(wire.clone())),
+            plan: Some(Arc::new(plan.clone())),
         },
         Err(e) => Compiled {
             snapshot: None,
@@ -377,6 +383,7 @@ fn rendered(
             took: started.elapsed(),
             counts,
             wire: None,
+            plan: None,
         },
     }
 }

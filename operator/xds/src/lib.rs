@@ -20,7 +20,7 @@ pub mod session;
 pub mod status;
 
 pub use catalog::{
-    Compiled, Counts, Inputs, Module, ModuleSource, ProxyDefaults, WorkloadSettings,
+    Compiled, Counts, Inputs, Module, ModuleSource, ProxyDefaults, WorkloadSettings, compile_for,
 };
 pub use server::{Error, XdsServer};
 pub use status::{Nack, ProxyStatus};

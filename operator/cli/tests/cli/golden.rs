@@ -152,6 +152,26 @@ fn the_deploy_example_bootstrap_is_current() {
         .assert_eq(&String::from_utf8(out.stdout).unwrap());
 }
 
+/// The file-reading bootstrap in `examples/deploy/config-map/` is what `portcullis bootstrap
+/// --config-dir` prints for the ConfigMap distribution's default mount path.
+#[test]
+fn the_config_map_example_bootstrap_is_current() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(["bootstrap", "--config-dir", "/etc/portcullis/config"])
+        .args(["--node-id", "ingressgateway", "--admin-port", "15000"])
+        .args(["--gateway-labels", "istio=ingressgateway"])
+        .args(["--gateway-namespace", "portcullis-system"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    golden(examples_dir().join("deploy/config-map/gateway-bootstrap.json"))
+        .assert_eq(&String::from_utf8(out.stdout).unwrap());
+}
+
 /// What `examples/deploy/` applies compiles for its gateway workload without a finding.
 #[test]
 fn the_deploy_example_resources_compile() {

@@ -61,6 +61,46 @@ fn bootstrap_refuses_a_bad_address() {
     }
 }
 
+/// With `--config-dir` the bootstrap reads listeners and clusters from the mount's root and
+/// reloads them when the kubelet renames `..data` there; no xDS server is named.
+#[test]
+fn a_config_dir_bootstrap_reads_the_mounted_files() {
+    let out = portcullis(&["bootstrap", "--config-dir", "/etc/portcullis/config"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let b: Value = serde_json::from_slice(&out.stdout).unwrap();
+    for (source, file) in [("lds_config", "lds.json"), ("cds_config", "cds.json")] {
+        let path = &b["dynamic_resources"][source]["path_config_source"];
+        assert_eq!(
+            path["path"],
+            format!("/etc/portcullis/config/{file}"),
+            "{b}"
+        );
+        assert_eq!(path["watched_directory"]["path"], "/etc/portcullis/config");
+    }
+    assert!(b.get("static_resources").is_none(), "{b}");
+    assert!(b["dynamic_resources"].get("ads_config").is_none(), "{b}");
+}
+
+/// A relative directory, or both sources at once, is a usage error.
+#[test]
+fn a_config_dir_bootstrap_refuses_ambiguity() {
+    let out = portcullis(&["bootstrap", "--config-dir", "config"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("absolute"));
+    let out = portcullis(&[
+        "bootstrap",
+        "--config-dir",
+        "/etc/portcullis/config",
+        "--xds-address",
+        "a:1",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
 /// `status` reads a live server (no proxy yet: only the header), and says so when it cannot.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_reads_the_server() {

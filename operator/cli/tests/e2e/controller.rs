@@ -17,9 +17,9 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
 const ISTIO: &str = "networking.istio.io/v1";
-const FILTERS: &str = "portcullis.dev/v1alpha1";
+pub(crate) const FILTERS: &str = "portcullis.dev/v1alpha1";
 
-fn gateway(port: u16) -> Value {
+pub(crate) fn gateway(port: u16) -> Value {
     json!({
         "apiVersion": ISTIO, "kind": "Gateway",
         "metadata": {"name": "my-gateway", "namespace": "default"},
@@ -31,7 +31,7 @@ fn gateway(port: u16) -> Value {
     })
 }
 
-fn service_entry(name: &str, host: &str, port: u16) -> Value {
+pub(crate) fn service_entry(name: &str, host: &str, port: u16) -> Value {
     json!({
         "apiVersion": ISTIO, "kind": "ServiceEntry",
         "metadata": {"name": name, "namespace": "default"},
@@ -43,7 +43,7 @@ fn service_entry(name: &str, host: &str, port: u16) -> Value {
     })
 }
 
-fn virtual_service(name: &str, host: &str, destination: &str) -> Value {
+pub(crate) fn virtual_service(name: &str, host: &str, destination: &str) -> Value {
     json!({
         "apiVersion": ISTIO, "kind": "VirtualService",
         "metadata": {"name": name, "namespace": "default"},
@@ -54,7 +54,7 @@ fn virtual_service(name: &str, host: &str, destination: &str) -> Value {
     })
 }
 
-fn gateway_filter() -> Value {
+pub(crate) fn gateway_filter() -> Value {
     json!({
         "apiVersion": FILTERS, "kind": "GatewayFilter",
         "metadata": {"name": "ingress", "namespace": "default"},
@@ -62,7 +62,7 @@ fn gateway_filter() -> Value {
     })
 }
 
-async fn demo_upstream(name: &str) -> u16 {
+pub(crate) async fn demo_upstream(name: &str) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(portcullis::local::demo::serve(listener, name.to_string()));
@@ -70,7 +70,11 @@ async fn demo_upstream(name: &str) -> u16 {
 }
 
 /// Polls `f` until it returns `Some`, for at most 30 s; on timeout shows the API requests.
-async fn eventually<T>(api: &FakeApi, what: &str, mut f: impl AsyncFnMut() -> Option<T>) -> T {
+pub(crate) async fn eventually<T>(
+    api: &FakeApi,
+    what: &str,
+    mut f: impl AsyncFnMut() -> Option<T>,
+) -> T {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if let Some(v) = f().await {
@@ -92,16 +96,16 @@ async fn eventually<T>(api: &FakeApi, what: &str, mut f: impl AsyncFnMut() -> Op
     }
 }
 
-fn condition<'a>(filter: &'a Value, kind: &str) -> &'a Value {
+pub(crate) fn condition<'a>(filter: &'a Value, kind: &str) -> &'a Value {
     filter["status"]["conditions"]
         .as_array()
         .and_then(|c| c.iter().find(|c| c["type"] == kind))
         .unwrap_or(&Value::Null)
 }
 
-struct Controller {
+pub(crate) struct Controller {
     child: tokio::process::Child,
-    port: u16,
+    pub(crate) port: u16,
 }
 
 impl Drop for Controller {
@@ -110,7 +114,7 @@ impl Drop for Controller {
     }
 }
 
-async fn start_controller(api: &FakeApi, dir: &std::path::Path) -> Controller {
+pub(crate) async fn start_controller(api: &FakeApi, dir: &std::path::Path) -> Controller {
     let address = api.serve().await.unwrap();
     let kubeconfig = dir.join("kubeconfig");
     std::fs::write(&kubeconfig, FakeApi::kubeconfig(address)).unwrap();
@@ -148,7 +152,7 @@ async fn start_envoy(xds_port: u16, dir: &std::path::Path) -> EnvoyProcess {
     envoy_for_xds("ingressgateway-0", &labels, "default", xds_port, dir).await
 }
 
-fn filter_status(api: &FakeApi) -> Value {
+pub(crate) fn filter_status(api: &FakeApi) -> Value {
     api.get("gatewayfilters", FILTERS, "default", "ingress")
         .unwrap_or(Value::Null)
 }

@@ -15,6 +15,7 @@ mod support;
 
 mod cluster;
 mod collector;
+mod config_map;
 mod connection_manager;
 mod controller;
 mod dns;

@@ -31,6 +31,7 @@ fn compiled(version: &str) -> Compiled {
             config_bytes: 100,
         },
         wire: None,
+        plan: None,
     }
 }
 
@@ -45,6 +46,7 @@ fn failed(error: &str) -> Compiled {
         took: Duration::ZERO,
         counts: Counts::default(),
         wire: None,
+        plan: None,
     }
 }
 
@@ -251,13 +253,52 @@ fn diagnostics_name_istio_objects_for_events() {
     assert!(istio_reference("examples/seed/vs.yaml").is_none());
 }
 
-/// A distribution mode that is not implemented is refused in the status, not ignored.
+/// In ConfigMap mode `Programmed` means the ConfigMap is applied, says what the mode cannot
+/// report, and no proxy count is shown; a ConfigMap that cannot be built is not programmed.
 #[test]
-fn an_unimplemented_distribution_is_not_accepted() {
+fn a_config_map_distribution_reports_what_was_applied() {
     let mut f = (*filter("edge", "ingress", 0, &[("istio", "ingressgateway")])).clone();
     f.spec.distribution = crate::crd::Distribution::ConfigMap;
-    let s = observe(&f, &compiled("sha256:x"), &[], 0);
-    assert_eq!(get(&s, "Accepted").status, "False");
-    assert_eq!(get(&s, "Accepted").reason, "UnsupportedValue");
-    assert!(crate::inputs::workloads(&[std::sync::Arc::new(f)]).is_empty());
+    let observed = |distributed| {
+        status(&Observed {
+            filter: &f,
+            conflicts_with: None,
+            compiled: &compiled("sha256:x"),
+            unreadable: &[],
+            proxies: &[],
+            distributed: Some(distributed),
+            now: at(0),
+        })
+    };
+    let s = observed(Ok(vec!["ConfigMap portcullis-ingress-config".to_string()]));
+    assert_eq!(get(&s, "Accepted").status, "True");
+    let programmed = get(&s, "Programmed");
+    assert_eq!(
+        (programmed.status.as_str(), programmed.reason.as_str()),
+        ("True", "Applied")
+    );
+    assert!(
+        programmed
+            .message
+            .contains("ConfigMap portcullis-ingress-config")
+            && programmed.message.contains("kubelet"),
+        "{}",
+        programmed.message
+    );
+    assert_eq!(s.proxies, None);
+    assert_eq!(
+        crate::inputs::workloads(&[std::sync::Arc::new(f.clone())]).len(),
+        1
+    );
+
+    let s = observed(Err("too large".to_string()));
+    let programmed = get(&s, "Programmed");
+    assert_eq!(
+        (
+            programmed.status.as_str(),
+            programmed.reason.as_str(),
+            programmed.message.as_str()
+        ),
+        ("False", "NotApplied", "too large")
+    );
 }

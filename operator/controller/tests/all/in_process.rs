@@ -306,22 +306,62 @@ async fn istio_mode_writes_one_wasm_plugin_per_configuration() {
     assert_eq!(writes(), 2, "an unchanged configuration was written again");
 }
 
-/// A GatewayFilter asking for a distribution that is not implemented gets a status saying so
-/// (it is never published, so it must not wait for a publication).
+/// `ConfigMap` mode: one ConfigMap of Envoy's files, owned by the GatewayFilter; written again
+/// when the configuration changes or when a setting the configuration hash does not cover
+/// (the module directory) does, and not otherwise; the status says it was applied.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unimplemented_distribution_is_refused_in_the_status() {
+async fn config_map_mode_writes_the_envoy_files_once_per_content() {
     let api = FakeApi::default();
     fixtures(&api);
     let mut filter = api
         .get("gatewayfilters", FILTERS, "edge", "ingress")
         .unwrap();
     filter["spec"]["distribution"] = json!("ConfigMap");
-    api.apply("gatewayfilters", filter).unwrap();
+    api.apply("gatewayfilters", filter.clone()).unwrap();
     let _running = start(&api, None).await;
-    let status = eventually(&api, "the refusal in the status", async || {
+
+    let get = || api.get("configmaps", "v1", "edge", "portcullis-ingress-config");
+    let map = eventually(&api, "the ConfigMap", async || get()).await;
+    assert_eq!(map["metadata"]["ownerReferences"][0]["name"], "ingress");
+    let lds = map["data"]["lds.json"].as_str().unwrap();
+    assert!(
+        lds.contains("/etc/portcullis/config/ecds-router.json"),
+        "{lds}"
+    );
+    let router = map["data"]["ecds-router.json"].as_str().unwrap();
+    assert!(
+        router.contains("/etc/portcullis/modules/portcullis_router.wasm"),
+        "{router}"
+    );
+    let status = eventually(&api, "the status", async || {
         let f = api.get("gatewayfilters", FILTERS, "edge", "ingress")?;
-        (condition(&f, "Accepted")["reason"] == "UnsupportedValue").then_some(f)
+        (condition(&f, "Programmed")["reason"] == "Applied").then_some(f)
     })
     .await;
-    assert_eq!(condition(&status, "Accepted")["status"], "False");
+    assert_eq!(condition(&status, "Accepted")["status"], "True");
+
+    let writes = || {
+        api.requests()
+            .iter()
+            .filter(|r| r.starts_with("PATCH") && r.contains("/configmaps/"))
+            .count()
+    };
+    assert_eq!(writes(), 1);
+    filter["spec"]["configMap"] = json!({"moduleDir": "/opt/wasm"});
+    api.apply("gatewayfilters", filter).unwrap();
+    let moved = eventually(&api, "the new module directory", async || {
+        get().filter(|m| {
+            m["data"]["ecds-router.json"]
+                .as_str()
+                .is_some_and(|r| r.contains("/opt/wasm/portcullis_router.wasm"))
+        })
+    })
+    .await;
+    assert_eq!(
+        moved["metadata"]["annotations"]["portcullis.dev/config-hash"],
+        map["metadata"]["annotations"]["portcullis.dev/config-hash"],
+        "the configuration itself did not change"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(writes(), 2, "an unchanged ConfigMap was written again");
 }

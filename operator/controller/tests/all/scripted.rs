@@ -17,7 +17,7 @@ use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::store::Writer;
 use kube::runtime::watcher;
 use portcullis_controller::crd::{GatewayFilter, GatewayFilterSpec, WorkloadSelector};
-use portcullis_controller::distribute::{Applier, ModuleUrls};
+use portcullis_controller::distribute::{Applier, Environment};
 use portcullis_controller::inputs::{Objects, inputs, settings};
 use portcullis_controller::metrics::Metrics;
 use portcullis_controller::publish::Publication;
@@ -60,11 +60,12 @@ fn istio(kind: &str, name: &str, spec: Value) -> Arc<kube::api::DynamicObject> {
 fn context(filter: &GatewayFilter) -> (Arc<Context>, Handle) {
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let client = kube::Client::new(service, "default");
-    let server = XdsServer::new(ProxyDefaults {
+    let proxy = ProxyDefaults {
         bind_address: "0.0.0.0".into(),
         access_log: None,
         modules: ModuleSource::served(Module::new("router.wasm", b"\0asm".to_vec()), None),
-    });
+    };
+    let server = XdsServer::new(proxy.clone());
     let objects = Objects {
         istio: vec![
             istio(
@@ -109,9 +110,9 @@ fn context(filter: &GatewayFilter) -> (Arc<Context>, Handle) {
         filters: writer.as_reader(),
         metrics,
         changes: Changes::default(),
-        module_urls: ModuleUrls {
-            base: Some("http://portcullis.portcullis-system:15010".into()),
-            modules: ModuleSource::served(Module::new("router.wasm", b"\0asm".to_vec()), None),
+        environment: Environment {
+            module_url: Some("http://portcullis.portcullis-system:15010".into()),
+            proxy,
         },
         applier: Applier::default(),
     };

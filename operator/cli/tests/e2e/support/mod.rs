@@ -3,6 +3,7 @@
 //! dir, `--disable-hot-restart`), so tests run in parallel.
 
 pub mod http;
+pub mod kubelet;
 pub mod pki;
 
 use std::path::PathBuf;
