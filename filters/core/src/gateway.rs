@@ -12,7 +12,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::ops::Range;
 
 use crate::host::{HostIndex, HostPattern, normalize_authority};
-use crate::route::{CompiledRoute, RouteInput, https_location};
+use crate::route::{CompiledRoute, LINEAR_UP_TO, PathIndex, RouteInput, https_location};
 use crate::wire::{HeaderOperations, Listener, VirtualHost, WireConfig};
 use crate::{
     ConfigError, Decision, Entropy, Evidence, ForwardHandle, HostVerdict, Outcome, Refusal,
@@ -168,6 +168,30 @@ struct CompiledVhost {
     require_tls: bool,
     /// Its routes, in order, in [`Gateway::routes`].
     routes: Range<usize>,
+    /// Their path index, above [`LINEAR_UP_TO`] routes.
+    index: Option<PathIndex>,
+}
+
+impl CompiledVhost {
+    /// The first of `routes` (this vhost's) whose conditions hold, with its offset.
+    fn first_match<'g>(
+        &self,
+        routes: &'g [CompiledRoute],
+        input: &RouteInput<'_>,
+    ) -> Option<(usize, &'g CompiledRoute)> {
+        let Some(index) = &self.index else {
+            return routes.iter().enumerate().find(|(_, r)| r.matches(input));
+        };
+        let mut candidates = Vec::new();
+        index.candidates(input.path, &mut candidates);
+        candidates
+            .into_iter()
+            .filter_map(|offset| {
+                let offset = usize::try_from(offset).ok()?;
+                Some((offset, routes.get(offset)?))
+            })
+            .find(|(_, r)| r.matches(input))
+    }
 }
 
 impl Gateway {
@@ -299,8 +323,7 @@ impl Gateway {
             listener_port,
         };
         let routes = self.routes.get(vhost.routes.clone()).unwrap_or_default();
-        let Some((offset, route)) = routes.iter().enumerate().find(|(_, r)| r.matches(&input))
-        else {
+        let Some((offset, route)) = vhost.first_match(routes, &input) else {
             return refused(evidence, Refusal::NoRoute);
         };
         evidence.route = Some(route.name());
@@ -564,9 +587,11 @@ fn compile_table(
         for (ri, r) in v.routes.iter().enumerate() {
             routes.push(CompiledRoute::compile(r, &format!("{vat}.routes[{ri}]"))?);
         }
+        let own = routes.get(start..).unwrap_or_default();
         vhosts.push(CompiledVhost {
             name: v.name.clone(),
             require_tls: v.require_tls,
+            index: (own.len() > LINEAR_UP_TO).then(|| PathIndex::new(own)),
             routes: start..routes.len(),
         });
     }

@@ -261,3 +261,49 @@ fn s4_re2_ascii_classes() {
     assert!(hit(query.clone(), &get("h", "/?q=a\u{a0}b")));
     assert!(!hit(query, &get("h", "/?q=a\tb")));
 }
+
+/// V-5 through the path index (a vhost of more than 8 routes): the first matching route in
+/// declaration order still wins, whichever kind of path condition each route has, and a path
+/// no condition can hold is refused.
+#[test]
+fn v5_first_match_wins_in_an_indexed_vhost() {
+    let mut list: Vec<Value> = (0..40)
+        .map(|i| {
+            route(
+                &format!("p{i}"),
+                json!({"uri": {"prefix": format!("/p{i}/")}}),
+                fwd("p"),
+            )
+        })
+        .collect();
+    // Earlier than the prefix it shadows, a header-gated exact path and a regex.
+    list.insert(
+        3,
+        route(
+            "exact-canary",
+            json!({"uri": {"exact": "/p20/x"}, "headers": {"x-canary": {"exact": "1"}}}),
+            fwd("e"),
+        ),
+    );
+    list.insert(
+        5,
+        route("regex", json!({"uri": {"regex": "/p3[0-9]/y"}}), fwd("r")),
+    );
+    list.push(route(
+        "ci",
+        json!({"uri": {"prefix": "/CASE/"}, "ignoreUriCase": true}),
+        fwd("c"),
+    ));
+    let gw = routes(list);
+    let name = |req: &Req| route_name(&gw, req);
+    assert_eq!(name(&get("h", "/p20/x")).as_deref(), Some("p20"));
+    assert_eq!(
+        name(&get("h", "/p20/x").header("x-canary", "1")).as_deref(),
+        Some("exact-canary")
+    );
+    assert_eq!(name(&get("h", "/p35/y")).as_deref(), Some("regex"));
+    assert_eq!(name(&get("h", "/p35/z")).as_deref(), Some("p35"));
+    assert_eq!(name(&get("h", "/p39/")).as_deref(), Some("p39"));
+    assert_eq!(name(&get("h", "/case/x")).as_deref(), Some("ci"));
+    assert_eq!(refusal(&gw, &get("h", "/nothing")), Some(Refusal::NoRoute));
+}

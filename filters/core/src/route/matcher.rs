@@ -97,6 +97,11 @@ impl CompiledMatch {
         })
     }
 
+    /// The `uri` condition, for the path index.
+    pub(crate) fn uri(&self) -> Option<&StrMatcher> {
+        self.uri.as_ref()
+    }
+
     /// How `rewrite.uri` applies to paths this route matched.
     pub fn uri_kind(&self) -> UriKind {
         self.uri_kind

@@ -7,6 +7,7 @@
 
 mod cors;
 mod draw;
+mod index;
 mod matcher;
 mod query;
 mod redirect;
@@ -15,6 +16,7 @@ mod validate;
 
 pub use cors::{CompiledCors, CorsVerdict};
 pub use draw::{fires, pick_weighted};
+pub use index::{LINEAR_UP_TO, PathIndex};
 pub use matcher::CompiledMatch;
 pub use redirect::{https_location, location};
 pub use rewrite::PathRewrite;
