@@ -7,6 +7,9 @@
 //! match then runs on those candidates only. Every route that matches the request is a
 //! candidate, so the first candidate that matches is the first route that matches.
 //!
+//! A regex condition that begins with literal text (`/api/v[0-9]+/.*` begins with `/api/v`) is
+//! indexed as that prefix: every path the regex matches in full starts with it.
+//!
 //! Exact paths are looked up in a hash map. Literal prefixes are looked up by length: one map
 //! lookup per distinct prefix length, so the cost follows how many lengths there are, not how
 //! many prefixes. `ignoreUriCase` conditions are keyed and looked up ASCII-lowercased, as
@@ -54,6 +57,59 @@ impl Prefixes {
     }
 }
 
+/// The literal text every string that `pattern` (RE2 syntax, matched in full) matches starts
+/// with; `None` when there is none. Conservative: it stops at the first character that is not
+/// a plain literal, drops a literal that a quantifier makes optional (`ab*`, `ab?`, `ab{0,1}`),
+/// and gives up on a pattern with a top-level alternation (`a|b`) or that starts with a group,
+/// a class, an escape or flags. A shorter prefix only means more candidates, never a wrong one.
+pub fn literal_prefix(pattern: &str) -> Option<Box<str>> {
+    if has_top_level_alternation(pattern) {
+        return None;
+    }
+    let mut prefix = String::new();
+    for c in pattern.chars() {
+        match c {
+            '*' | '?' | '{' => {
+                prefix.pop();
+                break;
+            }
+            '\\' | '.' | '[' | ']' | '(' | ')' | '|' | '+' | '}' | '^' | '$' => break,
+            literal => prefix.push(literal),
+        }
+    }
+    (!prefix.is_empty()).then(|| prefix.into_boxed_str())
+}
+
+/// True when `pattern` has a `|` outside every group and class.
+fn has_top_level_alternation(pattern: &str) -> bool {
+    let (mut depth, mut in_class, mut escaped) = (0usize, false, false);
+    let mut class_start = false;
+    for c in pattern.chars() {
+        if escaped {
+            escaped = false;
+            class_start = false;
+            continue;
+        }
+        match c {
+            '\\' => escaped = true,
+            ']' if in_class && !class_start => in_class = false,
+            '^' if class_start => continue,
+            _ if in_class => {}
+            '[' => {
+                in_class = true;
+                class_start = true;
+                continue;
+            }
+            '(' => depth += 1,
+            ')' => depth = depth.saturating_sub(1),
+            '|' if depth == 0 => return true,
+            _ => {}
+        }
+        class_start = false;
+    }
+    false
+}
+
 /// One virtual host's path index; route numbers are offsets in the vhost's route list.
 #[derive(Clone, Debug, Default)]
 pub struct PathIndex {
@@ -86,7 +142,11 @@ impl PathIndex {
                 Some(StrMatcher::PrefixIgnoreCase(prefix)) => index
                     .prefixes_ignore_case
                     .insert(prefix.to_ascii_lowercase().as_bytes(), offset),
-                Some(StrMatcher::Regex(_)) | None => index.always.push(offset),
+                Some(StrMatcher::Regex(_)) => match route.matcher().uri_literal_prefix() {
+                    Some(prefix) => index.prefixes.insert(prefix.as_bytes(), offset),
+                    None => index.always.push(offset),
+                },
+                None => index.always.push(offset),
             }
         }
         index
@@ -142,20 +202,19 @@ mod tests {
             Just(Uri::None),
             text().prop_map(Uri::Exact),
             text().prop_map(Uri::Prefix),
-            text().prop_map(|t| Uri::Regex(format!("{}.*", regex_syntax_escape(&t)))),
+            (text(), text(), 0..7usize).prop_map(|(a, b, shape)| {
+                // The alphabet has no regex metacharacter: the texts are literals as they are.
+                Uri::Regex(match shape {
+                    0 => format!("{a}.*"),
+                    1 => format!("{a}b*{b}"),
+                    2 => format!("{a}b?.*"),
+                    3 => format!("{a}|{b}.*"),
+                    4 => format!("(?i){a}.*"),
+                    5 => format!("{a}[/a]+{b}"),
+                    _ => format!("{a}a{{0,2}}(b|/){b}.*"),
+                })
+            }),
         ]
-    }
-
-    fn regex_syntax_escape(t: &str) -> String {
-        t.chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || !c.is_ascii() {
-                    c.to_string()
-                } else {
-                    format!("\\{c}")
-                }
-            })
-            .collect()
     }
 
     /// (path condition, ignoreUriCase, GET only)
@@ -268,6 +327,32 @@ mod tests {
             let mut candidates = Vec::new();
             index.candidates(&path, &mut candidates);
             prop_assert!(candidates.windows(2).all(|w| w[0] < w[1]), "{:?}", candidates);
+        }
+    }
+
+    #[test]
+    fn literal_prefixes_of_regexes() {
+        let cases = [
+            ("/api/v[0-9]+/.*", Some("/api/v")),
+            ("/a/b.*", Some("/a/b")),
+            ("/ab*", Some("/a")),
+            ("/ab?c", Some("/a")),
+            ("/ab+c", Some("/ab")),
+            ("/ab{0,2}", Some("/a")),
+            ("/a|/b", None),
+            ("(/a|/b)/c", None),
+            ("/x(a|b)", Some("/x")),
+            ("/x[|]y", Some("/x")),
+            ("/x[]|]y", Some("/x")),
+            ("/x\\|y", Some("/x")),
+            ("(?i)/a", None),
+            ("\\d+", None),
+            (".*", None),
+            ("^/a", None),
+            ("/é.*", Some("/é")),
+        ];
+        for (pattern, prefix) in cases {
+            assert_eq!(literal_prefix(pattern).as_deref(), prefix, "{pattern}");
         }
     }
 

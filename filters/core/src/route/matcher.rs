@@ -28,6 +28,8 @@ pub enum UriKind {
 #[derive(Clone, Debug)]
 pub struct CompiledMatch {
     uri: Option<StrMatcher>,
+    /// The literal text every path a `uri.regex` matches starts with (for the path index).
+    uri_literal_prefix: Option<Box<str>>,
     uri_kind: UriKind,
     scheme: Option<StrMatcher>,
     method: Option<StrMatcher>,
@@ -85,8 +87,13 @@ impl CompiledMatch {
             Some(StringMatch::Prefix(p)) => UriKind::Prefix(p.len()),
             Some(_) => UriKind::Whole,
         };
+        let uri_literal_prefix = match &m.uri {
+            Some(StringMatch::Regex(pattern)) => super::index::literal_prefix(pattern),
+            _ => None,
+        };
         Ok(CompiledMatch {
             uri: one("uri", &m.uri, m.ignore_uri_case)?,
+            uri_literal_prefix,
             uri_kind,
             scheme: one("scheme", &m.scheme, false)?,
             method: one("method", &m.method, false)?,
@@ -100,6 +107,11 @@ impl CompiledMatch {
     /// The `uri` condition, for the path index.
     pub(crate) fn uri(&self) -> Option<&StrMatcher> {
         self.uri.as_ref()
+    }
+
+    /// The literal prefix of a `uri.regex` condition, if it has a non-empty one.
+    pub(crate) fn uri_literal_prefix(&self) -> Option<&str> {
+        self.uri_literal_prefix.as_deref()
     }
 
     /// How `rewrite.uri` applies to paths this route matched.
