@@ -50,6 +50,27 @@ struct CompiledListener {
     tls: Option<TlsServers>,
 }
 
+/// Whether route tables are compiled (the router) or skipped (host filtering only).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Tables {
+    Compiled,
+    Skipped,
+}
+
+impl Tables {
+    fn compile(
+        self,
+        virtual_hosts: &[VirtualHost],
+        at: &str,
+        routes: &mut Vec<CompiledRoute>,
+    ) -> Result<RouteTable, ConfigError> {
+        match self {
+            Tables::Compiled => compile_table(virtual_hosts, at, routes),
+            Tables::Skipped => Ok(RouteTable::default()),
+        }
+    }
+}
+
 /// A route table: virtual hosts behind a host index (G-9).
 #[derive(Debug, Default)]
 struct RouteTable {
@@ -197,6 +218,18 @@ impl CompiledVhost {
 impl Gateway {
     /// Validates and compiles a wire config. All regexes are compiled here, never per request.
     pub fn compile(config: &WireConfig) -> Result<Self, ConfigError> {
+        Self::compile_with(config, Tables::Compiled)
+    }
+
+    /// Host filtering only ([`Gateway::admit_host`]): listeners and servers are compiled, the
+    /// route tables are not, so a host filter in front of Envoy's own routes holds only what it
+    /// consults (their routes were most of the memory). [`Gateway::decide`] on the result finds
+    /// no virtual host.
+    pub fn compile_hosts(config: &WireConfig) -> Result<Self, ConfigError> {
+        Self::compile_with(config, Tables::Skipped)
+    }
+
+    fn compile_with(config: &WireConfig, tables: Tables) -> Result<Self, ConfigError> {
         let mut by_bind_port = HashMap::new();
         let mut listeners = Vec::with_capacity(config.listeners.len());
         let mut routes = Vec::new();
@@ -214,7 +247,7 @@ impl Gateway {
                     ),
                 });
             }
-            let listener = compile_listener(l, &at, &mut routes)?;
+            let listener = compile_listener(l, &at, &mut routes, tables)?;
             if let Some(tls) = &listener.tls {
                 needs_sni |= tls.by_chain.is_empty();
                 needs_filter_chain |= !tls.by_chain.is_empty();
@@ -465,6 +498,7 @@ fn compile_listener(
     l: &Listener,
     at: &str,
     routes: &mut Vec<CompiledRoute>,
+    tables: Tables,
 ) -> Result<CompiledListener, ConfigError> {
     let mut servers = HostIndex::new();
     let mut tls_servers = Vec::new();
@@ -524,7 +558,7 @@ fn compile_listener(
             tls_servers.push(TlsServer {
                 name: s.name.clone(),
                 hosts,
-                table: compile_table(&s.virtual_hosts, &format!("{sat}.virtualHosts"), routes)?,
+                table: tables.compile(&s.virtual_hosts, &format!("{sat}.virtualHosts"), routes)?,
             });
         }
     }
@@ -555,7 +589,7 @@ fn compile_listener(
     Ok(CompiledListener {
         port: l.port,
         servers,
-        table: compile_table(&l.virtual_hosts, &format!("{at}.virtualHosts"), routes)?,
+        table: tables.compile(&l.virtual_hosts, &format!("{at}.virtualHosts"), routes)?,
         tls,
     })
 }

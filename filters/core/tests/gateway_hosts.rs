@@ -487,3 +487,38 @@ fn gateway_is_shareable() {
     fn assert_shareable<T: Send + Sync>() {}
     assert_shareable::<portcullis_core::Gateway>();
 }
+
+/// A gateway compiled for host filtering only admits, redirects and refuses exactly as the full
+/// one does, and routes nothing (its tables were not compiled).
+#[test]
+fn host_filtering_alone_decides_hosts_as_the_full_gateway() {
+    let config = config(vec![listener(
+        80,
+        vec![
+            server("ns/gw/http", &["dev.example.com", "*.example.com"]),
+            json!({"name": "ns/gw/redirect", "hosts": ["secure.test"], "httpsRedirect": true}),
+        ],
+        vec![vhost("dev", &["dev.example.com"], vec![catch_all("dev", "c-dev")])],
+    )]);
+    let full = gateway(config.clone());
+    let wire = portcullis_core::wire::WireConfig::from_json(config.to_string().as_bytes()).unwrap();
+    let hosts = portcullis_core::Gateway::compile_hosts(&wire).unwrap();
+    for req in [
+        get("dev.example.com", "/"),
+        get("a.example.com:80", "/x"),
+        get("secure.test", "/"),
+        get("other.test", "/"),
+        get("DEV.example.com.", "/"),
+        get("dev.example.com", "/").port(81),
+    ] {
+        assert_eq!(
+            format!("{:?}", hosts.admit_host(&req.view())),
+            format!("{:?}", full.admit_host(&req.view())),
+            "{req:?}"
+        );
+    }
+    assert_eq!(
+        refusal(&hosts, &get("dev.example.com", "/")),
+        Some(Refusal::NoVirtualHost)
+    );
+}

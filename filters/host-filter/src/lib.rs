@@ -49,7 +49,7 @@ impl Context for HostFilterRoot {}
 impl RootContext for HostFilterRoot {
     fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
         let metrics = *self.metrics.get_or_insert_with(Metrics::define);
-        let outcome = load_wire_config().and_then(|wire| Gateway::compile(&wire));
+        let outcome = load_wire_config().and_then(|wire| Gateway::compile_hosts(&wire));
         let kept = self.gateway.as_ref().map(|g| g.config_version());
         match metrics
             .config
