@@ -498,7 +498,11 @@ fn host_filtering_alone_decides_hosts_as_the_full_gateway() {
             server("ns/gw/http", &["dev.example.com", "*.example.com"]),
             json!({"name": "ns/gw/redirect", "hosts": ["secure.test"], "httpsRedirect": true}),
         ],
-        vec![vhost("dev", &["dev.example.com"], vec![catch_all("dev", "c-dev")])],
+        vec![vhost(
+            "dev",
+            &["dev.example.com"],
+            vec![catch_all("dev", "c-dev")],
+        )],
     )]);
     let full = gateway(config.clone());
     let wire = portcullis_core::wire::WireConfig::from_json(config.to_string().as_bytes()).unwrap();
