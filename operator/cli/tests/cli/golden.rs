@@ -128,16 +128,11 @@ fn examples_render_to_their_golden_envoy_config() {
     }
 }
 
-/// The Envoy bootstrap in `examples/deploy/` is what `portcullis bootstrap` prints for that
-/// gateway (the Envoy Deployment mounts it).
-#[test]
-fn the_deploy_example_bootstrap_is_current() {
+/// What `portcullis bootstrap <source...>` prints for the deploy examples' gateway.
+fn example_gateway_bootstrap(source: &[&str]) -> String {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .args([
-            "bootstrap",
-            "--xds-address",
-            "portcullis.portcullis-system:15010",
-        ])
+        .arg("bootstrap")
+        .args(source)
         .args(["--node-id", "ingressgateway", "--admin-port", "15000"])
         .args(["--gateway-labels", "istio=ingressgateway"])
         .args(["--gateway-namespace", "portcullis-system"])
@@ -148,28 +143,25 @@ fn the_deploy_example_bootstrap_is_current() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    golden(examples_dir().join("deploy/gateway-bootstrap.json"))
-        .assert_eq(&String::from_utf8(out.stdout).unwrap());
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The Envoy bootstrap in `examples/deploy/` is what `portcullis bootstrap` prints for that
+/// gateway (the Envoy Deployment mounts it).
+#[test]
+fn the_deploy_example_bootstrap_is_current() {
+    golden(examples_dir().join("deploy/gateway-bootstrap.json")).assert_eq(
+        &example_gateway_bootstrap(&["--xds-address", "portcullis.portcullis-system:15010"]),
+    );
 }
 
 /// The file-reading bootstrap in `examples/deploy/config-map/` is what `portcullis bootstrap
 /// --config-dir` prints for the ConfigMap distribution's default mount path.
 #[test]
 fn the_config_map_example_bootstrap_is_current() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .args(["bootstrap", "--config-dir", "/etc/portcullis/config"])
-        .args(["--node-id", "ingressgateway", "--admin-port", "15000"])
-        .args(["--gateway-labels", "istio=ingressgateway"])
-        .args(["--gateway-namespace", "portcullis-system"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    golden(examples_dir().join("deploy/config-map/gateway-bootstrap.json")).assert_eq(
+        &example_gateway_bootstrap(&["--config-dir", "/etc/portcullis/config"]),
     );
-    golden(examples_dir().join("deploy/config-map/gateway-bootstrap.json"))
-        .assert_eq(&String::from_utf8(out.stdout).unwrap());
 }
 
 /// What `examples/deploy/` applies compiles for its gateway workload without a finding.

@@ -5,8 +5,6 @@
 //! put in place serves it, and follows a change through the swap with no failed request.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use portcullis_kube_fake::FakeApi;
@@ -18,6 +16,7 @@ use crate::controller::{
 };
 use crate::support::http::get;
 use crate::support::kubelet::ConfigMapVolume;
+use crate::support::load::{Load, Outcome};
 use crate::support::*;
 
 const NAME: &str = "portcullis-ingress-config";
@@ -175,28 +174,7 @@ async fn envoy_follows_a_mounted_config_map_through_the_kubelet_swap() {
 
     // A VirtualService change under load: a new ConfigMap, swapped in as the kubelet does;
     // Envoy follows with no failed request, and serves the old version until the swap.
-    let stop = Arc::new(AtomicBool::new(false));
-    let failures = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let sent = Arc::new(AtomicU64::new(0));
-    let mut load = Vec::new();
-    for _ in 0..4 {
-        let (stop, failures, sent) = (stop.clone(), failures.clone(), sent.clone());
-        load.push(tokio::spawn(async move {
-            while !stop.load(Ordering::Relaxed) {
-                let answer = get("dev.example.com", "/").try_send(gateway_port).await;
-                sent.fetch_add(1, Ordering::Relaxed);
-                match answer {
-                    Ok(r)
-                        if r.status == 200 && ["dev", "test"].contains(&r.upstream().as_str()) => {}
-                    Ok(r) => failures
-                        .lock()
-                        .unwrap()
-                        .push(format!("{} {:?}", r.status, r.body)),
-                    Err(e) => failures.lock().unwrap().push(e.to_string()),
-                }
-            }
-        }));
-    }
+    let load = Load::start(gateway_port, "dev.example.com", &["dev", "test"], 4);
     tokio::time::sleep(Duration::from_millis(200)).await;
     api.apply(
         "virtualservices",
@@ -228,17 +206,13 @@ async fn envoy_follows_a_mounted_config_map_through_the_kubelet_swap() {
     })
     .await;
     tokio::time::sleep(Duration::from_millis(200)).await;
-    stop.store(true, Ordering::Relaxed);
-    for task in load {
-        task.await.unwrap();
-    }
-    assert!(sent.load(Ordering::Relaxed) > 10);
-    let failures = std::mem::take(&mut *failures.lock().unwrap());
+    let Outcome { sent, failures } = load.finish().await;
+    assert!(sent > 10);
     assert!(
         failures.is_empty(),
         "{} of {} requests failed across the swap: {:?}; Envoy log:\n{}",
         failures.len(),
-        sent.load(Ordering::Relaxed),
+        sent,
         &failures[..failures.len().min(5)],
         envoy.log_tail(30)
     );

@@ -5,11 +5,10 @@
 //! status says what runs where, and a broken VirtualService is reported where users look.
 
 use std::process::Stdio;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::support::http::get;
+use crate::support::load::Load;
 use crate::support::*;
 use portcullis::envoy::EnvoyProcess;
 use portcullis_kube_fake::FakeApi;
@@ -242,27 +241,7 @@ async fn envoy_follows_the_api_through_the_controller() {
     );
 
     // A VirtualService change under load: followed, with no failed request.
-    let stop = Arc::new(AtomicBool::new(false));
-    let failures = Arc::new(AtomicU64::new(0));
-    let sent = Arc::new(AtomicU64::new(0));
-    let mut load = Vec::new();
-    for _ in 0..4 {
-        let (stop, failures, sent) = (stop.clone(), failures.clone(), sent.clone());
-        load.push(tokio::spawn(async move {
-            while !stop.load(Ordering::Relaxed) {
-                let ok = get("dev.example.com", "/")
-                    .try_send(gateway_port)
-                    .await
-                    .is_ok_and(|r| {
-                        r.status == 200 && (r.upstream() == "dev" || r.upstream() == "test")
-                    });
-                sent.fetch_add(1, Ordering::Relaxed);
-                if !ok {
-                    failures.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-        }));
-    }
+    let load = Load::start(gateway_port, "dev.example.com", &["dev", "test"], 4);
     tokio::time::sleep(Duration::from_millis(200)).await;
     api.apply(
         "virtualservices",
@@ -278,15 +257,12 @@ async fn envoy_follows_the_api_through_the_controller() {
     })
     .await;
     tokio::time::sleep(Duration::from_millis(200)).await;
-    stop.store(true, Ordering::Relaxed);
-    for task in load {
-        task.await.unwrap();
-    }
-    assert!(sent.load(Ordering::Relaxed) > 10);
-    assert_eq!(
-        failures.load(Ordering::Relaxed),
-        0,
-        "requests failed during the change"
+    let outcome = load.finish().await;
+    assert!(outcome.sent > 10);
+    assert!(
+        outcome.failures.is_empty(),
+        "requests failed during the change: {:?}",
+        outcome.failures
     );
 
     let second = eventually(&api, "the status to follow the change", async || {

@@ -99,7 +99,8 @@ pub fn name(filter: &GatewayFilter) -> String {
     format!("portcullis-{}-config", filter.name_any())
 }
 
-/// The ConfigMap's data: file name → JSON document.
+/// The ConfigMap's data: file name → JSON document (its size is checked once the retained
+/// clusters are in, by [`ConfigMapFiles`]).
 pub fn documents(
     filter: &GatewayFilter,
     compiled: &Compiled,
@@ -141,13 +142,6 @@ pub fn documents(
         };
         data.entry(key(&dir.filter_config_file(filter_name)))
             .or_insert_with(|| to_json_value(&unused).to_string());
-    }
-    let bytes: usize = data.values().map(String::len).sum();
-    if bytes > LIMIT {
-        return Err(Unbuildable::TooLarge {
-            bytes,
-            limit: LIMIT,
-        });
     }
     Ok(data)
 }

@@ -4,6 +4,7 @@
 
 pub mod http;
 pub mod kubelet;
+pub mod load;
 pub mod pki;
 
 use std::path::PathBuf;
