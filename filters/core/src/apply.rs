@@ -29,9 +29,6 @@ pub trait RequestHeaderHost {
     fn add_request_header(&mut self, name: &str, value: &str);
     /// Removes a request header (nothing when absent).
     fn remove_request_header(&mut self, name: &str);
-    /// Asks Envoy to select the route again: it chose one (and its `cluster_header` value)
-    /// before the filter ran.
-    fn clear_route_cache(&mut self);
 }
 
 /// The response-phase host calls a forwarded request's answer needs.
@@ -52,8 +49,14 @@ pub trait ResponseHeaderHost {
 /// 3. an authority rewrite into `:authority` (V-21, V-22);
 /// 4. the header operations, route then destination, each in Envoy's order (V-22, see
 ///    [`apply_request_operations`]);
-/// 5. the timeout and retry headers (V-24);
-/// 6. a route-cache clear, so Envoy routes on the new cluster header.
+/// 5. the timeout and retry headers (V-24).
+///
+/// No explicit route-cache clear: Envoy (1.33 and later) clears the route it cached before the
+/// filter ran on every request-header write of a module built for ABI 0.2.1, which is the ABI
+/// the proxy-wasm SDK's modules export, so the cluster header write is enough. The explicit
+/// `clear_route_cache` foreign function cost a host call and a lookup in Envoy's registry per
+/// request (bench/attribution.sh). A module built for a newer ABI would need it again; the
+/// end-to-end tests, which route through a real Envoy on the cluster header, fail if so.
 pub fn apply_forward(
     plan: &ForwardPlan<'_>,
     original_path: &str,
@@ -82,7 +85,6 @@ pub fn apply_forward(
             host.set_request_header(PER_TRY_TIMEOUT_HEADER, &per_try.to_string());
         }
     }
-    host.clear_route_cache();
 }
 
 /// One set of request header operations in Envoy's order: remove, then set, then add.

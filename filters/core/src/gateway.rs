@@ -38,6 +38,12 @@ pub struct Gateway {
     needs_filter_chain: bool,
     /// Some decision depends on whether the connection is TLS (G-7, G-11).
     needs_tls: bool,
+    /// Some decision reads `:path`.
+    needs_path: bool,
+    /// Some decision reads `:method`.
+    needs_method: bool,
+    /// Some decision reads `:scheme`.
+    needs_scheme: bool,
 }
 
 /// One listener: its plain-text servers and their shared route table (G-8), and its terminated
@@ -266,6 +272,11 @@ impl Gateway {
         Ok(Gateway {
             config_version: config.config_version.clone(),
             listeners,
+            // An httpsRedirect or requireTls answer keeps the path in its `Location`, and
+            // those are among what makes a config depend on TLS.
+            needs_path: needs_tls || routes.iter().any(CompiledRoute::reads_path),
+            needs_method: routes.iter().any(CompiledRoute::reads_method),
+            needs_scheme: routes.iter().any(CompiledRoute::reads_scheme),
             routes,
             by_bind_port,
             referenced_headers: headers.into_iter().collect(),
@@ -294,6 +305,35 @@ impl Gateway {
     /// (G-11).
     pub fn needs_filter_chain(&self) -> bool {
         self.needs_filter_chain
+    }
+
+    /// True when some decision reads [`RequestView::path`] (a path or query condition, a
+    /// rewrite, a redirect, an https redirect). Other configs (routes by host alone) may leave
+    /// it empty and skip the header read.
+    pub fn needs_path(&self) -> bool {
+        self.needs_path
+    }
+
+    /// True when some decision reads [`RequestView::method`] (a method condition, a CORS
+    /// policy). Other configs may leave it empty and skip the header read.
+    pub fn needs_method(&self) -> bool {
+        self.needs_method
+    }
+
+    /// True when some decision reads [`RequestView::scheme`] (a scheme condition, a redirect).
+    /// Other configs may leave it empty and skip the header read.
+    pub fn needs_scheme(&self) -> bool {
+        self.needs_scheme
+    }
+
+    /// The bind port every request of this config arrives on, when it has a single listener:
+    /// the filters then need not ask the host for [`RequestView::bind_port`] (the filter runs
+    /// only on the listeners rendered from this config). `None` with several listeners.
+    pub fn sole_bind_port(&self) -> Option<u16> {
+        match self.by_bind_port.iter().next() {
+            Some((&port, _)) if self.by_bind_port.len() == 1 => Some(port),
+            _ => None,
+        }
     }
 
     /// The config's identity (`configVersion`).

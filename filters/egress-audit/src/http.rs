@@ -56,7 +56,15 @@ impl HttpContext for EgressHttp {
             path,
             method,
             ..
-        } = RequestData::read(&[], Reads::default());
+        } = RequestData::read(
+            &[],
+            // The audit record names the method and the path; the scheme is not recorded.
+            Reads {
+                path: true,
+                method: true,
+                ..Reads::default()
+            },
+        );
         self.seen = Seen {
             start_nanos: host::now_nanos(),
             port: self.served.gateway_port(bind_port),

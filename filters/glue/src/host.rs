@@ -115,9 +115,10 @@ pub fn now_millis() -> u64 {
     now_nanos() / 1_000_000
 }
 
-/// Asks Envoy to recompute the route after a header change. ABI 0.2.1 modules get an implicit
-/// clear on request-header mutation, but relying on it breaks on newer ABIs; the foreign
-/// function is explicit and cheap. Returns whether the host honoured it.
+/// Asks Envoy to recompute the route (the `clear_route_cache` foreign function). Filters built
+/// for ABI 0.2.1 do not need it after a request-header write, which clears the route already
+/// (see `portcullis_core::apply::apply_forward`); a module for a newer ABI would. Returns
+/// whether the host honoured it.
 pub fn clear_route_cache() -> bool {
     abi::call_foreign_function("clear_route_cache", &[]).is_ok()
 }

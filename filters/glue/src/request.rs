@@ -16,6 +16,16 @@ pub struct Reads {
     pub filter_chain: bool,
     /// `x-forwarded-proto` ([`portcullis_core::Gateway::needs_tls`]).
     pub tls: bool,
+    /// `:path` ([`portcullis_core::Gateway::needs_path`]).
+    pub path: bool,
+    /// `:method` ([`portcullis_core::Gateway::needs_method`]).
+    pub method: bool,
+    /// `:scheme` ([`portcullis_core::Gateway::needs_scheme`]).
+    pub scheme: bool,
+    /// The bind port when the config already says it
+    /// ([`portcullis_core::Gateway::sole_bind_port`]): the `destination.port` property read
+    /// (the costliest of the reads in Envoy) is skipped.
+    pub known_bind_port: Option<u16>,
 }
 
 impl Reads {
@@ -25,6 +35,10 @@ impl Reads {
             sni: gateway.needs_sni(),
             filter_chain: gateway.needs_filter_chain(),
             tls: gateway.needs_tls(),
+            path: gateway.needs_path(),
+            method: gateway.needs_method(),
+            scheme: gateway.needs_scheme(),
+            known_bind_port: gateway.sole_bind_port(),
         }
     }
 }
@@ -36,11 +50,11 @@ pub struct RequestData {
     pub bind_port: u16,
     /// `:authority`.
     pub authority: String,
-    /// `:path`.
+    /// `:path` (empty unless [`Reads::path`], or when the header map is read).
     pub path: String,
-    /// `:method`.
+    /// `:method` (empty unless [`Reads::method`], or when the header map is read).
     pub method: String,
-    /// `:scheme`.
+    /// `:scheme` (empty unless [`Reads::scheme`], or when the header map is read).
     pub scheme: String,
     /// The connection is TLS: `x-forwarded-proto` is `https`. Envoy overwrites that header
     /// from the real connection before any filter runs (G-7), so a client cannot claim it.
@@ -61,19 +75,27 @@ pub struct RequestData {
 impl RequestData {
     /// Reads the pseudo-headers one by one and, only when some matcher needs other headers,
     /// the header map once. Most configs match on host and path only, and single-header reads
-    /// are the cheapest host calls. The SNI is read only when `read_sni` (see
-    /// [`portcullis_core::Gateway::needs_sni`]), so configs without HTTPS servers pay nothing;
-    /// likewise `x-forwarded-proto` only when `read_tls` ([`portcullis_core::Gateway::needs_tls`]).
+    /// are the cheapest host calls. Each read is a host call that copies a value into the VM
+    /// (in Envoy the copy re-enters the VM to allocate), so only what `reads` asks for is read:
+    /// `:path`, `:method`, `:scheme`, the SNI, the filter chain and `x-forwarded-proto` only when the
+    /// config's decisions use them, and the bind port only when the config does not already
+    /// say it (bench/attribution.sh measures each of these reads).
     pub fn read(referenced_headers: &[String], reads: Reads) -> Self {
         let Reads {
             sni: read_sni,
             filter_chain: read_filter_chain,
             tls: read_tls,
+            path: read_path,
+            method: read_method,
+            scheme: read_scheme,
+            known_bind_port,
         } = reads;
         let mut data = RequestData {
-            bind_port: host::property_u64(&["destination", "port"])
-                .and_then(|p| u16::try_from(p).ok())
-                .unwrap_or(0),
+            bind_port: known_bind_port.unwrap_or_else(|| {
+                host::property_u64(&["destination", "port"])
+                    .and_then(|p| u16::try_from(p).ok())
+                    .unwrap_or(0)
+            }),
             sni: if read_sni {
                 host::property_string(&["connection", "requested_server_name"])
                     .filter(|s| !s.is_empty())
@@ -86,9 +108,15 @@ impl RequestData {
         };
         if referenced_headers.is_empty() {
             data.authority = host::request_header(":authority").unwrap_or_default();
-            data.path = host::request_header(":path").unwrap_or_default();
-            data.method = host::request_header(":method").unwrap_or_default();
-            data.scheme = host::request_header(":scheme").unwrap_or_default();
+            if read_path {
+                data.path = host::request_header(":path").unwrap_or_default();
+            }
+            if read_method {
+                data.method = host::request_header(":method").unwrap_or_default();
+            }
+            if read_scheme {
+                data.scheme = host::request_header(":scheme").unwrap_or_default();
+            }
             if read_tls {
                 data.tls = host::request_header(FORWARDED_PROTO)
                     .is_some_and(|p| p.eq_ignore_ascii_case("https"));

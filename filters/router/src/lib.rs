@@ -3,7 +3,7 @@
 //! Envoy's route for the listener is a catch-all with `cluster_header: x-portcullis-cluster`;
 //! this filter decides with `portcullis_core::Gateway::decide`, and `portcullis_core::apply`
 //! turns the decision into Envoy headers (the chosen cluster into that header, overwriting
-//! anything the client sent; rewrites; header operations; an explicit route-cache clear); the
+//! anything the client sent; rewrites; header operations); the
 //! stream only maps that translation's host trait onto proxy-wasm host calls. Local answers (404, redirects, direct responses,
 //! fault aborts, CORS preflights) never reach the router.
 

@@ -48,8 +48,8 @@ impl RouterStream {
 
     fn forward(&mut self, plan: ForwardPlan<'_>, request: &RequestData) -> Action {
         let metrics = self.shared.metrics;
-        // Headers, rewrites, timeout and retries, then the route-cache clear: the cluster
-        // header changed after Envoy picked the cached route.
+        // The cluster header, rewrites, header operations, timeout and retries. Envoy clears
+        // the route it cached before this filter ran on the first of these writes.
         apply_forward(&plan, &request.path, &mut EnvoyHeaders);
         self.forwarded = Some(plan.handle);
         self.cors_headers = plan.cors_response_headers;
@@ -100,13 +100,19 @@ impl HttpContext for RouterStream {
         };
         let metrics = self.shared.metrics;
         if host_debug_enabled() {
+            // The request read skips what the config's decisions do not use; the log line
+            // names the request all the same.
+            let read = |value: &str, name: &str| match value {
+                "" => host::request_header(name).unwrap_or_default(),
+                _ => value.to_string(),
+            };
             host::log(
                 LogLevel::Debug,
                 &format!(
                     "portcullis router: {} {}{} -> {:?} (evidence {:?})",
-                    request.method,
+                    read(&request.method, ":method"),
                     request.authority,
-                    request.path,
+                    read(&request.path, ":path"),
                     decision.outcome,
                     decision.evidence
                 ),
@@ -204,10 +210,6 @@ impl RequestHeaderHost for EnvoyHeaders {
 
     fn remove_request_header(&mut self, name: &str) {
         host::remove_request_header(name);
-    }
-
-    fn clear_route_cache(&mut self) {
-        host::clear_route_cache();
     }
 }
 

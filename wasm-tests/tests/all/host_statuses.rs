@@ -32,7 +32,7 @@ fn statuses(call: &str) -> &'static [u32] {
 }
 
 fn router_config() -> Value {
-    wire(
+    let mut config = wire(
         &["good.example.com"],
         vec![
             route(
@@ -62,7 +62,13 @@ fn router_config() -> Value {
                 json!({}),
             ),
         ],
-    )
+    );
+    // A second listener: with one, the router knows the bind port without asking, and the
+    // scenario would never read a property.
+    if let Some(listeners) = config["listeners"].as_array_mut() {
+        listeners.push(json!({"port": 81, "servers": [], "virtualHosts": []}));
+    }
+    config
 }
 
 /// A routed request with header changes both ways, a routed request without, a delayed and

@@ -12,7 +12,6 @@ enum Call {
     Set(String, String),
     Add(String, String),
     Remove(String),
-    ClearRouteCache,
 }
 
 fn set(name: &str, value: &str) -> Call {
@@ -40,9 +39,6 @@ impl RequestHeaderHost for Recorder {
     }
     fn remove_request_header(&mut self, name: &str) {
         self.0.push(remove(name));
-    }
-    fn clear_route_cache(&mut self) {
-        self.0.push(Call::ClearRouteCache);
     }
 }
 
@@ -113,15 +109,12 @@ fn calls(gw: &Gateway, path: &str, headers: &[(&str, &str)]) -> (Vec<Call>, Vec<
 }
 
 /// The plainest forward: the cluster header (set, so a client's value is overwritten), then
-/// the route-cache clear; nothing on the response.
+/// nothing else; nothing on the response.
 #[test]
-fn cluster_header_then_route_cache_clear() {
+fn the_cluster_header_alone() {
     let gw = gateway(to("outbound|80||a"), json!({}));
     let (request, response) = calls(&gw, "/x", &[]);
-    assert_eq!(
-        request,
-        [set(CLUSTER_HEADER, "outbound|80||a"), Call::ClearRouteCache]
-    );
+    assert_eq!(request, [set(CLUSTER_HEADER, "outbound|80||a")]);
     assert_eq!(response, []);
 }
 
@@ -142,7 +135,6 @@ fn path_and_authority_rewrites() {
             set(ORIGINAL_PATH_HEADER, "/old?q=1"),
             set(":path", "/newold?q=1"),
             set(":authority", "upstream.internal"),
-            Call::ClearRouteCache,
         ]
     );
 }
@@ -173,7 +165,6 @@ fn request_operations_in_envoys_order() {
             remove("x-dest-gone"),
             set("host", "dest.internal"),
             add("x-dest-add", "d"),
-            Call::ClearRouteCache,
         ]
     );
 }
@@ -192,23 +183,18 @@ fn timeout_and_retries() {
             set(MAX_RETRIES_HEADER, "3"),
             set(RETRY_ON_HEADER, "5xx,reset"),
             set(PER_TRY_TIMEOUT_HEADER, "200"),
-            Call::ClearRouteCache,
         ]
     );
     let gw = gateway(to("c"), json!({"retries": {"attempts": 0}}));
     let (request, _) = calls(&gw, "/", &[]);
     assert_eq!(
         request,
-        [
-            set(CLUSTER_HEADER, "c"),
-            set(MAX_RETRIES_HEADER, "0"),
-            Call::ClearRouteCache
-        ]
+        [set(CLUSTER_HEADER, "c"), set(MAX_RETRIES_HEADER, "0")]
     );
 }
 
 /// Every kind at once keeps the documented order: cluster, path, authority, operations,
-/// timeout, retries, clear.
+/// timeout, retries.
 #[test]
 fn full_plan_order() {
     let action = json!({"route": {
@@ -232,7 +218,6 @@ fn full_plan_order() {
             set("x-s", "1"),
             set(UPSTREAM_TIMEOUT_HEADER, "10"),
             set(MAX_RETRIES_HEADER, "1"),
-            Call::ClearRouteCache,
         ]
     );
 }

@@ -128,6 +128,31 @@ impl CompiledMatch {
             .filter(|k| !k.starts_with(':') && *k != "host")
     }
 
+    /// True when a condition reads `:method` (a `method` match, or a header condition on the
+    /// pseudo-header).
+    pub fn reads_method(&self) -> bool {
+        self.method.is_some() || self.names_header(":method")
+    }
+
+    /// True when a condition reads `:scheme` (a `scheme` match, or a header condition on the
+    /// pseudo-header).
+    pub fn reads_scheme(&self) -> bool {
+        self.scheme.is_some() || self.names_header(":scheme")
+    }
+
+    /// True when a condition reads `:path`: a `uri` or `queryParams` match, or a header
+    /// condition on the pseudo-header.
+    pub fn reads_path(&self) -> bool {
+        self.uri.is_some() || !self.query_params.is_empty() || self.names_header(":path")
+    }
+
+    fn names_header(&self, name: &str) -> bool {
+        self.headers
+            .iter()
+            .chain(&self.without_headers)
+            .any(|(k, _)| &**k == name)
+    }
+
     /// True when every condition holds. `path` and `query` are `:path` split by
     /// [`crate::split_query`].
     pub fn matches(&self, req: &RequestView<'_>, path: &str, query: &str) -> bool {

@@ -182,6 +182,30 @@ impl CompiledRoute {
         self.cors.is_some()
     }
 
+    /// True when deciding on this route reads `:method`: its conditions, or its CORS policy
+    /// (preflights are `OPTIONS`).
+    pub fn reads_method(&self) -> bool {
+        self.matcher.reads_method() || self.cors.is_some()
+    }
+
+    /// True when deciding on this route reads `:scheme`: its conditions, or a redirect (the
+    /// `Location` keeps the request's scheme unless the redirect names one, V-19).
+    pub fn reads_scheme(&self) -> bool {
+        self.matcher.reads_scheme() || matches!(self.action, CompiledAction::Redirect(_))
+    }
+
+    /// True when deciding on this route reads `:path`: its conditions, a path rewrite (which
+    /// also keeps the original in `x-envoy-original-path`), or a redirect (the `Location`
+    /// keeps the path or its query, V-19).
+    pub fn reads_path(&self) -> bool {
+        self.matcher.reads_path()
+            || match &self.action {
+                CompiledAction::Forward(f) => f.path_rewrite.is_some(),
+                CompiledAction::Redirect(_) => true,
+                CompiledAction::DirectResponse(_) => false,
+            }
+    }
+
     /// True when every condition of the route holds.
     pub fn matches(&self, input: &RouteInput<'_>) -> bool {
         self.matcher.matches(&input.req, input.path, input.query)
