@@ -17,14 +17,8 @@ MODE="${MODE:-cpu}"
 ROUNDS="${ROUNDS:-5}"
 DURATION="${DURATION:-5s}"
 CONNECTIONS="${CONNECTIONS:-16}"
-TMP="$(mktemp -d /tmp/portcullis-attribution.XXXXXX)"
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-trap cleanup EXIT
 source bench/lib.sh
-
-need wrk wrk
-need nginx nginx-light
+start_run attribution
 need wasm-metadce binaryen
 
 echo "== building (filters and the ablation module for wasm32-wasip1, portcullis)"
@@ -34,8 +28,9 @@ cargo build --quiet -p portcullis
 find_envoy
 start_upstreams
 
-# The same modules with every callback export a config does not need removed (wasm-metadce):
-# Envoy skips the VM entry for a callback the module does not export.
+# The ablation module with every callback export but those a router needs removed
+# (wasm-metadce), as `cargo xtask wasm` does for the filters: Envoy skips the VM entry for a
+# callback a module does not export.
 mkdir -p "$TMP/wasm" "$TMP/pruned"
 cp target/wasm32-wasip1/release/*.wasm "$TMP/wasm/"
 cp "$TMP/wasm/"*.wasm "$TMP/pruned/"
@@ -51,8 +46,6 @@ KEEP="memory _initialize proxy_abi_version_0_2_1 proxy_on_memory_allocate proxy_
   proxy_on_http_call_response proxy_on_done proxy_on_delete"
 # shellcheck disable=SC2086
 prune portcullis_bench_ablation.wasm $KEEP
-# shellcheck disable=SC2086
-prune portcullis_router.wasm $KEEP proxy_on_response_headers
 
 # MODE=instructions: each variant's Envoy under callgrind, two at a time (instruction counts do
 # not depend on what else runs), counting from after a warm-up to the end of one wrk run.
@@ -216,7 +209,7 @@ for v in "${VARIANTS[@]}"; do
   PID[$name]=$!
 done
 
-# The real router, with its own rendered config, as built and with its callbacks pruned.
+# The real router, with its own rendered config.
 start_router() { # name, module dir, port offset, admin port
   PORTCULLIS_ENVOY="$ENVOY" PORTCULLIS_WASM_DIR="$2" \
     taskset -c 0 target/debug/portcullis up -f examples/seed --port-offset "$3" \
@@ -227,10 +220,8 @@ start_router() { # name, module dir, port offset, admin port
 }
 echo "== starting the router: portcullis up -f examples/seed"
 start_router "router (portcullis up)" "$TMP/wasm" 11000 21299
-start_router "router, callbacks pruned" "$TMP/pruned" 12000 21298
 for v in "${VARIANTS[@]}"; do wait_ok "${PORT[${v%%|*}]}"; done
 PID["router (portcullis up)"]=$(pgrep -f "$TMP/up-11000/bootstrap.json" | head -1)
-PID["router, callbacks pruned"]=$(pgrep -f "$TMP/up-12000/bootstrap.json" | head -1)
 
 echo "== warm-up"
 for v in "${VARIANTS[@]}"; do run_wrk "${PORT[${v%%|*}]}" >/dev/null; done

@@ -15,14 +15,8 @@ cd "$ROOT"
 ROUNDS="${ROUNDS:-5}"
 DURATION="${DURATION:-10s}"
 CONNECTIONS="${CONNECTIONS:-16}"
-TMP="$(mktemp -d /tmp/portcullis-bench.XXXXXX)"
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-trap cleanup EXIT
 source bench/lib.sh
-
-need wrk wrk
-need nginx nginx-light
+start_run bench
 
 # The portcullis process is not in the data path (Envoy is), so a debug build is enough.
 echo "== building (filters for wasm32-wasip1, portcullis)"

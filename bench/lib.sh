@@ -1,7 +1,22 @@
 # Shared by the bench/*.sh load scripts (sourced, not run): tools, upstreams, wrk, figures.
-# Expects ROOT, TMP and the PIDS array; CONNECTIONS and DURATION configure wrk.
+# Expects ROOT; CONNECTIONS and DURATION configure wrk.
 
 need() { command -v "$1" >/dev/null || { echo "installing $2"; apt-get install -y -qq "$2" >/dev/null; }; }
+
+# Starts a run named $1: the temporary directory TMP, the PIDS array of background processes
+# (stopped when the script exits, however it exits) and the load tools.
+start_run() {
+  TMP="$(mktemp -d "/tmp/portcullis-$1.XXXXXX")"
+  PIDS=()
+  trap stop_all EXIT
+  need wrk wrk
+  need nginx nginx-light
+}
+
+stop_all() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
 
 # The Envoy the project installs (`cargo xtask test` puts it in target/envoy-venv).
 find_envoy() {

@@ -14,14 +14,8 @@ cd "$ROOT"
 SIZES="${SIZES:-10 1000 10000}"
 CONNECTIONS="${CONNECTIONS:-4}"
 DURATION="${DURATION:-2s}"
-TMP="$(mktemp -d /tmp/portcullis-memory.XXXXXX)"
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-trap cleanup EXIT
 source bench/lib.sh
-
-need wrk wrk
-need nginx nginx-light
+start_run memory
 
 echo "== building (filters for wasm32-wasip1, portcullis)"
 cargo xtask wasm >/dev/null
