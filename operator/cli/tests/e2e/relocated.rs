@@ -99,8 +99,7 @@ async fn a_copied_binary_serves_the_seed_example() {
     );
     let other = get("other.example.com", "/").send(listen).await;
     assert_eq!(other.status, 404, "{other:?}");
-    child.start_kill().unwrap();
-    let _ = child.wait().await;
+    stop_up(&mut child).await;
     let _ = std::fs::remove_dir_all(&root);
 }
 

@@ -202,6 +202,6 @@ async fn an_edit_saved_during_startup_is_applied() {
     assert!(bootstrap.exists(), "up never wrote {}", bootstrap.display());
     write(&dir, "vs.yaml", &virtual_service("green"));
     wait_upstream(listen, "outbound|80||green.demo.local").await;
-    let _ = child.kill().await;
+    stop_up(&mut child).await;
     let _ = std::fs::remove_dir_all(&dir);
 }

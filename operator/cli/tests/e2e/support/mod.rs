@@ -147,6 +147,24 @@ pub async fn wait_audit(gw: &LocalGateway, pred: impl Fn(&Value) -> bool) -> Val
     );
 }
 
+/// Stops a `portcullis up` child the way a user does (SIGTERM) and waits for it: `up` then stops
+/// its Envoy. A SIGKILL would leave that Envoy running, orphaned, with its ports bound, for the
+/// rest of the suite.
+pub async fn stop_up(child: &mut tokio::process::Child) {
+    if let Some(pid) = child.id() {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status();
+    }
+    if tokio::time::timeout(std::time::Duration::from_secs(10), child.wait())
+        .await
+        .is_err()
+    {
+        // It did not stop in time: the test fails elsewhere; do not leave it running.
+        let _ = child.kill().await;
+    }
+}
+
 /// Stops the gateway and removes its state directory (a failed test keeps it for debugging).
 pub async fn finish(gw: LocalGateway) {
     let dir = gw.state_dir().to_path_buf();
