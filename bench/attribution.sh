@@ -33,7 +33,6 @@ start_upstreams
 # callback a module does not export.
 mkdir -p "$TMP/wasm" "$TMP/pruned"
 cp target/wasm32-wasip1/release/*.wasm "$TMP/wasm/"
-cp "$TMP/wasm/"*.wasm "$TMP/pruned/"
 prune() { # module, exports to keep...
   local module=$1; shift
   python3 -c 'import json, sys; n = sys.argv[1:]; print(json.dumps(
@@ -73,10 +72,8 @@ measure_one() { # variant name; appends "<name>\t<instructions per request>"
     --dump-instr=no "$ENVOY" -c "${CONFIG[$name]}" --concurrency 1 --disable-hot-restart \
     -l warning > "${CONFIG[$name]%.yaml}.log" 2>&1 &
   pid=$!
-  for _ in $(seq 1 600); do
-    [ "$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: dev.example.com' "http://127.0.0.1:${PORT[$name]}/")" = 200 ] && break
-    sleep 1
-  done
+  # V8 compiles the modules under valgrind: minutes, not seconds.
+  wait_ok "${PORT[$name]}" dev.example.com 600
   run_wrk "${PORT[$name]}" > /dev/null
   callgrind_control -z "$pid" > /dev/null
   read -r _ _ requests <<< "$(run_wrk "${PORT[$name]}")"
@@ -88,9 +85,34 @@ measure_one() { # variant name; appends "<name>\t<instructions per request>"
     >> "$TMP/instructions"
   echo "$name: $(tail -1 "$TMP/instructions" | cut -f2) k instructions/request ($requests requests)"
 }
+# The rows of a results table, one per variant measured: its figure (printed by the function
+# $1 for a variant name), what it adds to the row it builds on (the row above in the series;
+# "sdk" for the alternatives to it; the last step for the router module; native for the router
+# under `up`), its ratio to native, then the columns the function $2 prints, if given.
+table_rows() {
+  local figure=$1 extra=${2:-} prev="" name value base added ratio native
+  native=$($figure native)
+  for v in "${VARIANTS[@]}"; do
+    name=${v%%|*}
+    value=$($figure "$name")
+    [ -n "$value" ] || continue
+    case "$name" in
+      native) base="" ;;
+      "sdk, callbacks pruned"|"sdk + header_map"*) base=$($figure sdk) ;;
+      "router module"*) base=$($figure "+ ${SERIES[-1]}") ;;
+      router*) base=$native ;;
+      *) base=$prev ;;
+    esac
+    added=$([ -n "$base" ] && awk -v a="$value" -v b="$base" 'BEGIN { printf "%+.1f", a - b }' || true)
+    ratio=$(awk -v a="$value" -v b="$native" 'BEGIN { printf "%.2f", a / b }')
+    echo "| $name | $value | $added | $ratio |$([ -z "$extra" ] || $extra "$name")"
+    case "$name" in "sdk"|"+ "*) prev=$value ;; esac
+  done
+}
+
+instructions_of() { awk -F'\t' -v n="$1" '$1 == n { print $2 }' "$TMP/instructions"; }
+
 report_instructions() {
-  local prev="" name k base added ratio native
-  native=$(awk -F'\t' '$1 == "native" { print $2 }' "$TMP/instructions")
   {
     echo "## Where the router's instructions go (ablation series under callgrind)"
     echo
@@ -105,20 +127,7 @@ report_instructions() {
     echo
     echo "| variant | k instructions/request | added k | × native |"
     echo "|---|---:|---:|---:|"
-    for v in "${VARIANTS[@]}"; do
-      name=${v%%|*}
-      k=$(awk -F'\t' -v n="$name" '$1 == n { print $2 }' "$TMP/instructions")
-      case "$name" in
-        native) base="" ;;
-        "sdk, callbacks pruned"|"sdk + header_map"*) base=$(awk -F'\t' '$1 == "sdk" { print $2 }' "$TMP/instructions") ;;
-        "router module"*) base=$(awk -F'\t' -v n="+ ${SERIES[-1]}" '$1 == n { print $2 }' "$TMP/instructions") ;;
-        *) base=$prev ;;
-      esac
-      added=$([ -n "$base" ] && awk -v a="$k" -v b="$base" 'BEGIN { printf "%+.1f", a - b }' || true)
-      ratio=$(awk -v a="$k" -v b="$native" 'BEGIN { printf "%.2f", a / b }')
-      echo "| $name | $k | $added | $ratio |"
-      case "$name" in "sdk"|"+ "*) prev=$k ;; esac
-    done
+    table_rows instructions_of
     echo
   } > "$TMP/section.md"
   replace_section "bench/attribution.sh instructions" "$TMP/section.md"
@@ -239,8 +248,10 @@ for r in $(seq 1 "$ROUNDS"); do
   done
 done
 
-stat() { awk -F'\t' -v n="$1" -v c="$2" '$1 == n { print $c }' "$TMP/results" | median; }
-NATIVE=$(stat native 2)
+# The median over the rounds of column $2 of variant $1's results.
+median_of() { awk -F'\t' -v n="$1" -v c="$2" '$1 == n { print $c }' "$TMP/results" | median; }
+cpu_of() { median_of "$1" 2; }
+rps_and_p99() { echo " $(median_of "$1" 3) | $(median_of "$1" 4) |"; }
 CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
 {
   echo "## Where the router's CPU goes (ablation series)"
@@ -256,27 +267,13 @@ CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
   echo "every callback export but those a router needs removed (\`wasm-metadce\`). \"router module,"
   echo "native config\" is the router with the seed wire config in the native Envoy config (routes on"
   echo "the cluster header), compared with the last \`+\` row: the guest's own decision. The last"
-  echo "rows run \`portcullis up -f examples/seed\` (its own rendered config), compared with native. Runs on these machines vary by a few µs per request between rounds: read"
-  echo "differences under ~3 µs as noise."
+  echo "row runs \`portcullis up -f examples/seed\` (its own rendered config), compared with native."
+  echo "Runs on these machines vary by a few µs per request between rounds: read differences under"
+  echo "~3 µs as noise."
   echo
   echo "| variant | CPU µs/request | added µs | × native CPU | requests/s | p99 ms |"
   echo "|---|---:|---:|---:|---:|---:|"
-  prev=""
-  for v in "${VARIANTS[@]}"; do
-    name=${v%%|*}
-    us=$(stat "$name" 2)
-    case "$name" in
-      native) base="" ;;
-      "sdk, callbacks pruned"|"sdk + header_map"*) base=$(stat sdk 2) ;;
-      "router module"*) base=$(stat "+ ${SERIES[-1]}" 2) ;;
-      router*) base=$NATIVE ;;
-      *) base=$prev ;;
-    esac
-    added=$([ -n "$base" ] && awk -v a="$us" -v b="$base" 'BEGIN { printf "%+.1f", a - b }' || true)
-    ratio=$(awk -v a="$us" -v b="$NATIVE" 'BEGIN { printf "%.2f", a / b }')
-    echo "| $name | $us | $added | $ratio | $(stat "$name" 3) | $(stat "$name" 4) |"
-    case "$name" in "sdk"|"+ "*) prev=$us ;; esac
-  done
+  table_rows cpu_of rps_and_p99
   echo
 } > "$TMP/section.md"
 replace_section bench/attribution.sh "$TMP/section.md"

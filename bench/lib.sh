@@ -30,9 +30,10 @@ start_upstreams() {
   taskset -c 1 nginx -c "$TMP/nginx.conf" & PIDS+=($!)
 }
 
-# Waits until port $1 answers 200 for Host $2 (default dev.example.com).
+# Waits until port $1 answers 200 for Host $2 (default dev.example.com), for up to $3 seconds
+# (default 30).
 wait_ok() {
-  for _ in $(seq 1 300); do
+  for _ in $(seq 1 $((${3:-30} * 10))); do
     code=$(curl -s -o /dev/null -w '%{http_code}' -H "Host: ${2:-dev.example.com}" "http://127.0.0.1:$1/" || true)
     [ "$code" = 200 ] && return 0
     sleep 0.1

@@ -65,8 +65,8 @@ pub fn build_and_report() -> Result<Vec<(String, u64)>> {
 
 /// Rewrites the module at `path` without the callbacks its crate (at `source`) and the glue
 /// crate do not implement; returns how many `proxy_on_*` callbacks it still exports. Written
-/// to a new file then renamed:
-/// cargo hard-links the artifact to its copy under `deps/`, which stays as built.
+/// to a new file then renamed, because cargo hard-links the artifact to its copy under
+/// `deps/`, which stays as built.
 fn prune_callbacks(path: &std::path::Path, source: &str) -> Result<usize> {
     let root = run::root();
     let implemented = crate::exports::implemented(&[

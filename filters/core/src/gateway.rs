@@ -44,6 +44,8 @@ pub struct Gateway {
     needs_method: bool,
     /// Some decision reads `:scheme`.
     needs_scheme: bool,
+    /// The bind port of the only listener, when there is one listener.
+    sole_bind_port: Option<u16>,
 }
 
 /// One listener: its plain-text servers and their shared route table (G-8), and its terminated
@@ -277,6 +279,10 @@ impl Gateway {
             needs_path: needs_tls || routes.iter().any(CompiledRoute::reads_path),
             needs_method: routes.iter().any(CompiledRoute::reads_method),
             needs_scheme: routes.iter().any(CompiledRoute::reads_scheme),
+            sole_bind_port: match config.listeners.as_slice() {
+                [only] => Some(only.effective_bind_port()),
+                _ => None,
+            },
             routes,
             by_bind_port,
             referenced_headers: headers.into_iter().collect(),
@@ -330,10 +336,7 @@ impl Gateway {
     /// the filters then need not ask the host for [`RequestView::bind_port`] (the filter runs
     /// only on the listeners rendered from this config). `None` with several listeners.
     pub fn sole_bind_port(&self) -> Option<u16> {
-        match self.by_bind_port.iter().next() {
-            Some((&port, _)) if self.by_bind_port.len() == 1 => Some(port),
-            _ => None,
-        }
+        self.sole_bind_port
     }
 
     /// The config's identity (`configVersion`).
