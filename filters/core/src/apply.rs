@@ -6,7 +6,7 @@
 //! below), and the router only maps the traits onto proxy-wasm host calls.
 
 use crate::ForwardPlan;
-use crate::contract::CLUSTER_HEADER;
+use crate::contract::{CLUSTER_HEADER, OWN_RETRIES_HEADER};
 use crate::wire::HeaderOperations;
 
 /// Where Envoy keeps the path a route rewrite replaced; access logs show it (Istio logs it as
@@ -49,7 +49,10 @@ pub trait ResponseHeaderHost {
 /// 3. an authority rewrite into `:authority` (V-21, V-22);
 /// 4. the header operations, route then destination, each in Envoy's order (V-22, see
 ///    [`apply_request_operations`]);
-/// 5. the timeout and retry headers (V-24).
+/// 5. the timeout and retry headers (V-24): none for Istio's mesh default policy, which the
+///    Envoy route the request takes applies by itself; otherwise [`OWN_RETRIES_HEADER`], which
+///    selects the route without a retry policy, then the policy's own headers (none when
+///    retries are off).
 ///
 /// No explicit route-cache clear: Envoy (1.33 and later) clears the route it cached before the
 /// filter ran on every request-header write of a module built for ABI 0.2.1, which is the ABI
@@ -76,14 +79,24 @@ pub fn apply_forward(
     if let Some(timeout) = plan.timeout_ms {
         host.set_request_header(UPSTREAM_TIMEOUT_HEADER, &timeout.to_string());
     }
-    if let Some(retries) = plan.retries {
-        host.set_request_header(MAX_RETRIES_HEADER, &retries.attempts.to_string());
-        if let Some(on) = &retries.retry_on {
-            host.set_request_header(RETRY_ON_HEADER, on);
+    match plan.retries {
+        Some(retries) if retries.is_mesh_default() => {}
+        Some(retries) => {
+            host.set_request_header(OWN_RETRIES_HEADER, "1");
+            apply_retries(retries, host);
         }
-        if let Some(per_try) = retries.per_try_timeout_ms {
-            host.set_request_header(PER_TRY_TIMEOUT_HEADER, &per_try.to_string());
-        }
+        None => host.set_request_header(OWN_RETRIES_HEADER, "1"),
+    }
+}
+
+/// A retry policy of its own as the headers Envoy's router honours.
+fn apply_retries(retries: &crate::wire::Retries, host: &mut impl RequestHeaderHost) {
+    host.set_request_header(MAX_RETRIES_HEADER, &retries.attempts.to_string());
+    if let Some(on) = &retries.retry_on {
+        host.set_request_header(RETRY_ON_HEADER, on);
+    }
+    if let Some(per_try) = retries.per_try_timeout_ms {
+        host.set_request_header(PER_TRY_TIMEOUT_HEADER, &per_try.to_string());
     }
 }
 

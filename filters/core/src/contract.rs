@@ -16,17 +16,36 @@
 /// (`request_headers_to_remove`).
 pub const CLUSTER_HEADER: &str = "x-portcullis-cluster";
 
+/// The request header the router sets when a forwarded request's retry policy is not Istio's
+/// mesh default: a VirtualService's own `retries`, or retries off (V-24). The renderer gives
+/// Envoy two catch-all routes on [`CLUSTER_HEADER`]: one for requests carrying this header,
+/// with no retry policy, so only the `x-envoy-*` retry headers the router wrote apply; and one
+/// for all others, with the mesh default policy ([`MESH_DEFAULT_RETRY_ON`],
+/// [`MESH_DEFAULT_RETRY_ATTEMPTS`]), so a request with the default costs no header writes.
+/// Envoy ORs `x-envoy-retry-on` into a route's own `retry_on`, which is why a request with its
+/// own policy cannot simply take the default route. The renderer strips the header from client
+/// requests before any filter runs and from requests before they go upstream.
+pub const OWN_RETRIES_HEADER: &str = "x-portcullis-own-retries";
+
+/// Istio's mesh default retry conditions (V-24): what a route without `retries` retries on,
+/// and what `retries` without `retryOn` retries on.
+pub const MESH_DEFAULT_RETRY_ON: &str =
+    "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes";
+/// Istio's mesh default number of retries (V-24).
+pub const MESH_DEFAULT_RETRY_ATTEMPTS: u32 = 2;
+
 /// The prefix of Envoy's own control headers (`x-envoy-upstream-rq-timeout-ms`,
 /// `x-envoy-max-retries`, `x-envoy-original-path`, …), which the router writes and Envoy's
 /// router reads.
 pub const ENVOY_HEADER_PREFIX: &str = "x-envoy-";
 
-/// True for a header configuration may never set, add or remove (S-8): [`CLUSTER_HEADER`] and
-/// Envoy's `x-envoy-*` control headers. The router applies a route's header operations before
+/// True for a header configuration may never set, add or remove (S-8): [`CLUSTER_HEADER`],
+/// [`OWN_RETRIES_HEADER`] and Envoy's `x-envoy-*` control headers. The router applies a route's header operations before
 /// Envoy's router reads the request, so such an operation would choose the cluster, the
 /// timeout or the retries by the back door. `name` is compared case-insensitively.
 pub fn is_reserved_header(name: &str) -> bool {
     name.eq_ignore_ascii_case(CLUSTER_HEADER)
+        || name.eq_ignore_ascii_case(OWN_RETRIES_HEADER)
         || name
             .get(..ENVOY_HEADER_PREFIX.len())
             .is_some_and(|p| p.eq_ignore_ascii_case(ENVOY_HEADER_PREFIX))
@@ -82,6 +101,7 @@ mod tests {
             "x-envoy-upstream-rq-timeout-ms",
             "X-Envoy-Max-Retries",
             "x-envoy-",
+            "X-Portcullis-Own-Retries",
         ] {
             assert!(is_reserved_header(name), "{name}");
         }
@@ -100,6 +120,14 @@ mod tests {
     #[test]
     fn values_are_pinned() {
         assert_eq!(CLUSTER_HEADER, "x-portcullis-cluster");
+        assert_eq!(OWN_RETRIES_HEADER, "x-portcullis-own-retries");
+        assert_eq!(
+            (MESH_DEFAULT_RETRY_ON, MESH_DEFAULT_RETRY_ATTEMPTS),
+            (
+                "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes",
+                2
+            )
+        );
         assert_eq!(
             [
                 ROUTER_ROOT_ID,

@@ -4,6 +4,9 @@
 
 use serde_json::{Value, json};
 
+use portcullis_core::contract::OWN_RETRIES_HEADER;
+use portcullis_core::wire::Retries;
+
 use crate::fixtures::{CLUSTER_HEADER, cluster, route, router, status_of, to, wire};
 
 fn one(matcher: Value, action: Value, extra: Value) -> Value {
@@ -197,7 +200,8 @@ fn header_operations_on_request_and_response() {
     assert_eq!(header(&r, "x-dest-resp"), Some("a"));
 }
 
-/// V-24: timeout and retries become Envoy's router headers.
+/// V-24: timeout and a retry policy of the route's own become Envoy's router headers, with the
+/// header that selects Envoy's route without a policy of its own.
 #[test]
 fn timeout_and_retries_become_envoy_headers() {
     let extra = json!({"timeoutMs": 1500, "retries": {"attempts": 3, "perTryTimeoutMs": 500, "retryOn": "5xx,reset"}});
@@ -215,7 +219,34 @@ fn timeout_and_retries_become_envoy_headers() {
         header(&h, "x-envoy-upstream-rq-per-try-timeout-ms"),
         Some("500")
     );
+    assert_eq!(header(&h, OWN_RETRIES_HEADER), Some("1"));
     assert_eq!(header(&h, CLUSTER_HEADER), Some(cluster("a").as_str()));
+}
+
+/// V-24: Istio's mesh default policy is the rendered route's own: the router writes no retry
+/// header for it.
+#[test]
+fn the_mesh_default_policy_writes_no_header() {
+    let retries = serde_json::to_value(Retries::mesh_default()).unwrap();
+    let mut host = router(&one(
+        json!({}),
+        to(&cluster("a")),
+        json!({ "retries": retries }),
+    ));
+    let s = host
+        .http_request()
+        .get("h", "/")
+        .send_headers_only()
+        .unwrap();
+    let h = s.request_headers();
+    assert_eq!(header(&h, CLUSTER_HEADER), Some(cluster("a").as_str()));
+    for name in [
+        OWN_RETRIES_HEADER,
+        "x-envoy-max-retries",
+        "x-envoy-retry-on",
+    ] {
+        assert_eq!(header(&h, name), None, "{name}");
+    }
 }
 
 fn cors_config() -> Value {

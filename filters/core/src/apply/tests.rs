@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 
 use super::*;
-use crate::wire::WireConfig;
+use crate::wire::{Retries, WireConfig};
 use crate::{Gateway, Outcome, RequestView, SplitMix64};
 
 /// One host call.
@@ -54,9 +54,11 @@ impl ResponseHeaderHost for Recorder {
     }
 }
 
-/// A gateway with one catch-all route: `action` plus the route fields in `extra`.
+/// A gateway with one catch-all route: `action` plus the route fields in `extra`, and the
+/// mesh default retries the compiler gives a route without `retries` unless `extra` has them.
 fn gateway(action: Value, extra: Value) -> Gateway {
-    let mut route = json!({"name": "r", "action": action});
+    let default_retries = serde_json::to_value(Retries::mesh_default()).unwrap();
+    let mut route = json!({"name": "r", "action": action, "retries": default_retries});
     if let (Some(r), Some(extra)) = (route.as_object_mut(), extra.as_object()) {
         r.extend(extra.clone());
     }
@@ -169,7 +171,8 @@ fn request_operations_in_envoys_order() {
     );
 }
 
-/// V-24: the timeout, then the retry policy, as the headers Envoy's router honours.
+/// V-24: the timeout, then a retry policy of the route's own: the header that selects Envoy's
+/// route without a retry policy, then the policy as the headers Envoy's router honours.
 #[test]
 fn timeout_and_retries() {
     let extra = json!({"timeoutMs": 1500, "retries": {"attempts": 3, "perTryTimeoutMs": 200, "retryOn": "5xx,reset"}});
@@ -180,6 +183,7 @@ fn timeout_and_retries() {
         [
             set(CLUSTER_HEADER, "c"),
             set(UPSTREAM_TIMEOUT_HEADER, "1500"),
+            set(OWN_RETRIES_HEADER, "1"),
             set(MAX_RETRIES_HEADER, "3"),
             set(RETRY_ON_HEADER, "5xx,reset"),
             set(PER_TRY_TIMEOUT_HEADER, "200"),
@@ -189,7 +193,26 @@ fn timeout_and_retries() {
     let (request, _) = calls(&gw, "/", &[]);
     assert_eq!(
         request,
-        [set(CLUSTER_HEADER, "c"), set(MAX_RETRIES_HEADER, "0")]
+        [
+            set(CLUSTER_HEADER, "c"),
+            set(OWN_RETRIES_HEADER, "1"),
+            set(MAX_RETRIES_HEADER, "0")
+        ]
+    );
+}
+
+/// V-24: Istio's mesh default policy is the Envoy route's own, so it costs no header; no
+/// policy at all (a rule with a fault) still selects the route without one.
+#[test]
+fn mesh_default_retries_write_nothing() {
+    let gw = gateway(to("c"), json!({}));
+    let (request, _) = calls(&gw, "/", &[]);
+    assert_eq!(request, [set(CLUSTER_HEADER, "c")]);
+    let gw = gateway(to("c"), json!({ "retries": null }));
+    let (request, _) = calls(&gw, "/", &[]);
+    assert_eq!(
+        request,
+        [set(CLUSTER_HEADER, "c"), set(OWN_RETRIES_HEADER, "1")]
     );
 }
 
@@ -217,6 +240,7 @@ fn full_plan_order() {
             set(":authority", "a.internal"),
             set("x-s", "1"),
             set(UPSTREAM_TIMEOUT_HEADER, "10"),
+            set(OWN_RETRIES_HEADER, "1"),
             set(MAX_RETRIES_HEADER, "1"),
         ]
     );

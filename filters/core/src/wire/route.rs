@@ -329,7 +329,8 @@ pub struct Mirror {
     pub percentage: f64,
 }
 
-/// `HTTPRetry`, expressed as the request headers Envoy's router honours.
+/// `HTTPRetry`. The mesh default policy is Envoy's route's own; any other is expressed as the
+/// request headers Envoy's router honours.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
@@ -342,6 +343,25 @@ pub struct Retries {
     /// Retry conditions (`x-envoy-retry-on`), comma-separated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_on: Option<String>,
+}
+
+impl Retries {
+    /// Istio's mesh default policy: what a forwarded route without `retries` gets (V-24).
+    pub fn mesh_default() -> Self {
+        Retries {
+            attempts: crate::contract::MESH_DEFAULT_RETRY_ATTEMPTS,
+            per_try_timeout_ms: None,
+            retry_on: Some(crate::contract::MESH_DEFAULT_RETRY_ON.to_string()),
+        }
+    }
+
+    /// Whether this is the mesh default policy, which Envoy's route applies by itself (the
+    /// router then writes no retry headers: [`crate::contract::OWN_RETRIES_HEADER`]).
+    pub fn is_mesh_default(&self) -> bool {
+        self.attempts == crate::contract::MESH_DEFAULT_RETRY_ATTEMPTS
+            && self.per_try_timeout_ms.is_none()
+            && self.retry_on.as_deref() == Some(crate::contract::MESH_DEFAULT_RETRY_ON)
+    }
 }
 
 /// `CorsPolicy` (V-24).

@@ -27,6 +27,7 @@ mod mirror;
 mod mtls;
 mod reload;
 mod relocated;
+mod retries;
 mod routing;
 mod scheme;
 mod seed;

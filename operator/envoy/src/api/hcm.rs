@@ -112,7 +112,7 @@ pub enum FilterConfig {
 }
 
 /// `route.v3.RouteConfiguration`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct RouteConfiguration {
     /// Name.
     pub name: String,
@@ -121,7 +121,7 @@ pub struct RouteConfiguration {
 }
 
 /// `route.v3.VirtualHost`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct VirtualHost {
     /// Name.
     pub name: String,
@@ -132,7 +132,7 @@ pub struct VirtualHost {
 }
 
 /// `route.v3.Route`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Route {
     /// Which requests take it.
     #[serde(rename = "match")]
@@ -144,20 +144,57 @@ pub struct Route {
     pub request_headers_to_remove: Vec<String>,
 }
 
-/// `route.v3.RouteMatch` (prefix only).
+/// `route.v3.RouteMatch` (a path prefix, and headers that must be present).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct RouteMatch {
     /// Path prefix.
     pub prefix: String,
+    /// Headers the request must carry.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<HeaderPresent>,
+}
+
+/// `route.v3.HeaderMatcher` with `present_match: true`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct HeaderPresent {
+    /// The header's name.
+    pub name: String,
+    /// Always true: the header is present, whatever its value.
+    pub present_match: bool,
 }
 
 /// `route.v3.RouteAction` (cluster from a header).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct RouteAction {
     /// The request header naming the cluster.
     pub cluster_header: String,
     /// Upstream timeout; zero disables Envoy's default.
     pub timeout: Duration,
+    /// Retries; none means only what the request's `x-envoy-*` retry headers ask for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_policy: Option<RetryPolicy>,
+}
+
+/// `route.v3.RetryPolicy`, the fields Istio's mesh default sets.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RetryPolicy {
+    /// Comma-separated retry conditions.
+    pub retry_on: String,
+    /// How many retries.
+    pub num_retries: u32,
+    /// Predicates that reject a host for a retry (Istio: previous hosts).
+    pub retry_host_predicate: Vec<RetryHostPredicate>,
+    /// How many times host selection is retried when a predicate rejects a host.
+    pub host_selection_retry_max_attempts: i64,
+}
+
+/// `route.v3.RetryPolicy.RetryHostPredicate`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RetryHostPredicate {
+    /// The extension's name.
+    pub name: String,
+    /// Its (empty) configuration.
+    pub typed_config: TypedConfig,
 }
 
 /// `http.early_header_mutation.header_mutation.v3.HeaderMutation`.

@@ -71,6 +71,11 @@ pub enum TypedConfig {
         rename = "type.googleapis.com/envoy.extensions.http.early_header_mutation.header_mutation.v3.HeaderMutation"
     )]
     HeaderMutation(HeaderMutation),
+    /// The retry host predicate that avoids hosts already tried.
+    #[serde(
+        rename = "type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"
+    )]
+    PreviousHostsPredicate(Empty),
     /// The file access logger.
     #[serde(rename = "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog")]
     FileAccessLog(FileAccessLog),
@@ -116,6 +121,9 @@ impl TypedConfig {
             TypedConfig::NetworkWasm(_) => NETWORK_WASM_TYPE,
             TypedConfig::HeaderMutation(_) => {
                 "type.googleapis.com/envoy.extensions.http.early_header_mutation.header_mutation.v3.HeaderMutation"
+            }
+            TypedConfig::PreviousHostsPredicate(_) => {
+                "type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"
             }
             TypedConfig::FileAccessLog(_) => {
                 "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog"

@@ -169,6 +169,20 @@ fn route(r: &api::Route) -> route_pb::Route {
             path_specifier: Some(route_pb::route_match::PathSpecifier::Prefix(
                 r.route_match.prefix.clone(),
             )),
+            headers: r
+                .route_match
+                .headers
+                .iter()
+                .map(|h| route_pb::HeaderMatcher {
+                    name: h.name.clone(),
+                    header_match_specifier: Some(
+                        route_pb::header_matcher::HeaderMatchSpecifier::PresentMatch(
+                            h.present_match,
+                        ),
+                    ),
+                    ..Default::default()
+                })
+                .collect(),
             ..Default::default()
         }),
         action: Some(route_pb::route::Action::Route(route_pb::RouteAction {
@@ -176,9 +190,33 @@ fn route(r: &api::Route) -> route_pb::Route {
                 r.route.cluster_header.clone(),
             )),
             timeout: Some(duration(r.route.timeout)),
+            retry_policy: r.route.retry_policy.as_ref().map(retry_policy),
             ..Default::default()
         })),
         request_headers_to_remove: r.request_headers_to_remove.clone(),
+        ..Default::default()
+    }
+}
+
+fn retry_policy(p: &api::RetryPolicy) -> route_pb::RetryPolicy {
+    route_pb::RetryPolicy {
+        retry_on: p.retry_on.clone(),
+        num_retries: Some(envoy_types::pb::google::protobuf::UInt32Value {
+            value: p.num_retries,
+        }),
+        retry_host_predicate: p
+            .retry_host_predicate
+            .iter()
+            .map(|h| route_pb::retry_policy::RetryHostPredicate {
+                name: h.name.clone(),
+                config_type: Some(
+                    route_pb::retry_policy::retry_host_predicate::ConfigType::TypedConfig(any(
+                        &h.typed_config
+                    )),
+                ),
+            })
+            .collect(),
+        host_selection_retry_max_attempts: p.host_selection_retry_max_attempts,
         ..Default::default()
     }
 }

@@ -24,7 +24,9 @@ pub fn any(config: &TypedConfig) -> Any {
         TypedConfig::Secret(s) => tls::secret(s).encode_to_vec(),
         TypedConfig::HttpConnectionManager(h) => listener::hcm(h).encode_to_vec(),
         TypedConfig::TcpProxy(t) => listener::tcp_proxy(t).encode_to_vec(),
-        TypedConfig::TlsInspector(_) | TypedConfig::Router(_) => Vec::new(),
+        TypedConfig::TlsInspector(_)
+        | TypedConfig::Router(_)
+        | TypedConfig::PreviousHostsPredicate(_) => Vec::new(),
         TypedConfig::HttpWasm(w) | TypedConfig::NetworkWasm(w) => core::wasm(w).encode_to_vec(),
         TypedConfig::HeaderMutation(m) => listener::header_mutation(m).encode_to_vec(),
         TypedConfig::FileAccessLog(f) => listener::file_access_log(f).encode_to_vec(),

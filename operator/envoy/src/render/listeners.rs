@@ -7,17 +7,17 @@ use portcullis_compile::plan::{
 };
 
 use super::{
-    CLUSTER_HEADER, EGRESS_AUDIT_FILTER, EGRESS_AUDIT_TCP_FILTER, ROUTER_FILTER, RenderOptions,
-    Source, secrets,
+    CLUSTER_HEADER, EGRESS_AUDIT_FILTER, EGRESS_AUDIT_TCP_FILTER, MESH_DEFAULT_RETRY_ATTEMPTS,
+    MESH_DEFAULT_RETRY_ON, OWN_RETRIES_HEADER, ROUTER_FILTER, RenderOptions, Source, secrets,
 };
 use crate::api::{
     AccessLog, Address, CodecType, CommonTlsContext, DownstreamTlsContext, Duration, Empty,
     ExtensionConfigSource, FileAccessLog, Filter, FilterChain, FilterChainMatch, FilterConfig,
-    ForwardClientCertDetails, HTTP_WASM_TYPE, HeaderMutation, HeaderMutationOp,
+    ForwardClientCertDetails, HTTP_WASM_TYPE, HeaderMutation, HeaderMutationOp, HeaderPresent,
     HttpConnectionManager, HttpFilter, Listener, ListenerFilter, LogFormat, NETWORK_WASM_TYPE,
-    PathWithEscapedSlashesAction, Route, RouteAction, RouteConfiguration, RouteMatch, Secret,
-    SetCurrentClientCertDetails, TcpProxy, TlsParameters, TlsProtocol, TransportSocket,
-    TypedConfig, TypedExtensionConfig, UpgradeConfig, VirtualHost,
+    PathWithEscapedSlashesAction, RetryHostPredicate, RetryPolicy, Route, RouteAction,
+    RouteConfiguration, RouteMatch, Secret, SetCurrentClientCertDetails, TcpProxy, TlsParameters,
+    TlsProtocol, TransportSocket, TypedConfig, TypedExtensionConfig, UpgradeConfig, VirtualHost,
 };
 
 /// The `server` header of responses, as Istio's gateways send it.
@@ -137,14 +137,18 @@ fn http_connection_manager(l: &ListenerPlan, opts: &RenderOptions) -> Filter {
         upgrade_configs: vec![UpgradeConfig {
             upgrade_type: "websocket".into(),
         }],
-        // Defence in depth: a client-sent cluster header is gone before any filter runs, so
-        // even a filter that forgot to set it could never let a client pick a cluster.
+        // A client-sent cluster header or retry-route header is gone before any filter runs:
+        // a client can never pick a cluster (even if a filter forgot to set the header), nor
+        // take the route without Istio's default retries.
         early_header_mutation_extensions: vec![TypedExtensionConfig {
             name: "envoy.http.early_header_mutation.header_mutation".into(),
             typed_config: TypedConfig::HeaderMutation(HeaderMutation {
-                mutations: vec![HeaderMutationOp {
-                    remove: CLUSTER_HEADER.into(),
-                }],
+                mutations: [CLUSTER_HEADER, OWN_RETRIES_HEADER]
+                    .into_iter()
+                    .map(|name| HeaderMutationOp {
+                        remove: name.into(),
+                    })
+                    .collect(),
             }),
         }],
         route_config: route_config(&l.name),
@@ -169,24 +173,58 @@ fn ecds_filter(name: &str, opts: &RenderOptions) -> HttpFilter {
     }
 }
 
-/// The catch-all route: the router filter has already chosen the cluster and written it to
+/// Two catch-all routes: the router filter has already chosen the cluster and written it to
 /// [`CLUSTER_HEADER`]. `timeout: 0s` disables Envoy's 15 s default so the VirtualService
-/// timeout (set by the filter per request) rules. The header is internal: upstreams never see it.
+/// timeout (set by the filter per request) rules. A request whose VirtualService rule has a
+/// retry policy of its own (or none) carries [`OWN_RETRIES_HEADER`] and takes the first
+/// route, without a retry policy, so only the filter's `x-envoy-*` retry headers apply; every
+/// other request takes the second, with Istio's mesh default policy. Both headers are internal:
+/// upstreams never see them.
 fn route_config(name: &str) -> RouteConfiguration {
+    let route = |headers: Vec<HeaderPresent>, retry_policy: Option<RetryPolicy>| Route {
+        route_match: RouteMatch {
+            prefix: "/".into(),
+            headers,
+        },
+        route: RouteAction {
+            cluster_header: CLUSTER_HEADER.into(),
+            timeout: Duration::from_secs(0),
+            retry_policy,
+        },
+        request_headers_to_remove: vec![CLUSTER_HEADER.into(), OWN_RETRIES_HEADER.into()],
+    };
     RouteConfiguration {
         name: name.into(),
         virtual_hosts: vec![VirtualHost {
             name: "portcullis".into(),
             domains: vec!["*".into()],
-            routes: vec![Route {
-                route_match: RouteMatch { prefix: "/".into() },
-                route: RouteAction {
-                    cluster_header: CLUSTER_HEADER.into(),
-                    timeout: Duration::from_secs(0),
-                },
-                request_headers_to_remove: vec![CLUSTER_HEADER.into()],
-            }],
+            routes: vec![
+                route(
+                    vec![HeaderPresent {
+                        name: OWN_RETRIES_HEADER.into(),
+                        present_match: true,
+                    }],
+                    None,
+                ),
+                route(Vec::new(), Some(mesh_default_retry_policy())),
+            ],
         }],
+    }
+}
+
+/// Istio's mesh default retry policy as Istio renders it on a route: the conditions and count
+/// the router shares with the compiler ([`MESH_DEFAULT_RETRY_ON`],
+/// [`MESH_DEFAULT_RETRY_ATTEMPTS`]), retries sent to hosts not yet tried, up to five host
+/// selections per retry.
+fn mesh_default_retry_policy() -> RetryPolicy {
+    RetryPolicy {
+        retry_on: MESH_DEFAULT_RETRY_ON.into(),
+        num_retries: MESH_DEFAULT_RETRY_ATTEMPTS,
+        retry_host_predicate: vec![RetryHostPredicate {
+            name: "envoy.retry_host_predicates.previous_hosts".into(),
+            typed_config: TypedConfig::PreviousHostsPredicate(Empty {}),
+        }],
+        host_selection_retry_max_attempts: 5,
     }
 }
 

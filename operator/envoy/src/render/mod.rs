@@ -26,7 +26,10 @@ pub use clusters::SYSTEM_CA_BUNDLE;
 pub use portcullis_core::contract::{
     CLUSTER_HEADER, EGRESS_AUDIT_FILTER, EGRESS_AUDIT_TCP_FILTER, ROUTER_FILTER,
 };
-use portcullis_core::contract::{EGRESS_AUDIT_ROOT_ID, ROUTER_ROOT_ID};
+use portcullis_core::contract::{
+    EGRESS_AUDIT_ROOT_ID, MESH_DEFAULT_RETRY_ATTEMPTS, MESH_DEFAULT_RETRY_ON, OWN_RETRIES_HEADER,
+    ROUTER_ROOT_ID,
+};
 
 /// Everything rendering needs besides the plan and the wire config.
 #[derive(Clone, Debug)]

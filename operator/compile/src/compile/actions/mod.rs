@@ -21,11 +21,6 @@ use super::context::Reporter;
 use super::duration::parse_ms;
 use crate::istio::HttpRoute;
 
-/// Istio's mesh default retry policy (V-24), applied when a rule sets no `retries`.
-pub(super) const DEFAULT_RETRY_ON: &str =
-    "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes";
-/// Istio's mesh default number of retries (V-24).
-pub(super) const DEFAULT_RETRY_ATTEMPTS: u32 = 2;
 /// Istio caps direct response bodies at 1 MiB (V-20).
 const MAX_BODY: usize = 1 << 20;
 

@@ -1,11 +1,11 @@
 //! Route options: retries and CORS (V-24).
 
+use portcullis_core::contract::MESH_DEFAULT_RETRY_ON;
 use portcullis_core::wire::{Cors, Retries};
 
 use super::super::context::Reporter;
 use super::super::duration::parse_ms;
 use super::super::matches::string_match;
-use super::{DEFAULT_RETRY_ATTEMPTS, DEFAULT_RETRY_ON};
 use crate::istio::{self, HttpRoute};
 
 /// V-24: unset `retries` means the mesh default (2 attempts), except on a rule with a fault,
@@ -17,11 +17,7 @@ pub(super) fn retries(
     has_fault: bool,
 ) -> Option<Option<Retries>> {
     let Some(rt) = &http.retries else {
-        return Some((!has_fault).then(|| Retries {
-            attempts: DEFAULT_RETRY_ATTEMPTS,
-            per_try_timeout_ms: None,
-            retry_on: Some(DEFAULT_RETRY_ON.to_string()),
-        }));
+        return Some((!has_fault).then(Retries::mesh_default));
     };
     if rt.attempts <= 0 {
         return Some(None);
@@ -46,7 +42,7 @@ pub(super) fn retries(
         retry_on: Some(
             rt.retry_on
                 .clone()
-                .unwrap_or_else(|| DEFAULT_RETRY_ON.to_string()),
+                .unwrap_or_else(|| MESH_DEFAULT_RETRY_ON.to_string()),
         ),
     }))
 }
