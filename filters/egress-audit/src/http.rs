@@ -62,6 +62,7 @@ impl HttpContext for EgressHttp {
             Reads {
                 path: true,
                 method: true,
+                known_bind_port: self.served.sole_bind_port,
                 ..Reads::default()
             },
         );

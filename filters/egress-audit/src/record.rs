@@ -32,8 +32,13 @@ pub fn line(
     let mut record = AuditRecord::new(seen.start_nanos, protocol, decision, &served.config_version);
     let text = |path: &[&str]| host::property_string(path).filter(|s| !s.is_empty());
     record.source_address = text(&["source", "address"]);
-    record.peer_identity = text(&["connection", "uri_san_peer_certificate"]);
-    record.sni = text(&["connection", "requested_server_name"]);
+    // Each property read is a host call Envoy answers by calling back into the VM to allocate
+    // the copy: those that can only be empty are skipped. A TCP connection (TLS passthrough)
+    // keeps both: its SNI is what the record is about.
+    if served.terminates_tls || protocol == Protocol::Tcp {
+        record.peer_identity = text(&["connection", "uri_san_peer_certificate"]);
+        record.sni = text(&["connection", "requested_server_name"]);
+    }
     record.upstream_cluster = text(&["xds", "cluster_name"]);
     record.upstream_host = text(&["upstream", "address"]);
     let now = host::now_nanos();

@@ -24,6 +24,13 @@ pub struct Served {
     pub config_version: String,
     /// Envoy bind port → Gateway server port, so rules see the port the user wrote.
     pub ports: Vec<(u16, u16)>,
+    /// The bind port of the only listener, when there is one: requests then skip the
+    /// `destination.port` read.
+    pub sole_bind_port: Option<u16>,
+    /// Some listener terminates TLS (a `tls` server), so an HTTP request may have come with an
+    /// SNI and a client certificate; without one the record skips those two property reads,
+    /// which could only come back empty.
+    pub terminates_tls: bool,
 }
 
 impl Served {
@@ -37,6 +44,14 @@ impl Served {
                 .iter()
                 .map(|l| (l.effective_bind_port(), l.port))
                 .collect(),
+            sole_bind_port: match wire.listeners.as_slice() {
+                [only] => Some(only.effective_bind_port()),
+                _ => None,
+            },
+            terminates_tls: wire
+                .listeners
+                .iter()
+                .any(|l| l.servers.iter().any(|s| s.tls)),
         })
     }
 

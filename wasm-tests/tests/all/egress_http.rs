@@ -97,7 +97,14 @@ fn unknown_host_is_denied_with_502_and_a_reason() {
 /// E-3: wildcard entries allow any port; a host listed for 443 only is denied on another port.
 #[test]
 fn ports_are_checked_per_entry() {
-    let mut host = egress();
+    let mut config = config();
+    config["listeners"] = json!([
+        {"port": 443, "servers": [{"name": "istio-system/egress/tls", "hosts": ["*"]}]},
+        {"port": 8443, "servers": [{"name": "istio-system/egress/tls-8443", "hosts": ["*"]}]}
+    ]);
+    let mut host = egress_builder(&config, EGRESS_AUDIT_ROOT_ID)
+        .build()
+        .unwrap();
     let s = host
         .http_request()
         .get("api.example.com", "/")
@@ -172,4 +179,33 @@ fn include_query_keeps_the_query_in_records() {
         .unwrap()
         .finish();
     assert_eq!(records(&host)[0]["path"], "/a?b=c");
+}
+
+/// With one listener the port is the config's: the filter skips the `destination.port` read
+/// (Envoy runs it on that listener only), so even a host that reported another port changes
+/// nothing. Without a terminated-TLS server it skips the SNI and peer-certificate reads too:
+/// the record has neither, whatever the host would have answered.
+#[test]
+fn reads_only_what_the_config_can_use() {
+    let mut host = egress();
+    let mut s = host
+        .http_request()
+        .get("api.example.com", "/")
+        .property("destination.port", 8443i64)
+        .property("connection.requested_server_name", "api.example.com")
+        .property(
+            "connection.uri_san_peer_certificate",
+            "spiffe://x/ns/a/sa/b",
+        )
+        .send_headers_only()
+        .unwrap();
+    assert_eq!(status_of(&s), 0, "{}", s.host_report());
+    s.respond_headers(200, &[], true);
+    s.finish();
+    let r = records(&host);
+    assert_eq!(r.len(), 1, "{:?}", host.log_messages());
+    // api.example.com is listed for 443 only: on 8443 it would have been denied.
+    assert_eq!(r[0]["decision"], "allowed");
+    assert!(r[0]["sni"].is_null(), "{}", r[0]);
+    assert!(r[0]["peer_identity"].is_null(), "{}", r[0]);
 }
