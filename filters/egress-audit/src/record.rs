@@ -19,6 +19,10 @@ pub struct Seen {
     pub method: Option<String>,
     /// `:path` as received (HTTP); redacted when recorded.
     pub path: Option<String>,
+    /// `x-request-id` (HTTP; Envoy's connection manager sets it before any filter runs).
+    pub request_id: Option<String>,
+    /// The request headers the record includes, as received, in arrival order (HTTP).
+    pub headers: Vec<(String, String)>,
 }
 
 /// Builds the JSON line of one record.
@@ -51,18 +55,14 @@ pub fn line(
             if let Some(path) = &seen.path {
                 redaction.set_path(&mut record, path);
             }
-            record.request_id = host::request_header("x-request-id");
+            record.request_id = seen.request_id.clone();
             record.status =
                 host::property_u64(&["response", "code"]).and_then(|code| u16::try_from(code).ok());
             record.bytes_in = host::property_u64(&["request", "total_size"]);
             record.bytes_out = host::property_u64(&["response", "total_size"]);
-            let included: Vec<(String, String)> = redaction
-                .included_headers()
-                .filter_map(|name| Some((name.to_string(), host::request_header(name)?)))
-                .collect();
             redaction.set_headers(
                 &mut record,
-                included.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+                seen.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
             );
         }
         Protocol::Tcp => {

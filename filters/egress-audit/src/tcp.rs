@@ -67,8 +67,7 @@ impl StreamContext for EgressTcp {
             start_nanos: host::now_nanos(),
             host: self.sni.clone().unwrap_or_default(),
             port: self.served.gateway_port(bind_port),
-            method: None,
-            path: None,
+            ..Seen::default()
         };
         self.decided = true;
         let metrics = self.shared.metrics;

@@ -209,3 +209,25 @@ fn reads_only_what_the_config_can_use() {
     assert!(r[0]["sni"].is_null(), "{}", r[0]);
     assert!(r[0]["peer_identity"].is_null(), "{}", r[0]);
 }
+
+/// E-5: the record's headers are the request's as received, a repeated one joined in arrival
+/// order, and `x-request-id` is Envoy's, read with them in one pass over the header map.
+#[test]
+fn included_headers_are_recorded_as_received() {
+    let mut host = egress();
+    let mut s = host
+        .http_request()
+        .get("api.example.com", "/")
+        .header("x-team", "payments")
+        .header("x-team", "audit")
+        .header("x-request-id", "req-7")
+        .send_headers_only()
+        .unwrap();
+    assert_eq!(status_of(&s), 0, "{}", s.host_report());
+    s.respond_headers(200, &[], true);
+    s.finish();
+    let r = records(&host);
+    assert_eq!(r.len(), 1, "{:?}", host.log_messages());
+    assert_eq!(r[0]["headers"]["x-team"], "payments, audit", "{}", r[0]);
+    assert_eq!(r[0]["request_id"], "req-7");
+}

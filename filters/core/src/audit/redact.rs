@@ -41,6 +41,12 @@ impl Redaction {
         self.include_headers.iter().map(String::as_str)
     }
 
+    /// Whether the record includes request header `name` (lowercase, as Envoy's header map
+    /// names are).
+    pub fn includes(&self, name: &str) -> bool {
+        self.include_headers.contains(name)
+    }
+
     /// The path as it may be recorded: unchanged with `includeQuery`, otherwise a non-empty
     /// query is replaced by [`REDACTED_QUERY`] (`/p?a=1` → `/p?[REDACTED]`; `/p` and `/p?`
     /// are unchanged).
