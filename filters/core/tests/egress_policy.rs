@@ -183,7 +183,7 @@ fn unknown_hosts_are_denied() {
         empty.decide_http("httpbin.org", 80),
         denied(DenyReason::UnknownHost)
     );
-    assert_eq!(empty.deny_status(), 502);
+    assert_eq!(empty.deny_status(), 404);
 }
 
 /// A request without host, and a connection without SNI, are denied.
@@ -257,6 +257,41 @@ fn deny_reasons_and_body() {
         "egress to \"a\\\"b:1\" denied: host is not in the egress allow-list (REGISTRY_ONLY)\n"
     );
     assert!(DenyReason::UnknownHost.body(&"é".repeat(300), 1).len() < 400);
+}
+
+/// E-4: the answer to a denial is Istio's bare `denyStatus` unless `explainDenials`, which adds
+/// the reason as a header and a body; a refusal for want of audit always says why.
+#[test]
+fn denials_are_bare_unless_explained() {
+    use portcullis_core::egress::{DENIED_HEADER, Denial};
+    let bare = policy(json!({}));
+    assert_eq!(
+        bare.denial(DenyReason::UnknownHost, "evil.com", 80),
+        Denial {
+            status: 404,
+            header: None,
+            body: None
+        }
+    );
+    let explained = policy(json!({ "denyStatus": 502, "explainDenials": true }));
+    assert_eq!(
+        explained.denial(DenyReason::PortNotAllowed, "api.example.com", 8443),
+        Denial {
+            status: 502,
+            header: Some((DENIED_HEADER, "port_not_allowed")),
+            body: Some(DenyReason::PortNotAllowed.body("api.example.com", 8443)),
+        }
+    );
+    for p in [&bare, &explained] {
+        assert_eq!(
+            p.denial(DenyReason::AuditUnavailable, "api.example.com", 80),
+            Denial {
+                status: 503,
+                header: None,
+                body: Some(DenyReason::AuditUnavailable.body("api.example.com", 80)),
+            }
+        );
+    }
 }
 
 /// Accessors expose the settings.

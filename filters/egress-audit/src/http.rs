@@ -66,6 +66,19 @@ impl EgressHttp {
         seen
     }
 
+    /// Answers a refused request as the policy says (E-4).
+    fn refuse(&self, reason: DenyReason) {
+        let denial = self
+            .served
+            .policy
+            .denial(reason, &self.seen.host, self.seen.port);
+        let headers: Vec<(&str, &str)> = denial.header.into_iter().collect();
+        match &denial.body {
+            Some(body) => respond::send_text(denial.status, &headers, body),
+            None => respond::send(denial.status, &headers, ""),
+        }
+    }
+
     fn decision(&self) -> EgressDecision<'_> {
         match self.refused {
             Some(reason) => EgressDecision::Denied { reason },
@@ -94,8 +107,7 @@ impl HttpContext for EgressHttp {
                     metrics.refused_audit_unavailable.inc();
                     let reason = DenyReason::AuditUnavailable;
                     self.refused = Some(reason);
-                    let body = reason.body(&self.seen.host, self.seen.port);
-                    respond::send_text(self.served.policy.status_for(reason), &[], &body);
+                    self.refuse(reason);
                     return Action::Pause;
                 }
                 metrics.allowed.inc();
@@ -103,13 +115,7 @@ impl HttpContext for EgressHttp {
             }
             EgressDecision::Denied { reason } => {
                 metrics.denied.inc();
-                let body = reason.body(&self.seen.host, self.seen.port);
-                let code = reason.code();
-                respond::send_text(
-                    self.served.policy.status_for(reason),
-                    &[("x-portcullis-egress-denied", code)],
-                    &body,
-                );
+                self.refuse(reason);
                 Action::Pause
             }
         }

@@ -129,7 +129,7 @@ fn egress_rejects_a_bad_update_and_keeps_its_allow_list() {
         .get("evil.com", "/")
         .send_headers_only()
         .unwrap();
-    assert_eq!(status_of(&s), 502);
+    assert_eq!(status_of(&s), 404);
     assert_eq!(
         host.metrics().counter("portcullis.egress.config_rejected"),
         Some(2)

@@ -23,6 +23,20 @@ fn egress() -> Host {
         .unwrap()
 }
 
+/// `config` with the answer `portcullis.dev/egress-deny-answer: registry-only` compiles to:
+/// Istio's REGISTRY_ONLY 502, saying why.
+fn explaining(mut config: Value) -> Value {
+    config["egress"]["denyStatus"] = json!(502);
+    config["egress"]["explainDenials"] = json!(true);
+    config
+}
+
+fn egress_explaining() -> Host {
+    egress_builder(&explaining(config()), EGRESS_AUDIT_ROOT_ID)
+        .build()
+        .unwrap()
+}
+
 /// The audit records written to the log, parsed.
 pub fn records(host: &Host) -> Vec<Value> {
     host.log_messages()
@@ -66,10 +80,41 @@ fn allowed_host_continues_and_is_audited_with_redaction() {
     assert_eq!(m.counter("portcullis.egress.audited"), Some(1));
 }
 
-/// E-4: an unknown host gets 502 with a body and a header saying why, and a denied record.
+/// E-4: by default an unknown host gets what Istio's egress gateway answers a host it has no
+/// route for, a bare 404, and the denial is recorded with its reason.
 #[test]
-fn unknown_host_is_denied_with_502_and_a_reason() {
+fn unknown_host_gets_istios_bare_404() {
     let mut host = egress();
+    let s = host
+        .http_request()
+        .get("evil.com", "/exfil")
+        .send_headers_only()
+        .unwrap();
+    let resp = s.local_response().unwrap();
+    assert_eq!(resp.status, 404);
+    assert_eq!(resp.body_str(), "");
+    assert!(
+        !resp
+            .headers
+            .iter()
+            .any(|(k, _)| k == "x-portcullis-egress-denied"),
+        "{:?}",
+        resp.headers
+    );
+    s.finish();
+    let r = records(&host);
+    assert_eq!(
+        (r[0]["decision"].as_str(), r[0]["rule"].as_str()),
+        (Some("denied"), Some("unknown_host"))
+    );
+    assert_eq!(host.metrics().counter("portcullis.egress.denied"), Some(1));
+}
+
+/// E-4: with the REGISTRY_ONLY answer an unknown host gets 502 with a body and a header saying
+/// why, and a denied record.
+#[test]
+fn registry_only_answer_says_why() {
+    let mut host = egress_explaining();
     let s = host
         .http_request()
         .get("evil.com", "/exfil")
@@ -97,7 +142,7 @@ fn unknown_host_is_denied_with_502_and_a_reason() {
 /// E-3: wildcard entries allow any port; a host listed for 443 only is denied on another port.
 #[test]
 fn ports_are_checked_per_entry() {
-    let mut config = config();
+    let mut config = explaining(config());
     config["listeners"] = json!([
         {"port": 443, "servers": [{"name": "istio-system/egress/tls", "hosts": ["*"]}]},
         {"port": 8443, "servers": [{"name": "istio-system/egress/tls-8443", "hosts": ["*"]}]}
@@ -134,7 +179,7 @@ fn ports_are_checked_per_entry() {
 /// E-4: no host at all is denied as missing_host.
 #[test]
 fn missing_host_is_denied() {
-    let mut host = egress();
+    let mut host = egress_explaining();
     let s = host
         .http_request()
         .header(":method", "GET")
@@ -149,7 +194,7 @@ fn missing_host_is_denied() {
     );
 }
 
-/// E-4: `denyStatus` replaces 502.
+/// E-4: `denyStatus` replaces 404.
 #[test]
 fn deny_status_is_configurable() {
     let mut config = config();

@@ -26,9 +26,25 @@ pub struct EgressPolicy {
     /// Pattern → indices of the entries listing it, in wire order.
     table: HostIndex<Vec<usize>>,
     deny_status: u16,
+    explain_denials: bool,
     audit: Audit,
     redaction: Redaction,
 }
+
+/// What the client of a denied HTTP request is sent (E-4).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Denial {
+    /// The status.
+    pub status: u16,
+    /// `x-portcullis-egress-denied: <reason code>`, when the answer says why.
+    pub header: Option<(&'static str, &'static str)>,
+    /// A plain-text body saying which target and why ([`DenyReason::body`]), when the answer
+    /// says why.
+    pub body: Option<String>,
+}
+
+/// The response header naming the reason of an explained denial.
+pub const DENIED_HEADER: &str = "x-portcullis-egress-denied";
 
 /// One allow-list entry, as written.
 #[derive(Debug)]
@@ -140,6 +156,7 @@ impl EgressPolicy {
             entries,
             table,
             deny_status: egress.deny_status,
+            explain_denials: egress.explain_denials,
             audit: egress.audit.clone(),
             redaction,
         })
@@ -194,7 +211,34 @@ impl EgressPolicy {
         EgressDecision::Denied { reason }
     }
 
-    /// Status of a denied HTTP request (`denyStatus`, 502 by default as in Istio, E-4).
+    /// The answer to a denied HTTP request for `authority` (as received) on `port`. An
+    /// allow-list denial gets `denyStatus` (404 by default, Istio's egress gateway answer to a
+    /// host it has no route for) with an empty body, or with `explainDenials` the reason in a
+    /// header and a body. [`DenyReason::AuditUnavailable`] is not the allow-list's answer and
+    /// always says why (503, body only).
+    pub fn denial(&self, reason: DenyReason, authority: &str, port: u16) -> Denial {
+        let status = self.status_for(reason);
+        match reason {
+            DenyReason::AuditUnavailable => Denial {
+                status,
+                header: None,
+                body: Some(reason.body(authority, port)),
+            },
+            _ if self.explain_denials => Denial {
+                status,
+                header: Some((DENIED_HEADER, reason.code())),
+                body: Some(reason.body(authority, port)),
+            },
+            _ => Denial {
+                status,
+                header: None,
+                body: None,
+            },
+        }
+    }
+
+    /// Status of a denied HTTP request (`denyStatus`, 404 by default as at Istio's egress
+    /// gateway, E-4).
     pub fn deny_status(&self) -> u16 {
         self.deny_status
     }

@@ -10,16 +10,21 @@ pub struct Egress {
     /// Allowed external hosts (REGISTRY_ONLY: everything else is denied).
     #[serde(default)]
     pub allowed_hosts: Vec<AllowedHost>,
-    /// Status of a denied HTTP request. Istio's REGISTRY_ONLY answers 502 (E-4).
+    /// Status of a denied HTTP request: 404 by default, what Istio's egress gateway answers a
+    /// host it has no route for (E-4).
     #[serde(default = "default_deny_status")]
     pub deny_status: u16,
+    /// Whether a denied HTTP request's answer says why: a plain-text body and an
+    /// `x-portcullis-egress-denied: <reason>` header. Off by default: Istio's answer is bare.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub explain_denials: bool,
     /// Audit record settings.
     #[serde(default)]
     pub audit: Audit,
 }
 
 fn default_deny_status() -> u16 {
-    502
+    404
 }
 
 /// One allowed external host and the resource that allowed it.

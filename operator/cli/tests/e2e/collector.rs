@@ -132,7 +132,7 @@ async fn records_reach_the_collector_after_it_recovers() {
         assert_eq!(r.status, 200, "{r:?}");
     }
     let r = http::get("evil.example.com", "/x").send(bind).await;
-    assert_eq!(r.status, 502, "{r:?}");
+    assert_eq!(r.status, 404, "{r:?}");
 
     let mut paths = Vec::new();
     for _ in 0..100 {

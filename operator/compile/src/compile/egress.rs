@@ -33,6 +33,29 @@ pub(super) const AUDIT_INCLUDE_HEADERS: &str = "portcullis.dev/audit-include-hea
 /// Annotation: headers whose values are redacted.
 pub(super) const AUDIT_REDACT_HEADERS: &str = "portcullis.dev/audit-redact-headers";
 
+/// Annotation: how a denied HTTP request is answered (E-4): `not-found` (the default, what
+/// Istio's egress gateway answers a host it has no route for: a bare 404) or `registry-only`
+/// (Istio's REGISTRY_ONLY answer, 502, with a body and a header that say why).
+pub(super) const EGRESS_DENY_ANSWER: &str = "portcullis.dev/egress-deny-answer";
+
+/// How denied HTTP egress is answered (E-4).
+#[derive(Clone, Copy, Debug)]
+struct DenyAnswer {
+    status: u16,
+    explain: bool,
+}
+
+impl DenyAnswer {
+    const NOT_FOUND: DenyAnswer = DenyAnswer {
+        status: 404,
+        explain: false,
+    };
+    const REGISTRY_ONLY: DenyAnswer = DenyAnswer {
+        status: 502,
+        explain: true,
+    };
+}
+
 /// Builds the egress section for an egress gateway workload.
 pub(super) fn build(
     ctx: &mut Ctx<'_>,
@@ -88,23 +111,29 @@ pub(super) fn build(
             g.metadata
                 .annotations
                 .keys()
-                .any(|k| k.starts_with("portcullis.dev/audit-"))
+                .any(|k| k.starts_with("portcullis.dev/audit-") || k == EGRESS_DENY_ANSWER)
         });
     let mut settings = source
         .map(|g| g.metadata.annotations.clone())
         .unwrap_or_default();
     settings.extend(overrides.iter().map(|(k, v)| (k.clone(), v.clone())));
-    let audit = audit_from(ctx, source, &settings);
+    let (audit, deny) = audit_from(ctx, source, &settings);
     Egress {
         allowed_hosts: allowed,
-        deny_status: 502,
+        deny_status: deny.status,
+        explain_denials: deny.explain,
         audit,
     }
 }
 
-/// The audit settings from `a` (the Gateway's annotations with the workload's settings over
-/// them). Problems are reported on the Gateway, or as the workload's settings without one.
-fn audit_from(ctx: &mut Ctx<'_>, g: Option<&Gateway>, a: &BTreeMap<String, String>) -> Audit {
+/// The audit settings and the deny answer from `a` (the Gateway's annotations with the
+/// workload's settings over them). Problems are reported on the Gateway, or as the workload's
+/// settings without one.
+fn audit_from(
+    ctx: &mut Ctx<'_>,
+    g: Option<&Gateway>,
+    a: &BTreeMap<String, String>,
+) -> (Audit, DenyAnswer) {
     let mut audit = Audit::default();
     let mut unattached = Vec::new();
     let no_locations = crate::diagnostics::FieldLocations::default();
@@ -126,6 +155,18 @@ fn audit_from(ctx: &mut Ctx<'_>, g: Option<&Gateway>, a: &BTreeMap<String, Strin
             Some("E-5"),
         ),
     }
+    let deny = match a.get(EGRESS_DENY_ANSWER).map(String::as_str) {
+        None | Some("not-found") => DenyAnswer::NOT_FOUND,
+        Some("registry-only") => DenyAnswer::REGISTRY_ONLY,
+        Some(other) => {
+            r.error(
+                &format!("metadata.annotations.{EGRESS_DENY_ANSWER}"),
+                format!("{other:?} is not not-found or registry-only; not-found used"),
+                Some("E-4"),
+            );
+            DenyAnswer::NOT_FOUND
+        }
+    };
     audit.include_query = a.get(AUDIT_INCLUDE_QUERY).is_some_and(|v| v == "true");
     if let Some(list) = a.get(AUDIT_INCLUDE_HEADERS) {
         audit.include_headers = list
@@ -190,7 +231,7 @@ fn audit_from(ctx: &mut Ctx<'_>, g: Option<&Gateway>, a: &BTreeMap<String, Strin
     }
     ctx.diagnostics.extend(unattached);
     ctx.extra_clusters.extend(extra);
-    audit
+    (audit, deny)
 }
 
 /// `http://host[:port][/path]` → (host, port, path).

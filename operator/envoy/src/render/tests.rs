@@ -75,7 +75,8 @@ fn wire(ports: &[(u16, u16)], egress: bool) -> WireConfig {
             .collect(),
         egress: egress.then(|| Egress {
             allowed_hosts: vec![],
-            deny_status: 502,
+            deny_status: 404,
+            explain_denials: false,
             audit: Default::default(),
         }),
     }

@@ -382,3 +382,40 @@ fn client_checks_on_simple_are_ignored_with_a_warning() {
     let d = with_rule(&out, "G-14");
     assert_eq!(d[0].severity, Severity::Warning);
 }
+
+/// E-4: a denied HTTP request gets Istio's egress gateway answer by default (a bare 404); the
+/// Gateway's `portcullis.dev/egress-deny-answer: registry-only` asks for Istio's REGISTRY_ONLY
+/// 502 with the reason; another value is an error on the Gateway and the default applies.
+#[test]
+fn the_deny_answer_is_istios_404_unless_asked() {
+    let deny = |yaml: &str| {
+        let out = compile_for(yaml, &egress_identity());
+        let egress = out.wire.egress.clone().unwrap();
+        let errors: Vec<String> = out
+            .diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .map(|d| format!("{}: {}", d.field.as_deref().unwrap_or(""), d.message))
+            .collect();
+        ((egress.deny_status, egress.explain_denials), errors)
+    };
+    assert_eq!(deny(EGRESS), ((404, false), Vec::<String>::new()));
+    let with = |value: &str| {
+        EGRESS.replace(
+            "portcullis.dev/audit-failure-mode: closed",
+            &format!(
+                "portcullis.dev/audit-failure-mode: closed\n    portcullis.dev/egress-deny-answer: {value}"
+            ),
+        )
+    };
+    assert_eq!(deny(&with("registry-only")), ((502, true), vec![]));
+    assert_eq!(deny(&with("not-found")), ((404, false), vec![]));
+    let (answer, errors) = deny(&with("teapot"));
+    assert_eq!(answer, (404, false));
+    assert_eq!(
+        errors,
+        [
+            "metadata.annotations.portcullis.dev/egress-deny-answer: \"teapot\" is not not-found or registry-only; not-found used"
+        ]
+    );
+}
