@@ -64,6 +64,10 @@ pub struct GatewayFilterSpec {
     /// annotations.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audit: Option<AuditSettings>,
+    /// How an egress gateway answers a request it denies; takes precedence over the Gateway's
+    /// `portcullis.dev/egress-deny-answer` annotation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub egress_deny_answer: Option<EgressDenyAnswer>,
     /// How the compiled configuration reaches the workload's Envoys.
     #[serde(default)]
     pub distribution: Distribution,
@@ -148,6 +152,16 @@ pub struct AuditSettings {
     /// Headers whose values are replaced by a digest in records.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub redact_headers: Vec<String>,
+}
+
+/// How an egress gateway answers a denied HTTP request (the audit record names the reason
+/// either way).
+#[derive(JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EgressDenyAnswer {
+    /// A bare 404, as Istio's egress gateway answers a host it has no route for (the default).
+    NotFound,
+    /// Istio's REGISTRY_ONLY answer, 502, with a body and a header that say why.
+    RegistryOnly,
 }
 
 /// What happens to requests while audit records cannot be delivered.

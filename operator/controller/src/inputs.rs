@@ -16,7 +16,7 @@ use portcullis_compile::load::load_json;
 use portcullis_envoy::api::FailurePolicy as EnvoyFailurePolicy;
 use portcullis_xds::{Inputs, WorkloadSettings};
 
-use crate::crd::{AuditFailureMode, FailurePolicy, GatewayFilter};
+use crate::crd::{AuditFailureMode, EgressDenyAnswer, FailurePolicy, GatewayFilter};
 
 /// The Istio kinds the controller reads, at the storage version `networking.istio.io/v1`
 /// (one served version: an object watched at two versions would arrive twice).
@@ -156,6 +156,16 @@ pub fn settings(filter: &GatewayFilter) -> WorkloadSettings {
                 a.redact_headers.join(","),
             );
         }
+    }
+    if let Some(answer) = spec.egress_deny_answer {
+        let answer = match answer {
+            EgressDenyAnswer::NotFound => "not-found",
+            EgressDenyAnswer::RegistryOnly => "registry-only",
+        };
+        audit.insert(
+            "portcullis.dev/egress-deny-answer".to_string(),
+            answer.to_string(),
+        );
     }
     WorkloadSettings {
         selector: spec.selector.match_labels.clone(),

@@ -123,6 +123,23 @@ fn the_oldest_gateway_filter_applies() {
     );
 }
 
+/// GatewayFilter's egress deny answer becomes the compile step's override of the Gateway
+/// annotation (E-4); absent, nothing is overridden.
+#[test]
+fn egress_deny_answer_becomes_an_override() {
+    let mut f = (*filter("edge", "egress", 0, &[("istio", "egressgateway")])).clone();
+    let key = "portcullis.dev/egress-deny-answer";
+    assert_eq!(crate::inputs::settings(&f).audit.get(key), None);
+    for (answer, value) in [
+        (crate::crd::EgressDenyAnswer::RegistryOnly, "registry-only"),
+        (crate::crd::EgressDenyAnswer::NotFound, "not-found"),
+    ] {
+        f.spec.egress_deny_answer = Some(answer);
+        let s = crate::inputs::settings(&f);
+        assert_eq!(s.audit.get(key).map(String::as_str), Some(value));
+    }
+}
+
 /// GatewayFilter audit settings become the compile step's audit overrides.
 #[test]
 fn audit_settings_become_overrides() {
