@@ -285,6 +285,63 @@ fn v19_redirects() {
     }
 }
 
+/// V-19: `prefixRewrite` swaps what the route's `uri` condition matched, as Envoy's redirect
+/// `prefix_rewrite` does, and keeps the rest of the path and the query; with no `uri` condition
+/// the matched part is `/`; with an exact (or regex) condition, the whole path. `uri` and
+/// `prefixRewrite` together are refused.
+#[test]
+fn v19_prefix_rewrite() {
+    let gw_with = |matcher: Value| {
+        gateway(config(vec![listener(
+            80,
+            vec![server("s", &["*"])],
+            vec![vhost(
+                "v",
+                &["*"],
+                vec![route(
+                    "r",
+                    matcher,
+                    json!({"redirect": {"prefixRewrite": "/v2", "code": 302}}),
+                )],
+            )],
+        )]))
+    };
+    let prefix = gw_with(json!({"uri": {"prefix": "/v1"}}));
+    assert_eq!(
+        redirect(&prefix, &get("b", "/v1/items?page=2")),
+        (302, "http://b/v2/items?page=2".to_string())
+    );
+    assert_eq!(
+        redirect(&prefix, &get("b", "/v1")),
+        (302, "http://b/v2".to_string())
+    );
+    let none = gw_with(json!({}));
+    assert_eq!(
+        redirect(&none, &get("b", "/a/b?q")),
+        (302, "http://b/v2a/b?q".to_string())
+    );
+    let exact = gw_with(json!({"uri": {"exact": "/old"}}));
+    assert_eq!(
+        redirect(&exact, &get("b", "/old?x=1")),
+        (302, "http://b/v2?x=1".to_string())
+    );
+    let both = config(vec![listener(
+        80,
+        vec![server("s", &["*"])],
+        vec![vhost(
+            "v",
+            &["*"],
+            vec![route(
+                "r",
+                json!({}),
+                json!({"redirect": {"uri": "/a", "prefixRewrite": "/b"}}),
+            )],
+        )],
+    )]);
+    let err = refused(both);
+    assert!(err.contains("prefixRewrite"), "{err}");
+}
+
 /// V-20, V-22: a direct response carries its status, body and route response headers.
 #[test]
 fn v20_direct_response() {

@@ -232,7 +232,7 @@ impl CompiledRoute {
             CompiledAction::Redirect(r) => {
                 return Outcome::Redirect {
                     status: r.code,
-                    location: location(r, &input.req, input.listener_port),
+                    location: location(r, &input.req, input.listener_port, self.matcher.uri_kind()),
                     response_headers,
                 };
             }

@@ -5,9 +5,18 @@ use crate::RequestView;
 use crate::host::strip_port;
 use crate::wire::{DerivePort, Redirect};
 
+use super::matcher::UriKind;
+use super::rewrite::PathRewrite;
+
 /// The `Location` for a route redirect. `listener_port` is the Gateway server port as written
-/// (G-13), which `FROM_REQUEST_PORT` uses.
-pub fn location(r: &Redirect, req: &RequestView<'_>, listener_port: u16) -> String {
+/// (G-13), which `FROM_REQUEST_PORT` uses; `matched` is what the route's `uri` condition
+/// matched, which `prefixRewrite` replaces.
+pub fn location(
+    r: &Redirect,
+    req: &RequestView<'_>,
+    listener_port: u16,
+    matched: UriKind,
+) -> String {
     let scheme = r.scheme.as_deref().unwrap_or(req.scheme);
     // Istio turns FROM_REQUEST_PORT into a port redirect only when the listener port is not the
     // scheme's default, so `b:80` stays `b:80` and `b` stays `b` on port 80 (V-19 examples).
@@ -22,6 +31,13 @@ pub fn location(r: &Redirect, req: &RequestView<'_>, listener_port: u16) -> Stri
         None => request_host(req, scheme, port.is_some()),
     };
     let raw = raw_path(req.path);
+    if let Some(prefix) = &r.prefix_rewrite {
+        // Envoy's redirect `prefix_rewrite`: the matched part swapped, the rest and the query
+        // kept as they came.
+        let path = raw.split_once('?').map_or(raw, |(p, _)| p);
+        let new = PathRewrite::Prefix(prefix.as_str().into()).apply(raw, path, matched);
+        return assemble(scheme, host, port, &new, "");
+    }
     let path = match &r.uri {
         // Envoy's `path_redirect`: a query in the new path replaces the request's.
         Some(uri) if uri.contains('?') => uri.as_str(),

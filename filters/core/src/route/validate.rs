@@ -90,6 +90,11 @@ pub(super) fn action(route: &Route, at: &str) -> Result<Option<PathRewrite>, Con
             "action.redirect.code",
             "must be one of 301, 302, 303, 307, 308",
         )),
+        Action::Redirect(r) if r.uri.is_some() && r.prefix_rewrite.is_some() => Err(invalid(
+            at,
+            "action.redirect.prefixRewrite",
+            "uri and prefixRewrite are mutually exclusive",
+        )),
         Action::DirectResponse(d) if !(200..=599).contains(&d.status) => Err(invalid(
             at,
             "action.directResponse.status",

@@ -187,6 +187,11 @@ pub struct Redirect {
     /// Replaces the whole path; the query string is kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uri: Option<String>,
+    /// Replaces the part of the path the route's `uri` condition matched, as a forward's
+    /// `rewrite.uri` does (V-21); the rest of the path and the query are kept. Exclusive with
+    /// `uri`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix_rewrite: Option<String>,
     /// Replaces the host (the request's Host, port included, when unset).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authority: Option<String>,

@@ -44,6 +44,8 @@ async fn gateway() -> (LocalGateway, u16) {
                 { "name": "features", "domains": ["features.example.com"], "routes": [
                     route("redirect", json!({ "uri": { "prefix": "/redirect" } }),
                         json!({ "redirect": { "uri": "/new", "authority": "elsewhere.example.com", "code": 301 } })),
+                    route("moved", json!({ "uri": { "prefix": "/moved" } }),
+                        json!({ "redirect": { "prefixRewrite": "/current", "code": 302 } })),
                     route("rewrite", json!({ "uri": { "prefix": "/rewrite" } }),
                         json!({ "route": { "destinations": [{ "cluster": "a", "weight": 100 }],
                                            "rewrite": { "uri": "/rewritten", "authority": "rewritten.example.com" } } })),
@@ -135,6 +137,13 @@ async fn routing_features() {
     assert!(
         location.contains("elsewhere.example.com") && location.ends_with("/new"),
         "{location}"
+    );
+    // A prefix redirect swaps the matched prefix and keeps the rest and the query (V-19).
+    let r = get(f, "/moved/a/b?page=2").send(port).await;
+    assert_eq!(r.status, 302, "{r:?}");
+    assert_eq!(
+        r.header("location"),
+        Some("http://features.example.com/current/a/b?page=2")
     );
 
     // Rewrite: the upstream sees the new path and authority.

@@ -193,7 +193,7 @@ pub struct HttpRedirect {
     /// New path.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uri: Option<String>,
-    /// New matched prefix (not supported by the wire format yet).
+    /// Replaces the matched prefix (Envoy's redirect `prefix_rewrite`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix_rewrite: Option<String>,
     /// New host.

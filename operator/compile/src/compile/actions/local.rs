@@ -20,10 +20,10 @@ pub(super) fn redirect_action(
         );
         return None;
     }
-    if rd.prefix_rewrite.is_some() {
+    if rd.prefix_rewrite.is_some() && rd.uri.is_some() {
         r.error(
             &format!("{field}.prefixRewrite"),
-            "redirect.prefixRewrite is not supported by Portcullis yet; rule dropped",
+            "uri and prefixRewrite are mutually exclusive; rule dropped",
             Some("V-19"),
         );
         return None;
@@ -62,6 +62,7 @@ pub(super) fn redirect_action(
     };
     Some(Redirect {
         uri: rd.uri.clone(),
+        prefix_rewrite: rd.prefix_rewrite.clone(),
         authority: rd.authority.clone(),
         port,
         derive_port,

@@ -121,6 +121,29 @@ fn v19_redirect() {
     assert_eq!(with_rule(&out, "V-19")[0].severity, Severity::Error);
 }
 
+/// V-19: `prefixRewrite` is carried to the wire (the core swaps the matched prefix); with
+/// `uri` as well the rule is dropped with an error.
+#[test]
+fn v19_redirect_prefix_rewrite() {
+    let out = one_rule("  - match: [{uri: {prefix: /v1}}]\n    redirect: {prefixRewrite: /v2}\n");
+    let Action::Redirect(r) = &only_route(&out).action else {
+        panic!()
+    };
+    assert_eq!(
+        (r.prefix_rewrite.as_deref(), r.uri.as_deref()),
+        (Some("/v2"), None)
+    );
+    let out = one_rule("  - redirect: {uri: /a, prefixRewrite: /b}\n");
+    assert!(no_routes(&out));
+    let errors = with_rule(&out, "V-19");
+    assert_eq!(errors[0].severity, Severity::Error);
+    assert!(
+        errors[0].message.contains("mutually exclusive"),
+        "{}",
+        errors[0].message
+    );
+}
+
 /// V-20: direct responses with string or base64 bodies; status must be 200-599.
 #[test]
 fn v20_direct_response() {
