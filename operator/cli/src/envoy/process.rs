@@ -46,6 +46,8 @@ impl EnvoyProcess {
         let stderr = super::files::create_private_file(&stderr_path)?;
         // A stale file from an earlier run must not be read as this Envoy's address.
         let _ = std::fs::remove_file(opts.log_path.with_extension("admin-address"));
+        // An Envoy a killed earlier run left on this state directory holds its ports.
+        super::leftover::stop(&opts.log_path, &opts.bootstrap).await?;
         let child = Command::new(&opts.binary)
             .arg("-c")
             .arg(&opts.bootstrap)
@@ -67,6 +69,9 @@ impl EnvoyProcess {
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| Error::Process(format!("spawn {}: {e}", opts.binary.display())))?;
+        if let Some(pid) = child.id() {
+            super::leftover::record(&opts.log_path, pid)?;
+        }
         let mut envoy = EnvoyProcess {
             child,
             admin: Admin::new(opts.admin_port),
@@ -154,10 +159,17 @@ impl EnvoyProcess {
     /// Kills Envoy at once and waits for it to be gone (a crashed one is reaped).
     pub async fn kill(&mut self) {
         let _ = self.child.kill().await;
+        super::leftover::forget(&self.log_path);
     }
 
     /// Stops Envoy: SIGTERM, then SIGKILL after two seconds.
     pub async fn stop(mut self) -> Result<()> {
+        let stopped = self.stop_process().await;
+        super::leftover::forget(&self.log_path);
+        stopped
+    }
+
+    async fn stop_process(&mut self) -> Result<()> {
         if let Some(pid) = self.child.id() {
             // No libc binding (unsafe is forbidden); `kill` is on every Unix.
             let _ = Command::new("kill")

@@ -15,7 +15,8 @@ use tokio::task::JoinHandle;
 use super::Compiled;
 use super::demo::DemoUpstreams;
 use crate::envoy::{
-    Admin, EnvoyProcess, EnvoyProcessOptions, Error, Result, create_private_dir, write_private,
+    Admin, EnvoyProcess, EnvoyProcessOptions, Error, Result, create_private_dir,
+    stop_leftover_envoy, write_private,
 };
 use crate::locate::EnvoyBinary;
 
@@ -143,6 +144,12 @@ impl LocalGateway {
     /// Starts the xDS server with `compiled`, the demo upstreams (if asked) and Envoy, and
     /// waits until Envoy serves the configuration.
     pub async fn start(compiled: Compiled, opts: GatewayOptions) -> Result<Self> {
+        // An Envoy a killed earlier run left on this state directory still holds the ports.
+        stop_leftover_envoy(
+            &opts.state_dir.join("envoy.log"),
+            &opts.state_dir.join("bootstrap.json"),
+        )
+        .await?;
         check_ports_bindable(&compiled.plan.listeners)?;
         create_private_dir(&opts.state_dir)?;
         let defaults = ProxyDefaults {

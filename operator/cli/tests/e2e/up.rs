@@ -85,6 +85,22 @@ struct Up {
     child: tokio::process::Child,
 }
 
+/// `portcullis up -f dir` with its state in `dir/.state`.
+fn spawn_up(dir: &Path, listen: u16, admin: u16) -> tokio::process::Child {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(["up", "-f"])
+        .arg(dir)
+        .args(["--port-offset", &(listen - 80).to_string()])
+        .args(["--admin-port", &admin.to_string(), "--demo-upstreams"])
+        .args(["--xds-port", "0", "--state-dir"])
+        .arg(dir.join(".state"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap()
+}
+
 fn start_up() -> Up {
     let dir = state_dir();
     std::fs::create_dir_all(&dir).unwrap();
@@ -101,18 +117,7 @@ fn start_up() -> Up {
         ),
     );
     write(&dir, "vs.yaml", &virtual_service("blue"));
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .args(["up", "-f"])
-        .arg(&dir)
-        .args(["--port-offset", &(listen - 80).to_string()])
-        .args(["--admin-port", &admin.to_string(), "--demo-upstreams"])
-        .args(["--xds-port", "0", "--state-dir"])
-        .arg(dir.join(".state"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let child = spawn_up(&dir, listen, admin);
     Up {
         dir,
         listen,
@@ -203,5 +208,60 @@ async fn an_edit_saved_during_startup_is_applied() {
     write(&dir, "vs.yaml", &virtual_service("green"));
     wait_upstream(listen, "outbound|80||green.demo.local").await;
     stop_up(&mut child).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Whether process `pid` is the Envoy started with `bootstrap`.
+fn runs_envoy(pid: u32, bootstrap: &Path) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+        c.split(|b| *b == 0)
+            .any(|a| a == bootstrap.as_os_str().as_encoded_bytes())
+    })
+}
+
+/// A SIGKILLed `up` cannot stop its Envoy, which runs on with the gateway's ports (its admin
+/// port among them); the next `up` on the same state directory stops that Envoy first, then
+/// serves as usual.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_next_up_stops_the_envoy_a_killed_up_left_behind() {
+    let Up {
+        dir,
+        listen,
+        admin,
+        mut child,
+        ..
+    } = start_up();
+    wait_upstream(listen, "outbound|80||blue.demo.local").await;
+    let state = dir.join(".state");
+    let bootstrap = state.join("bootstrap.json");
+    let pid: u32 = std::fs::read_to_string(state.join("envoy.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+
+    child.kill().await.unwrap();
+    assert!(runs_envoy(pid, &bootstrap), "the orphaned Envoy runs on");
+
+    let mut again = spawn_up(&dir, listen, admin);
+    wait_upstream(listen, "outbound|80||blue.demo.local").await;
+    assert!(
+        !runs_envoy(pid, &bootstrap),
+        "the orphaned Envoy was stopped"
+    );
+    let now: u32 = std::fs::read_to_string(state.join("envoy.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_ne!(now, pid);
+    assert!(runs_envoy(now, &bootstrap));
+
+    stop_up(&mut again).await;
+    assert!(!runs_envoy(now, &bootstrap), "SIGTERM stops the new Envoy");
+    assert!(
+        !state.join("envoy.pid").exists(),
+        "a clean stop forgets the pid"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
