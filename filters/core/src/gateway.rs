@@ -279,10 +279,7 @@ impl Gateway {
             needs_path: needs_tls || routes.iter().any(CompiledRoute::reads_path),
             needs_method: routes.iter().any(CompiledRoute::reads_method),
             needs_scheme: routes.iter().any(CompiledRoute::reads_scheme),
-            sole_bind_port: match config.listeners.as_slice() {
-                [only] => Some(only.effective_bind_port()),
-                _ => None,
-            },
+            sole_bind_port: config.sole_bind_port(),
             routes,
             by_bind_port,
             referenced_headers: headers.into_iter().collect(),

@@ -184,16 +184,21 @@ fn v21_authority_rewrite() {
     );
 }
 
-fn redirect_gw(port: u16, redirect: Value) -> portcullis_core::Gateway {
-    gateway(config(vec![listener(
+/// One route on `port`: `matcher`, then `redirect`.
+fn redirect_config(port: u16, matcher: Value, redirect: Value) -> Value {
+    config(vec![listener(
         port,
         vec![server("s", &["*"])],
         vec![vhost(
             "v",
             &["*"],
-            vec![route("r", json!({}), json!({"redirect": redirect}))],
+            vec![route("r", matcher, json!({"redirect": redirect}))],
         )],
-    )]))
+    )])
+}
+
+fn redirect_gw(port: u16, redirect: Value) -> portcullis_core::Gateway {
+    gateway(redirect_config(port, json!({}), redirect))
 }
 
 /// V-19: the integration-test examples and the Location composition rules.
@@ -292,19 +297,11 @@ fn v19_redirects() {
 #[test]
 fn v19_prefix_rewrite() {
     let gw_with = |matcher: Value| {
-        gateway(config(vec![listener(
+        gateway(redirect_config(
             80,
-            vec![server("s", &["*"])],
-            vec![vhost(
-                "v",
-                &["*"],
-                vec![route(
-                    "r",
-                    matcher,
-                    json!({"redirect": {"prefixRewrite": "/v2", "code": 302}}),
-                )],
-            )],
-        )]))
+            matcher,
+            json!({"prefixRewrite": "/v2", "code": 302}),
+        ))
     };
     let prefix = gw_with(json!({"uri": {"prefix": "/v1"}}));
     assert_eq!(
@@ -325,20 +322,11 @@ fn v19_prefix_rewrite() {
         redirect(&exact, &get("b", "/old?x=1")),
         (302, "http://b/v2?x=1".to_string())
     );
-    let both = config(vec![listener(
+    let err = refused(redirect_config(
         80,
-        vec![server("s", &["*"])],
-        vec![vhost(
-            "v",
-            &["*"],
-            vec![route(
-                "r",
-                json!({}),
-                json!({"redirect": {"uri": "/a", "prefixRewrite": "/b"}}),
-            )],
-        )],
-    )]);
-    let err = refused(both);
+        json!({}),
+        json!({"uri": "/a", "prefixRewrite": "/b"}),
+    ));
     assert!(err.contains("prefixRewrite"), "{err}");
 }
 

@@ -40,11 +40,10 @@ impl EgressHttp {
     /// the included headers; one map read costs Envoy what two single reads do), and the
     /// destination port only when the config has more than one listener.
     fn read_request(&self) -> Seen {
-        let bind_port = self.served.sole_bind_port.unwrap_or_else(|| {
-            host::property_u64(&["destination", "port"])
-                .and_then(|p| u16::try_from(p).ok())
-                .unwrap_or(0)
-        });
+        let bind_port = self
+            .served
+            .sole_bind_port
+            .unwrap_or_else(host::destination_port);
         let redaction = self.served.policy.redaction();
         let mut seen = Seen {
             start_nanos: host::now_nanos(),

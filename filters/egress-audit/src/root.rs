@@ -44,10 +44,7 @@ impl Served {
                 .iter()
                 .map(|l| (l.effective_bind_port(), l.port))
                 .collect(),
-            sole_bind_port: match wire.listeners.as_slice() {
-                [only] => Some(only.effective_bind_port()),
-                _ => None,
-            },
+            sole_bind_port: wire.sole_bind_port(),
             terminates_tls: wire
                 .listeners
                 .iter()

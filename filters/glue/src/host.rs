@@ -100,6 +100,13 @@ pub fn property_u64(path: &[&str]) -> Option<u64> {
     Some(u64::from_le_bytes(array))
 }
 
+/// The connection's destination port (`destination.port`; 0 when the host cannot tell).
+pub fn destination_port() -> u16 {
+    property_u64(&["destination", "port"])
+        .and_then(|p| u16::try_from(p).ok())
+        .unwrap_or(0)
+}
+
 /// Whether the host logs this plugin at debug level or finer (trace 0, debug 1).
 pub fn debug_logging() -> bool {
     abi::log_level().is_ok_and(|level| level <= 1)

@@ -91,11 +91,7 @@ impl RequestData {
             known_bind_port,
         } = reads;
         let mut data = RequestData {
-            bind_port: known_bind_port.unwrap_or_else(|| {
-                host::property_u64(&["destination", "port"])
-                    .and_then(|p| u16::try_from(p).ok())
-                    .unwrap_or(0)
-            }),
+            bind_port: known_bind_port.unwrap_or_else(host::destination_port),
             sni: if read_sni {
                 host::property_string(&["connection", "requested_server_name"])
                     .filter(|s| !s.is_empty())

@@ -121,6 +121,15 @@ pub(crate) fn is_false(b: &bool) -> bool {
 }
 
 impl WireConfig {
+    /// The bind port of the only listener, when there is exactly one: every request a filter
+    /// sees then came to that port, so the `destination.port` read can be skipped.
+    pub fn sole_bind_port(&self) -> Option<u16> {
+        match self.listeners.as_slice() {
+            [only] => Some(only.effective_bind_port()),
+            _ => None,
+        }
+    }
+
     /// Parses and validates a wire config. Errors name the offending field.
     pub fn from_json(bytes: &[u8]) -> Result<Self, ConfigError> {
         let config: WireConfig =

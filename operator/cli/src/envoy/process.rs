@@ -46,8 +46,6 @@ impl EnvoyProcess {
         let stderr = super::files::create_private_file(&stderr_path)?;
         // A stale file from an earlier run must not be read as this Envoy's address.
         let _ = std::fs::remove_file(opts.log_path.with_extension("admin-address"));
-        // An Envoy a killed earlier run left on this state directory holds its ports.
-        super::leftover::stop(&opts.log_path, &opts.bootstrap).await?;
         let child = Command::new(&opts.binary)
             .arg("-c")
             .arg(&opts.bootstrap)
@@ -69,6 +67,9 @@ impl EnvoyProcess {
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| Error::Process(format!("spawn {}: {e}", opts.binary.display())))?;
+        // Kept so that a later start on this state directory can stop this Envoy should the
+        // process that owns it be killed (`stop_leftover_envoy`, called by `portcullis up`
+        // before it checks its ports).
         if let Some(pid) = child.id() {
             super::leftover::record(&opts.log_path, pid)?;
         }
