@@ -3,7 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use portcullis_compile::compile::{CompileOptions, GatewayIdentity, compile as compile_resources};
+use portcullis_compile::admission::Admission;
+use portcullis_compile::compile::{CompileOptions, GatewayIdentity};
 use portcullis_compile::diagnostics::{Diagnostic, Severity};
 use portcullis_compile::explain::{ExplainRequest, Explanation, explain as explain_request, text};
 use portcullis_compile::load::load_str;
@@ -118,7 +119,13 @@ pub fn compile(yaml: &str, identity_json: &str) -> Compiled {
         }
     };
     let loaded = load_str(yaml, None);
-    let mut output = compile_resources(&loaded.resources, &identity, &CompileOptions::default());
+    // What a first `portcullis up` serves: a resource Istio would refuse is left out.
+    let mut output = Admission::default().compile(
+        &loaded.resources,
+        &loaded.diagnostics,
+        &identity,
+        &CompileOptions::default(),
+    );
     output.diagnostics.extend(loaded.diagnostics);
     output.diagnostics.sort();
     let has_errors = output

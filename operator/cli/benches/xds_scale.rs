@@ -137,6 +137,7 @@ async fn main() {
         resources: loaded.resources,
         options,
         workloads: vec![],
+        read: loaded.diagnostics,
     });
     let served = server.compiled(&identity).await;
     let server_compile_took = started.elapsed();

@@ -32,6 +32,38 @@ impl fmt::Display for Severity {
     }
 }
 
+/// What an error does to the configuration that is served (`None` for warnings and infos).
+///
+/// Istio refuses an invalid resource when it is applied (its validating webhook), so the
+/// resource's previous version keeps serving; it skips a valid piece it cannot serve and serves
+/// the rest. Portcullis does the same, and one thing more: input it cannot read at all keeps the
+/// whole last good configuration serving, since nothing says what its author meant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Effect {
+    /// The input cannot be read as resources (a file that is not YAML, a document without a
+    /// kind) or the compiled whole would be refused by the filters: nothing of this change is
+    /// served, and the last good configuration keeps serving as a whole.
+    KeepsLastGood,
+    /// The resource is invalid as Istio validates resources: it is refused as a whole. The
+    /// version accepted before keeps serving; a resource with no accepted version is left out.
+    RefusesResource,
+    /// Only the piece named (a server, a rule, a destination, a duplicate copy) is dropped,
+    /// because Portcullis does not support it or it conflicts with another resource; the rest of
+    /// the resource serves.
+    DropsPiece,
+}
+
+impl fmt::Display for Effect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Effect::KeepsLastGood => "keeps the last good configuration",
+            Effect::RefusesResource => "refuses the resource",
+            Effect::DropsPiece => "drops the piece",
+        })
+    }
+}
+
 /// A position in a YAML text: line and column, both 1-based, the column counted in characters
 /// (not bytes). Positions are relative to the whole text (file), not to one of its documents.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -124,8 +156,8 @@ fn parent(path: &str) -> &str {
 /// Diagnostics sort by severity, resource, file, field, message and rule (the location only
 /// breaks ties), so a list of them reads resource by resource.
 ///
-/// Serialised as an object with `severity`, `resource`, `file`, `line`, `column`, `field`,
-/// `message` and `rule`; absent values are left out.
+/// Serialised as an object with `severity`, `effect`, `resource`, `file`, `line`, `column`,
+/// `field`, `message` and `rule`; absent values are left out.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Diagnostic {
     /// Severity.
@@ -143,6 +175,8 @@ pub struct Diagnostic {
     pub message: String,
     /// The Istio semantics rule this follows (`G-2`, `V-3`, …), defined in `docs/semantics.md`.
     pub rule: Option<&'static str>,
+    /// What the error does to the served configuration; `None` unless `severity` is `Error`.
+    pub effect: Option<Effect>,
 }
 
 /// By hand rather than with `#[serde(flatten)]` for the location: a flattened struct is
@@ -159,8 +193,9 @@ impl Serialize for Diagnostic {
                 None => s.skip_field(key),
             }
         }
-        let mut s = serializer.serialize_struct("Diagnostic", 8)?;
+        let mut s = serializer.serialize_struct("Diagnostic", 9)?;
         s.serialize_field("severity", &self.severity)?;
+        field(&mut s, "effect", self.effect)?;
         s.serialize_field("resource", &self.resource)?;
         field(&mut s, "file", self.file.as_ref())?;
         field(&mut s, "line", self.location.map(|l| l.line()))?;
@@ -173,7 +208,8 @@ impl Serialize for Diagnostic {
 }
 
 impl Diagnostic {
-    /// A diagnostic about `resource` without field, file or rule.
+    /// A diagnostic about `resource` without field, file or rule; an error refuses its
+    /// resource ([`Effect::RefusesResource`]) unless [`Diagnostic::effect`] says otherwise.
     pub fn new(
         severity: Severity,
         resource: impl Into<String>,
@@ -187,6 +223,7 @@ impl Diagnostic {
             field: None,
             message: message.into(),
             rule: None,
+            effect: (severity == Severity::Error).then_some(Effect::RefusesResource),
         }
     }
 
@@ -226,6 +263,14 @@ impl Diagnostic {
     /// Sets the rule id.
     pub fn rule(mut self, rule: &'static str) -> Self {
         self.rule = Some(rule);
+        self
+    }
+
+    /// Sets what an error does to the served configuration (ignored for other severities).
+    pub fn effect(mut self, effect: Effect) -> Self {
+        if self.severity == Severity::Error {
+            self.effect = Some(effect);
+        }
         self
     }
 }
@@ -280,6 +325,13 @@ pub fn has_errors(diagnostics: &[Diagnostic]) -> bool {
     diagnostics.iter().any(|d| d.severity == Severity::Error)
 }
 
+/// True when some diagnostic keeps the last good configuration serving as a whole.
+pub fn keeps_last_good(diagnostics: &[Diagnostic]) -> bool {
+    diagnostics
+        .iter()
+        .any(|d| d.effect == Some(Effect::KeepsLastGood))
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]
@@ -331,6 +383,7 @@ mod tests {
             serde_json::to_value(&d).unwrap(),
             serde_json::json!({
                 "severity": "error",
+                "effect": "refusesResource",
                 "resource": "VirtualService shop/web",
                 "file": "vs.yaml",
                 "line": 12,

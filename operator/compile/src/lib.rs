@@ -19,6 +19,7 @@
 
 #![warn(unreachable_pub)]
 
+pub mod admission;
 mod base64;
 pub mod compile;
 pub mod diagnostics;

@@ -96,6 +96,7 @@ pub fn inputs(objects: &Objects) -> Built {
             resources,
             options: CompileOptions::default(),
             workloads: workloads(&objects.filters),
+            read: unreadable.clone(),
         },
         unreadable,
     }

@@ -6,8 +6,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use portcullis_compile::compile::{CompileOptions, GatewayIdentity, compile};
-use portcullis_compile::diagnostics::{Diagnostic, Severity};
+use portcullis_compile::admission::Admission;
+use portcullis_compile::compile::{CompileOptions, GatewayIdentity};
+use portcullis_compile::diagnostics::{Diagnostic, Effect, keeps_last_good};
 use portcullis_compile::istio::Resources;
 use portcullis_compile::plan::EnvoyPlan;
 use portcullis_core::wire::WireConfig;
@@ -31,6 +32,9 @@ pub enum Inputs {
         /// Settings of particular workloads (from their GatewayFilters); the first whose
         /// selector matches a workload applies to it.
         workloads: Vec<WorkloadSettings>,
+        /// What reading the resources found (the owner reports it): a resource it refuses
+        /// keeps its accepted version serving (A-1).
+        read: Vec<Diagnostic>,
     },
     /// One compiled configuration for every proxy, from an owner that compiled it itself for
     /// its one gateway (`portcullis up`, tests).
@@ -48,6 +52,7 @@ impl Default for Inputs {
             resources: Resources::default(),
             options: CompileOptions::default(),
             workloads: Vec::new(),
+            read: Vec::new(),
         }
     }
 }
@@ -231,6 +236,34 @@ impl Compiled {
 /// A gateway workload, as a map key: its labels and namespace.
 pub(crate) type WorkloadKey = (BTreeMap<String, String>, String);
 
+/// Each workload's [`Admission`] (the last accepted version of every resource) and the
+/// generation that last updated it, shared by the catalogs of one server.
+#[derive(Debug, Default)]
+pub struct Admissions(Mutex<BTreeMap<WorkloadKey, (u64, Admission)>>);
+
+impl Admissions {
+    /// Compiles generation `generation` of `inputs` for `gateway` through the workload's
+    /// admission. A generation older than the one that last updated it (a slow compile that a
+    /// newer publication overtook) compiles against a copy, so it cannot roll the accepted
+    /// versions back.
+    fn compile(
+        &self,
+        generation: u64,
+        inputs: &Inputs,
+        defaults: &ProxyDefaults,
+        gateway: &GatewayIdentity,
+    ) -> Compiled {
+        let key = (gateway.labels.clone(), gateway.namespace.clone());
+        let mut all = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let (seen, admission) = all.entry(key).or_default();
+        if generation < *seen {
+            return compile_admitted(inputs, defaults, gateway, &mut admission.clone());
+        }
+        *seen = generation;
+        compile_admitted(inputs, defaults, gateway, admission)
+    }
+}
+
 /// One publication of inputs, compiled lazily per workload.
 #[derive(Debug)]
 pub struct Catalog {
@@ -238,16 +271,23 @@ pub struct Catalog {
     pub generation: u64,
     inputs: Arc<Inputs>,
     defaults: Arc<ProxyDefaults>,
+    admissions: Arc<Admissions>,
     compiled: Mutex<BTreeMap<WorkloadKey, Arc<OnceCell<Compiled>>>>,
 }
 
 impl Catalog {
-    /// Generation `generation` of `inputs`.
-    pub fn new(generation: u64, inputs: Arc<Inputs>, defaults: Arc<ProxyDefaults>) -> Self {
+    /// Generation `generation` of `inputs`, admitted through `admissions`.
+    pub fn new(
+        generation: u64,
+        inputs: Arc<Inputs>,
+        defaults: Arc<ProxyDefaults>,
+        admissions: Arc<Admissions>,
+    ) -> Self {
         Catalog {
             generation,
             inputs,
             defaults,
+            admissions,
             compiled: Mutex::new(BTreeMap::new()),
         }
     }
@@ -263,19 +303,23 @@ impl Catalog {
         cell.get_or_init(|| {
             let inputs = Arc::clone(&self.inputs);
             let defaults = Arc::clone(&self.defaults);
+            let admissions = Arc::clone(&self.admissions);
+            let generation = self.generation;
             let gateway = gateway.clone();
             async move {
-                tokio::task::spawn_blocking(move || compile_for(&inputs, &defaults, &gateway))
-                    .await
-                    .unwrap_or_else(|e| Compiled {
-                        snapshot: None,
-                        diagnostics: vec![],
-                        error: Some(format!("compile task failed: {e}")),
-                        took: Duration::ZERO,
-                        counts: Counts::default(),
-                        wire: None,
-                        plan: None,
-                    })
+                tokio::task::spawn_blocking(move || {
+                    admissions.compile(generation, &inputs, &defaults, &gateway)
+                })
+                .await
+                .unwrap_or_else(|e| Compiled {
+                    snapshot: None,
+                    diagnostics: vec![],
+                    error: Some(format!("compile task failed: {e}")),
+                    took: Duration::ZERO,
+                    counts: Counts::default(),
+                    wire: None,
+                    plan: None,
+                })
             }
         })
         .await
@@ -283,22 +327,37 @@ impl Catalog {
     }
 }
 
-/// Compiles and renders the inputs for one workload.
+/// Compiles and renders the inputs for one workload, as a first publication would: every
+/// resource Istio would refuse is left out (A-1).
 pub fn compile_for(
     inputs: &Inputs,
     defaults: &ProxyDefaults,
     gateway: &GatewayIdentity,
 ) -> Compiled {
+    compile_admitted(inputs, defaults, gateway, &mut Admission::default())
+}
+
+/// Compiles and renders the inputs for one workload through its `admission`: a resource Istio
+/// would refuse keeps its accepted version, a piece that cannot be served is dropped, and only
+/// input that cannot be read leaves the workload's proxies with what they have.
+pub fn compile_admitted(
+    inputs: &Inputs,
+    defaults: &ProxyDefaults,
+    gateway: &GatewayIdentity,
+    admission: &mut Admission,
+) -> Compiled {
     let started = Instant::now();
-    let (resources, compile_options, settings) = match inputs {
+    let (resources, compile_options, settings, read) = match inputs {
         Inputs::Resources {
             resources,
             options,
             workloads,
+            read,
         } => (
             resources,
             options,
             workloads.iter().find(|w| w.selects(gateway)),
+            read,
         ),
         Inputs::Compiled { wire, plan } => {
             return rendered(
@@ -316,17 +375,18 @@ pub fn compile_for(
         compile_options.audit.extend(settings.audit.clone());
     }
     let failure_policy = settings.map(|s| s.failure_policy).unwrap_or_default();
-    let output = compile(resources, gateway, &compile_options);
-    let errors = output
-        .diagnostics
-        .iter()
-        .filter(|d| d.severity == Severity::Error)
-        .count();
-    if errors > 0 {
+    let output = admission.compile(resources, read, gateway, &compile_options);
+    if keeps_last_good(read) || keeps_last_good(&output.diagnostics) {
+        let errors = output
+            .diagnostics
+            .iter()
+            .chain(read)
+            .filter(|d| d.effect == Some(Effect::KeepsLastGood))
+            .count();
         return Compiled {
             snapshot: None,
             error: Some(format!(
-                "{errors} error(s) in the resources for this gateway"
+                "{errors} error(s) that keep the last good configuration for this gateway"
             )),
             diagnostics: output.diagnostics,
             took: started.elapsed(),
@@ -469,5 +529,86 @@ mod tests {
 
     fn json<T: serde::Serialize>(value: &T) -> String {
         serde_json::to_string(value).unwrap()
+    }
+
+    fn resources(yaml: &str) -> Inputs {
+        let loaded = portcullis_compile::load::load_str(yaml, None);
+        Inputs::Resources {
+            resources: loaded.resources,
+            options: CompileOptions::default(),
+            workloads: vec![],
+            read: loaded.diagnostics,
+        }
+    }
+
+    fn shop(destination: &str) -> String {
+        format!(
+            "apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {{name: gw}}
+spec:
+  selector: {{istio: ingressgateway}}
+  servers:
+  - port: {{number: 80, name: http, protocol: HTTP}}
+    hosts: ['*']
+  - port: {{number: 3306, name: mysql, protocol: MYSQL}}
+    hosts: ['*']
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: shop}}
+spec:
+  hosts: ['*']
+  gateways: [gw]
+  http:
+  - route: [{{destination: {{host: {destination}}}}}]
+"
+        )
+    }
+
+    /// A-1 across publications: a piece that cannot be served leaves the rest serving, and an
+    /// invalid edit keeps the version the workload accepted before, until it is mended.
+    #[test]
+    fn publications_are_admitted_per_workload() {
+        let defaults = ProxyDefaults {
+            bind_address: "127.0.0.1".into(),
+            access_log: None,
+            modules: ModuleSource::served(Module::new("portcullis_router.wasm", vec![0]), None),
+        };
+        let gateway = GatewayIdentity::default();
+        let admissions = Admissions::default();
+        let serves = |compiled: &Compiled, host: &str| {
+            json(compiled.wire.as_deref().expect("served"))
+                .contains(&format!("outbound|80||{host}.default.svc.cluster.local"))
+        };
+
+        let first = admissions.compile(1, &resources(&shop("v1")), &defaults, &gateway);
+        assert!(first.snapshot.is_some(), "{:?}", first.error);
+        assert!(serves(&first, "v1"));
+        assert!(
+            first
+                .diagnostics
+                .iter()
+                .any(|d| d.message.contains("MYSQL"))
+        );
+
+        let invalid = shop("v2").replace("- route:", "- match: [{uri: {regex: '(('}}]\n    route:");
+        let second = admissions.compile(2, &resources(&invalid), &defaults, &gateway);
+        assert!(second.snapshot.is_some(), "{:?}", second.error);
+        assert!(serves(&second, "v1") && !serves(&second, "v2"));
+
+        // A slow compile of an older generation does not roll the accepted versions back.
+        let stale = admissions.compile(1, &resources(&shop("v0")), &defaults, &gateway);
+        assert!(serves(&stale, "v0"));
+        let third = admissions.compile(3, &resources(&invalid), &defaults, &gateway);
+        assert!(serves(&third, "v1"));
+
+        let mended = admissions.compile(4, &resources(&shop("v3")), &defaults, &gateway);
+        assert!(serves(&mended, "v3"));
+        // A workload compiled for the first time has nothing to fall back on.
+        assert!(!serves(
+            &compile_for(&resources(&invalid), &defaults, &gateway),
+            "v1"
+        ));
     }
 }

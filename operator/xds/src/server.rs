@@ -11,7 +11,7 @@ use portcullis_envoy::Snapshot;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::catalog::{Catalog, Compiled, Inputs, ProxyDefaults, WorkloadKey};
+use crate::catalog::{Admissions, Catalog, Compiled, Inputs, ProxyDefaults, WorkloadKey};
 use crate::metrics::Metrics;
 use crate::status::{ProxyStatus, Registry};
 
@@ -41,6 +41,8 @@ impl Error {
 pub(crate) struct Shared {
     pub(crate) catalog: watch::Sender<Arc<Catalog>>,
     pub(crate) defaults: Arc<ProxyDefaults>,
+    /// Each workload's accepted resource versions, kept across publications.
+    admissions: Arc<Admissions>,
     pub(crate) registry: Registry,
     pub(crate) metrics: Metrics,
     pub(crate) next_stream: AtomicU64,
@@ -105,12 +107,19 @@ impl XdsServer {
     /// configuration until the first [`XdsServer::publish`].
     pub fn new(defaults: ProxyDefaults) -> Self {
         let defaults = Arc::new(defaults);
-        let first = Catalog::new(0, Arc::new(Inputs::default()), Arc::clone(&defaults));
+        let admissions = Arc::new(Admissions::default());
+        let first = Catalog::new(
+            0,
+            Arc::new(Inputs::default()),
+            Arc::clone(&defaults),
+            Arc::clone(&admissions),
+        );
         let (catalog, _) = watch::channel(Arc::new(first));
         XdsServer {
             shared: Arc::new(Shared {
                 catalog,
                 defaults,
+                admissions,
                 registry: Registry::default(),
                 metrics: Metrics::default(),
                 next_stream: AtomicU64::new(1),
@@ -128,6 +137,7 @@ impl XdsServer {
             generation,
             Arc::new(inputs),
             Arc::clone(&self.shared.defaults),
+            Arc::clone(&self.shared.admissions),
         );
         self.shared.catalog.send_replace(Arc::new(catalog));
         self.shared.published.store(true, Ordering::Release);

@@ -17,6 +17,6 @@ pub use controller::{ControllerArgs, controller_command};
 pub use explain::{ExplainArgs, explain_command};
 pub use gateway_args::GatewayArgs;
 pub use modules::{ModulesArgs, modules_command};
-pub use render::{RenderArgs, compile_files, render_command};
+pub use render::{RenderArgs, compile_files, compile_files_admitted, render_command};
 pub use status::{StatusArgs, status_command, table as status_table};
 pub use up::{Modules, UpArgs, up_command};

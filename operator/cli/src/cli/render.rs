@@ -9,8 +9,9 @@ use serde::Serialize;
 
 use super::GatewayArgs;
 use crate::load::load_paths;
-use portcullis_compile::compile::{CompileOptions, CompileOutput, GatewayIdentity, compile};
-use portcullis_compile::diagnostics::has_errors;
+use portcullis_compile::admission::Admission;
+use portcullis_compile::compile::{CompileOptions, CompileOutput, GatewayIdentity};
+use portcullis_compile::diagnostics::{Severity, has_errors};
 
 /// `portcullis render -f PATH... [gateway flags]`.
 #[derive(Args, Clone, Debug)]
@@ -24,22 +25,38 @@ pub struct RenderArgs {
     /// Print only the wire config (what the filters receive).
     #[arg(long)]
     pub wire_only: bool,
+    /// Exit non-zero on warnings too, not only on errors.
+    #[arg(long)]
+    pub strict: bool,
 }
 
-/// Loads and compiles `paths`; the loader's diagnostics are merged into the output's.
+/// Loads and compiles `paths` as a first `up` would serve them: every resource Istio would
+/// refuse is left out; the loader's diagnostics are merged into the output's.
 pub fn compile_files(
     paths: &[PathBuf],
     gateway: &GatewayIdentity,
     options: &CompileOptions,
 ) -> CompileOutput {
+    compile_files_admitted(&mut Admission::default(), paths, gateway, options)
+}
+
+/// Loads and compiles `paths` through `admission`, which puts back the accepted version of
+/// every resource Istio would refuse.
+pub fn compile_files_admitted(
+    admission: &mut Admission,
+    paths: &[PathBuf],
+    gateway: &GatewayIdentity,
+    options: &CompileOptions,
+) -> CompileOutput {
     let loaded = load_paths(paths);
-    let mut output = compile(&loaded.resources, gateway, options);
+    let mut output = admission.compile(&loaded.resources, &loaded.diagnostics, gateway, options);
     output.diagnostics.extend(loaded.diagnostics);
     output.diagnostics.sort();
     output
 }
 
-/// Runs `render`: JSON on stdout, diagnostics on stderr; exit 1 when any diagnostic is an error.
+/// Runs `render`: JSON on stdout, diagnostics on stderr; exit 1 when any diagnostic is an error
+/// (something was dropped or refused), or with `--strict` a warning.
 pub fn render_command(args: &RenderArgs) -> ExitCode {
     let output = compile_files(
         &args.paths,
@@ -75,7 +92,11 @@ pub fn render_command(args: &RenderArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    if has_errors(&output.diagnostics) {
+    let warned = output
+        .diagnostics
+        .iter()
+        .any(|d| d.severity == Severity::Warning);
+    if has_errors(&output.diagnostics) || (args.strict && warned) {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS

@@ -1,13 +1,14 @@
 //! `portcullis up`: a local gateway for a directory of Istio resources.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use portcullis_compile::diagnostics::{Severity, has_errors};
+use portcullis_compile::admission::Admission;
+use portcullis_compile::diagnostics::{Severity, keeps_last_good};
 
-use super::{GatewayArgs, compile_files};
+use super::{GatewayArgs, compile_files_admitted};
 use crate::local::{Compiled, Compiler, GatewayOptions, ModuleDelivery, UpOptions, run_up};
 use crate::locate::{locate_envoy, locate_modules};
 
@@ -95,11 +96,19 @@ pub fn up_command(args: &UpArgs) -> anyhow::Result<()> {
 }
 
 /// The Istio compiler for `up`: load the directory, compile for the gateway the flags describe.
-/// Errors refuse the change; warnings are printed and the change applies.
+///
+/// As Istio does, a resource Istio would refuse keeps its previously accepted version
+/// serving, and a piece Portcullis cannot serve is dropped while the rest serves; both are
+/// printed and the change applies. Only input that cannot be read at all (a file that is not
+/// YAML, a document without a kind) refuses the whole change, so the last good configuration
+/// keeps serving.
 fn compiler(gateway: &GatewayArgs) -> Arc<dyn Compiler> {
     let gateway = gateway.clone();
+    let admission = Mutex::new(Admission::default());
     Arc::new(move |dir: &Path| -> Result<Compiled, String> {
-        let out = compile_files(
+        let mut admission = admission.lock().unwrap_or_else(PoisonError::into_inner);
+        let out = compile_files_admitted(
+            &mut admission,
             &[dir.to_path_buf()],
             &gateway.identity(),
             &gateway.options(),
@@ -110,7 +119,7 @@ fn compiler(gateway: &GatewayArgs) -> Arc<dyn Compiler> {
             .filter(|d| d.severity != Severity::Info)
             .map(|d| format!("  {d}"))
             .collect();
-        if has_errors(&out.diagnostics) {
+        if keeps_last_good(&out.diagnostics) {
             return Err(shown.join("\n"));
         }
         for line in &shown {

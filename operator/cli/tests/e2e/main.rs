@@ -25,6 +25,7 @@ mod host_parity;
 mod https;
 mod mirror;
 mod mtls;
+mod partial;
 mod reload;
 mod relocated;
 mod retries;

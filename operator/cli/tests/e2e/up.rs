@@ -21,7 +21,7 @@ spec:
     hosts: [dev.example.com]
 ";
 
-fn service_entry(name: &str, port: u16) -> String {
+pub(crate) fn service_entry(name: &str, port: u16) -> String {
     format!(
         "
 apiVersion: networking.istio.io/v1
@@ -54,7 +54,7 @@ spec:
 }
 
 /// Polls until dev.example.com is answered by `cluster`, for at most ten seconds.
-async fn wait_upstream(port: u16, cluster: &str) {
+pub(crate) async fn wait_upstream(port: u16, cluster: &str) {
     let mut last = None;
     for _ in 0..200 {
         if let Ok(r) = get("dev.example.com", "/").try_send(port).await {
@@ -68,7 +68,7 @@ async fn wait_upstream(port: u16, cluster: &str) {
     panic!("never answered by {cluster}; last response {last:?}");
 }
 
-fn write(dir: &Path, name: &str, text: &str) {
+pub(crate) fn write(dir: &Path, name: &str, text: &str) {
     // Write then rename, like an editor's safe save; the watcher must see it either way.
     let tmp = dir.join(format!(".{name}.tmp"));
     std::fs::write(&tmp, text).unwrap();
@@ -86,7 +86,7 @@ struct Up {
 }
 
 /// `portcullis up -f dir` with its state in `dir/.state`.
-fn spawn_up(dir: &Path, listen: u16, admin: u16) -> tokio::process::Child {
+pub(crate) fn spawn_up(dir: &Path, listen: u16, admin: u16) -> tokio::process::Child {
     tokio::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
         .args(["up", "-f"])
         .arg(dir)

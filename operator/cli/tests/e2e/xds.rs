@@ -118,6 +118,7 @@ fn resources(yaml: &str) -> Inputs {
         resources: loaded.resources,
         options: CompileOptions::default(),
         workloads: vec![],
+        read: loaded.diagnostics,
     }
 }
 

@@ -73,7 +73,7 @@ pub(super) fn report_unused_virtual_services(ctx: &mut Ctx<'_>, _ports: &[PortGr
         let selected_gateways = ctx.selected_gateways.clone();
         let mut r = ctx.reporter(vs);
         if vs.spec.hosts.is_empty() {
-            r.error(
+            r.dropped(
                 "spec.hosts",
                 "hosts is required (delegate VirtualServices are not supported); ignored",
                 Some("V-3"),

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::GatewayIdentity;
 use super::hosts::{resolve_short_name, subset_of};
-use crate::diagnostics::{Diagnostic, FieldLocations, Location};
+use crate::diagnostics::{Diagnostic, Effect, FieldLocations, Location};
 use crate::istio::{
     DestinationRule, Gateway, Object, Resources, Secret, ServiceEntry, VirtualService,
 };
@@ -68,6 +68,22 @@ impl Reporter<'_> {
     ) {
         self.push(
             Diagnostic::error(self.reference.clone(), message),
+            field,
+            rule,
+        );
+    }
+
+    /// An error that drops only the piece at `field` (a server, rule or destination Istio
+    /// would accept but Portcullis cannot serve, or one that conflicts with another resource);
+    /// the rest of the resource serves.
+    pub(super) fn dropped(
+        &mut self,
+        field: &str,
+        message: impl Into<String>,
+        rule: Option<&'static str>,
+    ) {
+        self.push(
+            Diagnostic::error(self.reference.clone(), message).effect(Effect::DropsPiece),
             field,
             rule,
         );
@@ -302,6 +318,7 @@ fn dedup<'r, S: Serialize>(
                     o.reference(),
                     "defined more than once; this copy is ignored",
                 )
+                .effect(Effect::DropsPiece)
                 .file(o.file.as_deref())
                 .at(o.locate("")),
             );

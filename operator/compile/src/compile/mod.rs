@@ -28,7 +28,7 @@ use std::collections::BTreeMap;
 use portcullis_core::wire::{WIRE_VERSION, WireConfig};
 use serde::Serialize;
 
-use crate::diagnostics::Diagnostic;
+use crate::diagnostics::{Diagnostic, Effect};
 use crate::istio::Resources;
 use crate::plan::{EnvoyPlan, ListenerKind};
 
@@ -117,6 +117,7 @@ pub fn compile(
                         group.port, options.port_offset
                     ),
                 )
+                .effect(Effect::DropsPiece)
                 .rule("G-13"),
             );
             continue;
@@ -148,10 +149,13 @@ pub fn compile(
     // The filters compile the wire config again in `on_configure`; anything their core refuses
     // would be refused by every gateway, so it is an error here, where the user looks.
     if let Err(error) = validate_with_core(&wire) {
-        diagnostics.push(Diagnostic::error(
-            "compiled configuration",
-            format!("the filters would reject this configuration: {error}"),
-        ));
+        diagnostics.push(
+            Diagnostic::error(
+                "compiled configuration",
+                format!("the filters would reject this configuration: {error}"),
+            )
+            .effect(Effect::KeepsLastGood),
+        );
     }
     diagnostics.sort();
     diagnostics.dedup();

@@ -145,7 +145,7 @@ fn accept_server<'r>(
                 ServerMode::Terminated
             }
             other => {
-                r.error(
+                r.dropped(
                     &format!("{field}.tls.mode"),
                     format!("{protocol} with tls.mode {other} is not supported by Portcullis; server dropped"),
                     Some("G-6"),
@@ -154,7 +154,7 @@ fn accept_server<'r>(
             }
         },
         "TCP" | "MONGO" | "REDIS" | "MYSQL" => {
-            r.error(&format!("{field}.port.protocol"), format!("{protocol} servers (VirtualService.tcp) are not supported by Portcullis; server dropped"), Some("G-3"));
+            r.dropped(&format!("{field}.port.protocol"), format!("{protocol} servers (VirtualService.tcp) are not supported by Portcullis; server dropped"), Some("G-3"));
             return None;
         }
         other => {
@@ -253,7 +253,7 @@ fn add_to_port<'r>(
     let mut r = ctx.reporter(server.gateway);
     if group.tls != server.mode.is_tls() {
         let first = &group.servers[0].name;
-        r.error(
+        r.dropped(
             &server.field,
             format!("port {port} already carries {} server {first}; this {} server conflicts and is dropped",
                 if group.tls { "TLS" } else { "plain-text HTTP" },
@@ -268,7 +268,7 @@ fn add_to_port<'r>(
             .iter()
             .find(|h| group.servers.iter().any(|s| s.hosts.contains(h)));
         if let Some(h) = duplicate {
-            r.error(
+            r.dropped(
                 &server.field,
                 format!("host {} already appears in an earlier TLS server on port {port}; server dropped", h.dns),
                 Some("G-2"),

@@ -35,15 +35,19 @@ pub(super) fn chain_for(
         } else {
             "credentialName is required"
         };
-        r.error(
-            &format!("{field}.tls.credentialName"),
-            format!("{why}; server dropped"),
-            Some("G-6"),
-        );
+        // Istio accepts file-mounted certificates, so only the server is dropped; a server
+        // with neither is invalid as Istio validates it.
+        let field = format!("{field}.tls.credentialName");
+        let message = format!("{why}; server dropped");
+        if tls.server_certificate.is_some() {
+            r.dropped(&field, message, Some("G-6"));
+        } else {
+            r.error(&field, message, Some("G-6"));
+        }
         return None;
     };
     let Some(secret) = secrets.0 else {
-        r.error(
+        r.dropped(
             &format!("{field}.tls.credentialName"),
             format!("Secret {ns}/{credential} not found (it must be in the gateway workload namespace); server dropped"),
             Some("G-6"),
@@ -53,7 +57,7 @@ pub(super) fn chain_for(
     let mut read = |key: &str| match secret.value(key) {
         Some(Ok(v)) => Some(v),
         Some(Err(e)) => {
-            r.error(
+            r.dropped(
                 &format!("{field}.tls.credentialName"),
                 format!("{} key {key}: {e}; server dropped", secret.reference()),
                 Some("G-6"),
@@ -63,7 +67,7 @@ pub(super) fn chain_for(
         None => None,
     };
     let (Some(cert), Some(key)) = (read("tls.crt"), read("tls.key")) else {
-        r.error(
+        r.dropped(
             &format!("{field}.tls.credentialName"),
             format!(
                 "{} has no tls.crt and tls.key; server dropped",

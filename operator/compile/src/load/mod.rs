@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use serde_saphyr::{DefaultMessageFormatter, MessageFormatter as _, Spanned};
 
-use crate::diagnostics::{Diagnostic, FieldLocations};
+use crate::diagnostics::{Diagnostic, Effect, FieldLocations};
 use crate::istio::{ISTIO_GROUP, ISTIO_VERSIONS, Object, Resources, Secret};
 
 mod located;
@@ -53,6 +53,7 @@ pub fn load_str(text: &str, file: Option<&str>) -> Loaded {
         Err(e) => {
             loaded.diagnostics.push(
                 Diagnostic::error(what, format!("invalid YAML: {}", yaml_message(&e)))
+                    .effect(Effect::KeepsLastGood)
                     .file(file)
                     .at(e.location().as_ref().and_then(located::location)),
             );
@@ -141,6 +142,7 @@ fn dispatch(
                     what,
                     "a document must be a mapping with apiVersion and kind",
                 )
+                .effect(Effect::KeepsLastGood)
                 .file(file)
                 .at(at("")),
             );
@@ -185,6 +187,7 @@ fn dispatch(
         ),
         _ if kind.is_empty() || api_version.is_empty() => d.push(
             Diagnostic::error(what, "document without apiVersion or kind; ignored")
+                .effect(Effect::KeepsLastGood)
                 .file(file)
                 .at(at("")),
         ),

@@ -78,7 +78,7 @@ pub(super) fn header_ops(
 /// cluster header or an Envoy control header would steer routing; Istio applies them as route
 /// header mutations, which never do.
 fn reserved(r: &mut Reporter<'_>, field: &str, name: &str) {
-    r.error(
+    r.dropped(
         field,
         format!(
             "header {name} is reserved: the cluster header and x-envoy-* control headers decide \

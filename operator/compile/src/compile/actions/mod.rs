@@ -90,7 +90,7 @@ pub(super) fn rule_body(
         }
     }
     if http.delegate.is_some() {
-        r.error(&format!("{field}.delegate"), "delegate is not supported by Portcullis yet; rule dropped (as Istio does for a missing delegate)", Some("V-25"));
+        r.dropped(&format!("{field}.delegate"), "delegate is not supported by Portcullis yet; rule dropped (as Istio does for a missing delegate)", Some("V-25"));
         return None;
     }
     if !has_route {

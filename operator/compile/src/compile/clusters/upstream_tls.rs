@@ -236,7 +236,7 @@ fn error(
     r: &ClusterRef,
 ) -> Reported {
     let port = r.port;
-    ctx.reporter(dr).error(
+    ctx.reporter(dr).dropped(
         field,
         format!(
             "{why}; no cluster for {} port {port} (requests get 503, never plain text)",
