@@ -31,6 +31,28 @@ pub struct ListenerPlan {
     /// TLS passthrough servers (egress by SNI): audited by the network filter, then proxied
     /// to the cluster that serves the SNI.
     pub passthrough: Vec<PassthroughPlan>,
+    /// A TCP listener (G-15): every connection is proxied to these weighted clusters. Set only
+    /// on listeners with neither TLS chains nor passthrough.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tcp: Option<TcpPlan>,
+}
+
+/// Where a TCP listener's connections go (G-15).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TcpPlan {
+    /// Clusters with their weights (all > 0), in the rule's order.
+    pub clusters: Vec<WeightedClusterPlan>,
+}
+
+/// One weighted destination of a TCP route.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WeightedClusterPlan {
+    /// The cluster.
+    pub cluster: String,
+    /// Its relative weight.
+    pub weight: u32,
 }
 
 /// Which filters a listener runs.

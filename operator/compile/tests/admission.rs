@@ -17,8 +17,9 @@ spec:
   servers:
   - port: {number: 80, name: http, protocol: HTTP}
     hosts: ["*"]
-  - port: {number: 27017, name: mongo, protocol: MONGO}
+  - port: {number: 443, name: https, protocol: HTTPS}
     hosts: ["*"]
+    tls: {mode: ISTIO_MUTUAL}
 "#;
 
 fn virtual_service(name: &str, prefix: &str, destination: &str) -> String {
@@ -101,8 +102,8 @@ fn an_unsupported_server_is_dropped_and_the_rest_of_the_gateway_serves() {
     let mongo = out
         .diagnostics
         .iter()
-        .find(|d| d.field.as_deref() == Some("spec.servers[1].port.protocol"))
-        .expect("the MONGO server is reported");
+        .find(|d| d.field.as_deref() == Some("spec.servers[1].tls.mode"))
+        .expect("the ISTIO_MUTUAL server is reported");
     assert_eq!(mongo.effect, Some(Effect::DropsPiece));
     assert!(!keeps_last_good(&out.diagnostics));
     assert_eq!(out.wire.listeners.len(), 1, "port 80 serves");

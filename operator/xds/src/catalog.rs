@@ -484,6 +484,7 @@ mod tests {
                     settings: Default::default(),
                 }],
                 passthrough: vec![],
+                tcp: None,
             }],
             clusters: vec![ClusterPlan {
                 name: "outbound|443||api.example.org".into(),
@@ -551,8 +552,9 @@ spec:
   servers:
   - port: {{number: 80, name: http, protocol: HTTP}}
     hosts: ['*']
-  - port: {{number: 3306, name: mysql, protocol: MYSQL}}
+  - port: {{number: 443, name: https, protocol: HTTPS}}
     hosts: ['*']
+    tls: {{mode: ISTIO_MUTUAL}}
 ---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -589,7 +591,7 @@ spec:
             first
                 .diagnostics
                 .iter()
-                .any(|d| d.message.contains("MYSQL"))
+                .any(|d| d.message.contains("ISTIO_MUTUAL"))
         );
 
         let invalid = shop("v2").replace("- route:", "- match: [{uri: {regex: '(('}}]\n    route:");

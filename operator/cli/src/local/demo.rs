@@ -133,6 +133,13 @@ async fn connection(stream: TcpStream, name: String) {
         if write.write_all(response.as_bytes()).await.is_err() {
             return;
         }
+        // RFC 9112 section 9.6: after answering `Connection: close`, the server closes.
+        if headers
+            .get("connection")
+            .is_some_and(|v| v.eq_ignore_ascii_case("close"))
+        {
+            return;
+        }
     }
 }
 

@@ -36,6 +36,7 @@ async fn passthrough_allows_listed_sni_and_denies_others() {
                 server_names: vec!["api.example.org".into()],
                 cluster: cluster.into(),
             }],
+            tcp: None,
         }],
         clusters: vec![local_cluster(cluster, upstream)],
     };

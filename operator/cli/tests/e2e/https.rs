@@ -58,6 +58,7 @@ async fn https_terminates_by_sni_and_routes_by_host() {
                 })
                 .collect(),
             passthrough: vec![],
+            tcp: None,
         }],
         clusters: vec![local_cluster("secure", upstream)],
     };

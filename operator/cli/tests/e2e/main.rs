@@ -33,6 +33,7 @@ mod routing;
 mod scheme;
 mod seed;
 mod sni;
+mod tcp;
 mod up;
 mod upstream_tls;
 mod xds;

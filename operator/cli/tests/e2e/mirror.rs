@@ -221,6 +221,7 @@ async fn a_slow_mirror_still_receives_its_copy() {
                     settings: Default::default(),
                 }],
                 passthrough: vec![],
+                tcp: None,
             },
         ],
         clusters: vec![

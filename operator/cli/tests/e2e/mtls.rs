@@ -119,6 +119,7 @@ async fn mutual_tls_requires_a_client_certificate_from_the_ca() {
                 settings: Default::default(),
             }],
             passthrough: vec![],
+            tcp: None,
         }],
         clusters: vec![local_cluster("mtls", upstream)],
     };
@@ -230,6 +231,7 @@ async fn tls_settings_are_enforced_by_envoy() {
                 },
             }],
             passthrough: vec![],
+            tcp: None,
         }],
         clusters: vec![local_cluster("mtls", upstream)],
     };

@@ -8,7 +8,7 @@ use crate::support::http::get;
 use crate::support::*;
 use crate::up::{service_entry, spawn_up, wait_upstream, write};
 
-/// Istio's Bookinfo gateway shape: an HTTP server next to a MONGO one.
+/// An HTTP server next to one that needs a mesh identity Portcullis does not have.
 const GATEWAY: &str = "
 apiVersion: networking.istio.io/v1
 kind: Gateway
@@ -18,8 +18,9 @@ spec:
   servers:
   - port: {number: 80, name: http, protocol: HTTP}
     hosts: [dev.example.com, test.example.com, new.example.com]
-  - port: {number: 27017, name: mongo, protocol: MONGO}
+  - port: {number: 443, name: https, protocol: HTTPS}
     hosts: ['*']
+    tls: {mode: ISTIO_MUTUAL}
 ";
 
 /// VirtualService `name` sending `host` to `to`; `bad_regex` adds a first rule whose regex
@@ -67,7 +68,7 @@ async fn up_serves_what_istio_would_accept() {
     );
     let mut child = spawn_up(&dir, listen, admin);
 
-    // The MONGO server is dropped; the HTTP server serves.
+    // The ISTIO_MUTUAL server is dropped; the HTTP server serves.
     wait_upstream(listen, "outbound|80||blue.demo.local").await;
 
     // One change: an invalid edit of `dev`, a valid new `test`, an invalid new `new`.

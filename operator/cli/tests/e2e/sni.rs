@@ -145,6 +145,7 @@ async fn g11_the_filter_routes_in_the_table_of_the_chain_envoy_chose() {
                 })
                 .collect(),
             passthrough: vec![],
+            tcp: None,
         }],
         clusters: SERVERS
             .iter()

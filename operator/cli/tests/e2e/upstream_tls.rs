@@ -118,6 +118,7 @@ async fn upstream_certificates_are_verified() {
         kind: ListenerKind::Ingress,
         tls_chains: vec![chain(mutual)],
         passthrough: vec![],
+        tcp: None,
     };
     let trusted = || PemSource::File(ca_file.clone());
     let client = Some(ClientCertificate {

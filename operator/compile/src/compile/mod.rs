@@ -16,6 +16,7 @@ mod matches;
 mod passthrough;
 mod routes;
 mod servers;
+mod tcp;
 mod tls;
 mod validate;
 mod vhosts;
@@ -125,7 +126,7 @@ pub fn compile(
         if let Some(listener) = vhosts::build_listener(&mut ctx, group, bind_port) {
             listeners.push(listener);
         }
-        plan_listeners.push(tls::plan_listener(&mut ctx, group, bind_port, kind));
+        plan_listeners.extend(tls::plan_listener(&mut ctx, group, bind_port, kind));
     }
     bind::report_unused_virtual_services(&mut ctx, &ports);
 

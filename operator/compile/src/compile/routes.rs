@@ -43,13 +43,6 @@ pub(super) fn rules_of(ctx: &mut Ctx<'_>, vs: &VirtualService) -> Rc<Vec<Compile
     }
     let ns = vs.namespace().to_string();
     let mut r = ctx.reporter(vs);
-    if !vs.spec.tcp.is_empty() {
-        r.warning(
-            "spec.tcp",
-            "TCP routes are not supported by Portcullis; ignored",
-            Some("G-3"),
-        );
-    }
     let mut rules = Vec::new();
     for (i, http) in vs.spec.http.iter().enumerate() {
         let field = format!("spec.http[{i}]");

@@ -14,11 +14,22 @@ pub(super) enum ServerMode {
     Terminated,
     /// TLS passed through, routed by SNI (`VirtualService.tls`).
     Passthrough,
+    /// Opaque TCP (TCP, MONGO, REDIS, MYSQL), routed by `VirtualService.tcp` (G-15).
+    Tcp,
 }
 
 impl ServerMode {
     fn is_tls(self) -> bool {
-        self != ServerMode::PlainHttp
+        matches!(self, ServerMode::Terminated | ServerMode::Passthrough)
+    }
+
+    /// Servers of one family may share a port (G-2); of two families, they conflict.
+    fn family(self) -> &'static str {
+        match self {
+            ServerMode::PlainHttp => "plain-text HTTP",
+            ServerMode::Terminated | ServerMode::Passthrough => "TLS",
+            ServerMode::Tcp => "TCP",
+        }
     }
 }
 
@@ -105,6 +116,7 @@ fn accept_server<'r>(
 ) -> Option<MergedServer<'r>> {
     let field = format!("spec.servers[{index}]");
     let gw_ns = gateway.namespace().to_string();
+    let egress = ctx.identity.is_egress();
     let mut r = ctx.reporter(gateway);
     if server.port.number == 0 || server.port.number > 65535 {
         r.error(
@@ -153,10 +165,11 @@ fn accept_server<'r>(
                 return None;
             }
         },
-        "TCP" | "MONGO" | "REDIS" | "MYSQL" => {
-            r.dropped(&format!("{field}.port.protocol"), format!("{protocol} servers (VirtualService.tcp) are not supported by Portcullis; server dropped"), Some("G-3"));
+        "TCP" | "MONGO" | "REDIS" | "MYSQL" if egress => {
+            r.dropped(&format!("{field}.port.protocol"), format!("{protocol} servers at an egress gateway are not supported by Portcullis: their connections carry no host to allow or audit; server dropped"), Some("G-15"));
             return None;
         }
+        "TCP" | "MONGO" | "REDIS" | "MYSQL" => ServerMode::Tcp,
         other => {
             r.error(
                 &format!("{field}.port.protocol"),
@@ -251,13 +264,15 @@ fn add_to_port<'r>(
         return;
     };
     let mut r = ctx.reporter(server.gateway);
-    if group.tls != server.mode.is_tls() {
+    let family = group.servers[0].mode.family();
+    if family != server.mode.family() {
         let first = &group.servers[0].name;
         r.dropped(
             &server.field,
-            format!("port {port} already carries {} server {first}; this {} server conflicts and is dropped",
-                if group.tls { "TLS" } else { "plain-text HTTP" },
-                if server.mode.is_tls() { "TLS" } else { "plain-text HTTP" }),
+            format!(
+                "port {port} already carries {family} server {first}; this {} server conflicts and is dropped",
+                server.mode.family()
+            ),
             Some("G-2"),
         );
         return;

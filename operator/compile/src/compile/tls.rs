@@ -240,13 +240,19 @@ fn settings(
     })
 }
 
-/// The Envoy listener of one Gateway port.
+/// The Envoy listener of one Gateway port; `None` for a TCP port no rule applies to (G-15).
 pub(super) fn plan_listener(
     ctx: &mut Ctx<'_>,
     group: &PortGroup<'_>,
     bind_port: u16,
     kind: ListenerKind,
-) -> ListenerPlan {
+) -> Option<ListenerPlan> {
+    let tcp_port = group.servers.iter().any(|s| s.mode == ServerMode::Tcp);
+    let tcp = if tcp_port {
+        Some(super::tcp::build(ctx, group)?)
+    } else {
+        None
+    };
     let tls_chains = group
         .servers
         .iter()
@@ -257,22 +263,22 @@ pub(super) fn plan_listener(
         .servers
         .iter()
         .any(|s| s.mode == ServerMode::Terminated);
-    ListenerPlan {
-        name: format!(
-            "{}.{}",
-            if group.tls && terminated {
-                "https"
-            } else if group.tls {
-                "tls"
-            } else {
-                "http"
-            },
-            group.port
-        ),
+    let scheme = if tcp_port {
+        "tcp"
+    } else if group.tls && terminated {
+        "https"
+    } else if group.tls {
+        "tls"
+    } else {
+        "http"
+    };
+    Some(ListenerPlan {
+        name: format!("{scheme}.{}", group.port),
         gateway_port: group.port,
         bind_port,
         kind,
         tls_chains,
         passthrough,
-    }
+        tcp,
+    })
 }

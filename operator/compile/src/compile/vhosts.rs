@@ -20,7 +20,7 @@ pub(super) fn build_listener(
     let http_servers: Vec<_> = group
         .servers
         .iter()
-        .filter(|s| s.mode != ServerMode::Passthrough)
+        .filter(|s| matches!(s.mode, ServerMode::PlainHttp | ServerMode::Terminated))
         .collect();
     if http_servers.is_empty() {
         return None;

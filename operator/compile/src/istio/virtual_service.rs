@@ -25,9 +25,9 @@ pub struct VirtualServiceSpec {
     /// TLS (SNI) rules for passthrough servers.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tls: Vec<TlsRoute>,
-    /// TCP rules (not supported: reported).
+    /// TCP rules for TCP servers (G-15).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub tcp: Vec<serde_json::Value>,
+    pub tcp: Vec<TcpRoute>,
     /// Visibility (V-4); `None` = everywhere.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub export_to: Option<Vec<String>>,
@@ -424,6 +424,39 @@ pub struct TlsRoute {
     /// Destinations.
     #[serde(default)]
     pub route: Vec<RouteDestination>,
+}
+
+/// `TCPRoute`: one rule for TCP servers.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TcpRoute {
+    /// Match blocks; none matches every connection.
+    #[serde(default, rename = "match", skip_serializing_if = "Vec::is_empty")]
+    pub matches: Vec<L4MatchAttributes>,
+    /// Weighted destinations.
+    #[serde(default)]
+    pub route: Vec<RouteDestination>,
+}
+
+/// `L4MatchAttributes`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct L4MatchAttributes {
+    /// Destination IP ranges (CIDR).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub destination_subnets: Vec<String>,
+    /// Port selector.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u32>,
+    /// Workload labels: at a gateway, the gateway workload's own labels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_labels: Option<std::collections::BTreeMap<String, String>>,
+    /// Gateway selector.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gateways: Vec<String>,
+    /// Namespace of the workload: at a gateway, the gateway workload's namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_namespace: Option<String>,
 }
 
 /// `TLSMatchAttributes`.

@@ -78,6 +78,33 @@ pub struct ListenerFilter {
 pub struct TcpProxy {
     /// Stats prefix.
     pub stat_prefix: String,
-    /// The upstream cluster.
-    pub cluster: String,
+    /// Where connections go (the `cluster_specifier` oneof).
+    #[serde(flatten)]
+    pub upstream: TcpUpstream,
+}
+
+/// `TcpProxy.cluster_specifier`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TcpUpstream {
+    /// One cluster.
+    Cluster(String),
+    /// Clusters chosen per connection by weight.
+    WeightedClusters(TcpWeightedClusters),
+}
+
+/// `TcpProxy.WeightedCluster`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TcpWeightedClusters {
+    /// The clusters.
+    pub clusters: Vec<TcpClusterWeight>,
+}
+
+/// `TcpProxy.WeightedCluster.ClusterWeight`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TcpClusterWeight {
+    /// The cluster.
+    pub name: String,
+    /// Its relative weight (≥ 1).
+    pub weight: u32,
 }

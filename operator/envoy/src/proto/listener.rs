@@ -222,11 +222,27 @@ fn retry_policy(p: &api::RetryPolicy) -> route_pb::RetryPolicy {
 }
 
 pub(super) fn tcp_proxy(t: &api::TcpProxy) -> tcp_pb::TcpProxy {
+    use tcp_pb::tcp_proxy::weighted_cluster::ClusterWeight;
+    use tcp_pb::tcp_proxy::{ClusterSpecifier, WeightedCluster};
+    let specifier = match &t.upstream {
+        api::TcpUpstream::Cluster(name) => ClusterSpecifier::Cluster(name.clone()),
+        api::TcpUpstream::WeightedClusters(w) => {
+            ClusterSpecifier::WeightedClusters(WeightedCluster {
+                clusters: w
+                    .clusters
+                    .iter()
+                    .map(|c| ClusterWeight {
+                        name: c.name.clone(),
+                        weight: c.weight,
+                        ..Default::default()
+                    })
+                    .collect(),
+            })
+        }
+    };
     tcp_pb::TcpProxy {
         stat_prefix: t.stat_prefix.clone(),
-        cluster_specifier: Some(tcp_pb::tcp_proxy::ClusterSpecifier::Cluster(
-            t.cluster.clone(),
-        )),
+        cluster_specifier: Some(specifier),
         ..Default::default()
     }
 }

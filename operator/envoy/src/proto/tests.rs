@@ -4,7 +4,7 @@ use envoy_types::pb::envoy::config::listener::v3 as listener_pb;
 use prost::Message;
 
 use super::*;
-use crate::api::{Address, Filter, FilterChain, Listener, TcpProxy};
+use crate::api::{Address, Filter, FilterChain, Listener, TcpProxy, TcpUpstream};
 
 /// A listener survives packing: name, address and the nested `Any` of its filter decode to
 /// the values rendered.
@@ -21,7 +21,7 @@ fn a_packed_listener_decodes_to_what_was_rendered() {
                 "envoy.filters.network.tcp_proxy",
                 TypedConfig::TcpProxy(TcpProxy {
                     stat_prefix: "p".into(),
-                    cluster: "outbound|443||api.example.org".into(),
+                    upstream: TcpUpstream::Cluster("outbound|443||api.example.org".into()),
                 }),
             )],
         }],

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use portcullis_compile::plan::{
-    ListenerKind, ListenerPlan, PassthroughPlan, TlsChainPlan, TlsSettings, TlsVersion,
+    ListenerKind, ListenerPlan, PassthroughPlan, TcpPlan, TlsChainPlan, TlsSettings, TlsVersion,
 };
 
 use super::{
@@ -16,8 +16,9 @@ use crate::api::{
     ForwardClientCertDetails, HTTP_WASM_TYPE, HeaderMutation, HeaderMutationOp, HeaderPresent,
     HttpConnectionManager, HttpFilter, Listener, ListenerFilter, LogFormat, NETWORK_WASM_TYPE,
     PathWithEscapedSlashesAction, RetryHostPredicate, RetryPolicy, Route, RouteAction,
-    RouteConfiguration, RouteMatch, Secret, SetCurrentClientCertDetails, TcpProxy, TlsParameters,
-    TlsProtocol, TransportSocket, TypedConfig, TypedExtensionConfig, UpgradeConfig, VirtualHost,
+    RouteConfiguration, RouteMatch, Secret, SetCurrentClientCertDetails, TcpClusterWeight,
+    TcpProxy, TcpUpstream, TcpWeightedClusters, TlsParameters, TlsProtocol, TransportSocket,
+    TypedConfig, TypedExtensionConfig, UpgradeConfig, VirtualHost,
 };
 
 /// The `server` header of responses, as Istio's gateways send it.
@@ -39,6 +40,9 @@ pub(super) fn listener(
     opts: &RenderOptions,
     secrets: &mut Vec<Secret>,
 ) -> Listener {
+    if let Some(tcp) = &l.tcp {
+        return tcp_listener(l, tcp, opts);
+    }
     let hcm = http_connection_manager(l, opts);
     let mut chains: Vec<FilterChain> = l
         .tls_chains
@@ -95,6 +99,41 @@ pub(super) fn listener(
         filter_chains: chains,
         listener_filters,
         default_filter_chain,
+    }
+}
+
+/// G-15: a TCP listener is one chain, tcp_proxy to the rule's weighted clusters; no HTTP
+/// filter runs, so the wire config has no listener for its port.
+fn tcp_listener(l: &ListenerPlan, tcp: &TcpPlan, opts: &RenderOptions) -> Listener {
+    let upstream = match tcp.clusters.as_slice() {
+        [only] => TcpUpstream::Cluster(only.cluster.clone()),
+        many => TcpUpstream::WeightedClusters(TcpWeightedClusters {
+            clusters: many
+                .iter()
+                .map(|c| TcpClusterWeight {
+                    name: c.cluster.clone(),
+                    weight: c.weight,
+                })
+                .collect(),
+        }),
+    };
+    Listener {
+        name: l.name.clone(),
+        address: Address::socket(opts.bind_address.clone(), l.bind_port),
+        filter_chains: vec![FilterChain {
+            name: String::new(),
+            filter_chain_match: None,
+            transport_socket: None,
+            filters: vec![Filter::typed(
+                "envoy.filters.network.tcp_proxy",
+                TypedConfig::TcpProxy(TcpProxy {
+                    stat_prefix: l.name.clone(),
+                    upstream,
+                }),
+            )],
+        }],
+        listener_filters: vec![],
+        default_filter_chain: None,
     }
 }
 
@@ -322,7 +361,7 @@ fn tcp_proxy(stat_prefix: &str, cluster: &str) -> Filter {
         "envoy.filters.network.tcp_proxy",
         TypedConfig::TcpProxy(TcpProxy {
             stat_prefix: stat_prefix.into(),
-            cluster: cluster.into(),
+            upstream: TcpUpstream::Cluster(cluster.into()),
         }),
     )
 }

@@ -164,7 +164,7 @@ pub fn render(plan: &EnvoyPlan, wire: &WireConfig, opts: &RenderOptions) -> Resu
 /// binds must be a bind port of the wire config; otherwise every request there would be a 404.
 fn check_bind_ports(plan: &EnvoyPlan, wire: &WireConfig) -> Result<()> {
     for l in &plan.listeners {
-        let http = l.passthrough.is_empty() || !l.tls_chains.is_empty();
+        let http = l.tcp.is_none() && (l.passthrough.is_empty() || !l.tls_chains.is_empty());
         if http
             && !wire
                 .listeners

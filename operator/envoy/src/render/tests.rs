@@ -90,6 +90,7 @@ fn listener(name: &str, port: u16, kind: ListenerKind) -> ListenerPlan {
         kind,
         tls_chains: vec![],
         passthrough: vec![],
+        tcp: None,
     }
 }
 

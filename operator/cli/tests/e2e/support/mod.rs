@@ -78,6 +78,7 @@ pub fn http_listener(port: u16, bind: u16, kind: ListenerKind) -> ListenerPlan {
         kind,
         tls_chains: vec![],
         passthrough: vec![],
+        tcp: None,
     }
 }
 

@@ -168,9 +168,9 @@ spec:
     assert!(out.wire.listeners[0].servers[0].https_redirect);
 }
 
-/// G-3: TCP servers are not supported and are reported.
+/// G-3: an unknown protocol drops its server, reported as an error.
 #[test]
-fn g3_tcp_server_rejected() {
+fn g3_unknown_protocol_rejected() {
     let yaml = "
 apiVersion: networking.istio.io/v1
 kind: Gateway
@@ -178,7 +178,7 @@ metadata: {name: g, namespace: default}
 spec:
   selector: {istio: ingressgateway}
   servers:
-  - port: {number: 3306, name: mysql, protocol: TCP}
+  - port: {number: 3306, name: mysql, protocol: SCTP}
     hosts: ['*']
 ";
     let out = compile_yaml(yaml);

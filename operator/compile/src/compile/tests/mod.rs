@@ -14,6 +14,7 @@ mod gateways;
 mod https_tables;
 mod locations;
 mod routes;
+mod tcp;
 mod tls_egress;
 mod upstream_tls;
 

@@ -1,0 +1,108 @@
+//! G-15 through a real Envoy: a TCP server next to an HTTP one, its connections proxied to the
+//! first applying `VirtualService.tcp` rule's destinations by weight, and no HTTP filter on
+//! the way (the upstream sees the bytes the client sent).
+
+use std::collections::BTreeMap;
+
+use crate::support::http::get;
+use crate::support::*;
+use portcullis_compile::compile::{CompileOptions, GatewayIdentity, compile};
+use portcullis_compile::diagnostics::has_errors;
+use portcullis_compile::load::load_str;
+
+fn service_entry(name: &str, number: u16, port: u16) -> String {
+    format!(
+        "
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: {name}, namespace: default}}
+spec:
+  hosts: [{name}.demo.local]
+  location: MESH_INTERNAL
+  ports: [{{number: {number}, name: tcp, protocol: TCP}}]
+  resolution: STATIC
+  endpoints: [{{address: 127.0.0.1, ports: {{tcp: {port}}}}}]
+"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tcp_connections_follow_the_weighted_tcp_rule() {
+    let (http, tcp) = (free_port(), free_port());
+    let (web, mongo_a, mongo_b) = (free_port(), free_port(), free_port());
+    let yaml = format!(
+        "
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {{name: bookinfo-gateway, namespace: default}}
+spec:
+  selector: {{istio: ingressgateway}}
+  servers:
+  - port: {{number: {http}, name: http, protocol: HTTP}}
+    hosts: ['*']
+  - port: {{number: {tcp}, name: mongo, protocol: MONGO}}
+    hosts: ['*']
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: bookinfo, namespace: default}}
+spec:
+  hosts: ['*']
+  gateways: [bookinfo-gateway]
+  http:
+  - route: [{{destination: {{host: web.demo.local, port: {{number: 80}}}}}}]
+  tcp:
+  - match: [{{port: {http}}}]
+    route: [{{destination: {{host: web.demo.local, port: {{number: 80}}}}}}]
+  - match: [{{port: {tcp}}}]
+    route:
+    - {{destination: {{host: mongo-a.demo.local, port: {{number: 27017}}}}, weight: 50}}
+    - {{destination: {{host: mongo-b.demo.local, port: {{number: 27017}}}}, weight: 50}}
+---{}---{}---{}",
+        service_entry("web", 80, web),
+        service_entry("mongo-a", 27017, mongo_a),
+        service_entry("mongo-b", 27017, mongo_b),
+    );
+    let loaded = load_str(&yaml, None);
+    assert!(
+        !has_errors(&loaded.diagnostics),
+        "{:#?}",
+        loaded.diagnostics
+    );
+    let out = compile(
+        &loaded.resources,
+        &GatewayIdentity::default(),
+        &CompileOptions::default(),
+    );
+    assert!(!has_errors(&out.diagnostics), "{:#?}", out.diagnostics);
+    let gw = start(out.wire, out.envoy).await;
+
+    // HTTP still goes through the router.
+    let r = get("shop.example.com", "/").send(http).await;
+    assert_eq!(r.upstream(), "outbound|80||web.demo.local", "{r:?}");
+    assert!(r.upstream_header("x-request-id").is_some(), "{r:?}");
+
+    // TCP: the echo upstream answers whatever arrives; the Host header the client wrote
+    // arrives untouched (no HTTP filter rewrote it), and both weighted destinations get
+    // connections.
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    for _ in 0..40 {
+        let r = get("mongo.example.com", "/raw").send(tcp).await;
+        assert_eq!(r.status, 200, "{r:?}");
+        assert_eq!(r.echo()["headers"]["host"], "mongo.example.com", "{r:?}");
+        assert!(
+            r.upstream_header("x-request-id").is_none(),
+            "no connection manager saw a TCP connection: {r:?}"
+        );
+        *seen.entry(r.upstream()).or_default() += 1;
+    }
+    assert_eq!(
+        seen.keys().map(String::as_str).collect::<Vec<_>>(),
+        [
+            "outbound|27017||mongo-a.demo.local",
+            "outbound|27017||mongo-b.demo.local"
+        ],
+        "{seen:?}"
+    );
+    finish(gw).await;
+}
