@@ -47,6 +47,15 @@ fn render_exit_codes() {
         ExitCode::FAILURE
     );
     let _ = std::fs::remove_file(bad);
+
+    // Warnings only (`bind` is not supported, G-4): success, unless `--strict`.
+    let warned =
+        std::env::temp_dir().join(format!("portcullis-warned-{}.yaml", std::process::id()));
+    std::fs::write(&warned, "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: g}\nspec:\n  selector: {istio: ingressgateway}\n  servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ['*'], bind: 10.0.0.1}]\n").unwrap();
+    let path = warned.display().to_string();
+    assert_eq!(run(&["render", "-f", &path]), ExitCode::SUCCESS);
+    assert_eq!(run(&["render", "-f", &path, "--strict"]), ExitCode::FAILURE);
+    let _ = std::fs::remove_file(warned);
 }
 
 /// The gateway flags have Istio's defaults and parse `key=value` labels.
