@@ -237,9 +237,13 @@ impl Compiled {
 pub(crate) type WorkloadKey = (BTreeMap<String, String>, String);
 
 /// Each workload's [`Admission`] (the last accepted version of every resource) and the
-/// generation that last updated it, shared by the catalogs of one server.
+/// generation that last updated it, shared by the catalogs of one server. Each workload has a
+/// lock of its own, so compiling for one workload never waits for another.
 #[derive(Debug, Default)]
-pub struct Admissions(Mutex<BTreeMap<WorkloadKey, (u64, Admission)>>);
+pub struct Admissions(Mutex<BTreeMap<WorkloadKey, Arc<WorkloadAdmission>>>);
+
+/// One workload's admission and the generation that last updated it.
+type WorkloadAdmission = Mutex<(u64, Admission)>;
 
 impl Admissions {
     /// Compiles generation `generation` of `inputs` for `gateway` through the workload's
@@ -254,8 +258,15 @@ impl Admissions {
         gateway: &GatewayIdentity,
     ) -> Compiled {
         let key = (gateway.labels.clone(), gateway.namespace.clone());
-        let mut all = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        let (seen, admission) = all.entry(key).or_default();
+        let workload = Arc::clone(
+            self.0
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .entry(key)
+                .or_default(),
+        );
+        let mut workload = workload.lock().unwrap_or_else(PoisonError::into_inner);
+        let (seen, admission) = &mut *workload;
         if generation < *seen {
             return compile_admitted(inputs, defaults, gateway, &mut admission.clone());
         }

@@ -85,7 +85,10 @@ pub(super) fn listener(
     // silently by Envoy's "no matching filter chain".
     let default_filter_chain = needs_blackhole(l).then(|| {
         let mut filters: Vec<Filter> = audit.into_iter().collect();
-        filters.push(tcp_proxy(&l.name, BLACKHOLE_CLUSTER));
+        filters.push(tcp_proxy(
+            &l.name,
+            TcpUpstream::Cluster(BLACKHOLE_CLUSTER.into()),
+        ));
         FilterChain {
             name: String::new(),
             filter_chain_match: None,
@@ -124,13 +127,7 @@ fn tcp_listener(l: &ListenerPlan, tcp: &TcpPlan, opts: &RenderOptions) -> Listen
             name: String::new(),
             filter_chain_match: None,
             transport_socket: None,
-            filters: vec![Filter::typed(
-                "envoy.filters.network.tcp_proxy",
-                TypedConfig::TcpProxy(TcpProxy {
-                    stat_prefix: l.name.clone(),
-                    upstream,
-                }),
-            )],
+            filters: vec![tcp_proxy(&l.name, upstream)],
         }],
         listener_filters: vec![],
         default_filter_chain: None,
@@ -345,7 +342,10 @@ fn tls_params(s: &TlsSettings) -> Option<TlsParameters> {
 /// A passthrough chain: SNI → audit (egress) → tcp_proxy to the cluster.
 fn passthrough_chain(p: &PassthroughPlan, audit: Option<&Filter>) -> FilterChain {
     let mut filters: Vec<Filter> = audit.cloned().into_iter().collect();
-    filters.push(tcp_proxy(&p.cluster, &p.cluster));
+    filters.push(tcp_proxy(
+        &p.cluster,
+        TcpUpstream::Cluster(p.cluster.clone()),
+    ));
     FilterChain {
         name: String::new(),
         filter_chain_match: Some(FilterChainMatch {
@@ -356,12 +356,12 @@ fn passthrough_chain(p: &PassthroughPlan, audit: Option<&Filter>) -> FilterChain
     }
 }
 
-fn tcp_proxy(stat_prefix: &str, cluster: &str) -> Filter {
+fn tcp_proxy(stat_prefix: &str, upstream: TcpUpstream) -> Filter {
     Filter::typed(
         "envoy.filters.network.tcp_proxy",
         TypedConfig::TcpProxy(TcpProxy {
             stat_prefix: stat_prefix.into(),
-            upstream: TcpUpstream::Cluster(cluster.into()),
+            upstream,
         }),
     )
 }
