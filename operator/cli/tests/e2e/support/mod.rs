@@ -46,13 +46,44 @@ pub fn envoy_and_modules() -> (EnvoyBinary, WasmModules) {
     (t.envoy.clone(), t.wasm.clone())
 }
 
-/// A port that was free a moment ago.
+/// A 127.0.0.1 port for a test to hand to Envoy, free when it was checked.
+///
+/// A port taken with `bind(0)` and released is in the kernel's ephemeral range, so the
+/// kernel may hand it out again at once, to another test's outbound connection or
+/// listener, before Envoy binds it. Ports here come from below that range instead, where
+/// the kernel assigns nothing on its own, and a counter shared by the whole test binary
+/// gives each port out once; a start offset from the process id keeps two test binaries
+/// running side by side apart.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let (low, span) = assignable_ports();
+    let offset = std::process::id().wrapping_mul(7919) % span;
+    for _ in 0..span {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = low + (offset + n) % span;
+        let port = u16::try_from(port).expect("the port window is below 65536");
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free 127.0.0.1 port below the ephemeral range");
+}
+
+/// The window `free_port` draws from: `[low, low + span)`, which ends where the kernel's
+/// ephemeral range (`net.ipv4.ip_local_port_range`) begins.
+fn assignable_ports() -> (u32, u32) {
+    const LOW: u32 = 10_000;
+    let ephemeral_start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32_768);
+    if ephemeral_start > LOW + 1_000 {
+        (LOW, ephemeral_start - LOW)
+    } else {
+        // A machine whose ephemeral range starts very low: use the ports above 10,000
+        // and rely on the bind check alone.
+        (LOW, 65_536 - LOW)
+    }
 }
 
 /// A fresh state directory for one gateway.
