@@ -200,3 +200,63 @@ fn unreadable_input_keeps_the_last_good_configuration_and_is_not_remembered() {
     let out = admit(&mut admission, &[GATEWAY, INVALID_REVIEWS]);
     assert!(clusters(&out).iter().any(|c| c.contains("reviews-v1")));
 }
+
+/// A root delegating `/reviews` to the delegate `reviews-routes` (V-25).
+const ROOT: &str = r#"
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: root}
+spec:
+  hosts: ["*"]
+  gateways: [bookinfo-gateway]
+  http:
+  - match: [{uri: {prefix: /reviews}}]
+    delegate: {name: reviews-routes}
+"#;
+
+fn delegate(regex: &str, destination: &str) -> String {
+    format!(
+        r#"
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: reviews-routes}}
+spec:
+  http:
+  - match: [{{headers: {{x-user: {{regex: "{regex}"}}}}}}]
+    route: [{{destination: {{host: {destination}, port: {{number: 9080}}}}}}]
+"#
+    )
+}
+
+/// V-25 with A-1: an invalid edit of a delegate refuses the delegate, not its root; the
+/// delegate's accepted version keeps serving through the root.
+#[test]
+fn an_invalid_delegate_edit_keeps_the_accepted_delegate() {
+    let mut admission = Admission::default();
+    let out = admit(
+        &mut admission,
+        &[GATEWAY, ROOT, &delegate("a.*", "reviews-v1")],
+    );
+    assert_eq!(
+        clusters(&out),
+        ["outbound|9080||reviews-v1.default.svc.cluster.local"]
+    );
+
+    let out = admit(
+        &mut admission,
+        &[GATEWAY, ROOT, &delegate("a((", "reviews-v2")],
+    );
+    assert_eq!(
+        clusters(&out),
+        ["outbound|9080||reviews-v1.default.svc.cluster.local"],
+        "{:#?}",
+        out.diagnostics
+    );
+    let refused: Vec<&str> = out
+        .diagnostics
+        .iter()
+        .filter(|d| d.rule == Some("A-1"))
+        .map(|d| d.resource.as_str())
+        .collect();
+    assert_eq!(refused, ["VirtualService default/reviews-routes"]);
+}

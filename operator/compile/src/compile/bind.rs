@@ -72,14 +72,6 @@ pub(super) fn report_unused_virtual_services(ctx: &mut Ctx<'_>, _ports: &[PortGr
         }
         let selected_gateways = ctx.selected_gateways.clone();
         let mut r = ctx.reporter(vs);
-        if vs.spec.hosts.is_empty() {
-            r.dropped(
-                "spec.hosts",
-                "hosts is required (delegate VirtualServices are not supported); ignored",
-                Some("V-3"),
-            );
-            continue;
-        }
         let Some(gateways) = bound_gateways(vs) else {
             r.warning(
                 "spec.gateways",

@@ -48,6 +48,8 @@ pub(super) struct Ctx<'r> {
     bound: BTreeMap<String, Vec<(u8, usize)>>,
     /// Compiled rules per VirtualService, so each is validated (and reported) once.
     pub rule_cache: BTreeMap<String, std::rc::Rc<Vec<super::routes::CompiledRule>>>,
+    /// Where the rules merged from delegates came from (V-25), when any were.
+    pub delegation: Option<&'r super::delegate::Delegation>,
 }
 
 /// Collects diagnostics about one resource, each located at the field it names (else at the
@@ -59,7 +61,17 @@ pub(super) struct Reporter<'a> {
     pub out: &'a mut Vec<Diagnostic>,
 }
 
-impl Reporter<'_> {
+impl<'a> Reporter<'a> {
+    /// A reporter for diagnostics about `object`, collected in `out`.
+    pub(super) fn for_object<S>(object: &'a Object<S>, out: &'a mut Vec<Diagnostic>) -> Self {
+        Reporter {
+            reference: object.reference(),
+            file: object.file.as_deref(),
+            locations: &object.locations,
+            out,
+        }
+    }
+
     pub(super) fn error(
         &mut self,
         field: &str,
@@ -170,6 +182,7 @@ impl<'r> Ctx<'r> {
             selected_gateways: BTreeSet::new(),
             used_virtual_services: BTreeSet::new(),
             rule_cache: BTreeMap::new(),
+            delegation: None,
         }
     }
 
@@ -179,12 +192,7 @@ impl<'r> Ctx<'r> {
 
     /// A reporter for diagnostics about `object`.
     pub(super) fn reporter<'a, S>(&'a mut self, object: &'a Object<S>) -> Reporter<'a> {
-        Reporter {
-            reference: object.reference(),
-            file: object.file.as_deref(),
-            locations: &object.locations,
-            out: &mut self.diagnostics,
-        }
+        Reporter::for_object(object, &mut self.diagnostics)
     }
 
     /// VirtualServices bound to Gateway `gateway_ref` (`ns/name`, V-1) and visible in the

@@ -8,6 +8,7 @@ mod actions;
 mod bind;
 mod clusters;
 mod context;
+mod delegate;
 mod duration;
 mod egress;
 mod hash;
@@ -98,7 +99,14 @@ pub fn compile(
     gateway: &GatewayIdentity,
     options: &CompileOptions,
 ) -> CompileOutput {
+    // V-25: delegates are merged into their roots before anything reads the VirtualServices.
+    let merged = delegate::merge(resources);
+    let resources = merged.as_ref().map_or(resources, |m| &m.resources);
     let mut ctx = context::Ctx::new(resources, gateway);
+    if let Some(m) = &merged {
+        ctx.delegation = Some(&m.delegation);
+        ctx.diagnostics.extend(m.diagnostics.iter().cloned());
+    }
     let ports = servers::merge(&mut ctx);
     let kind = if gateway.is_egress() {
         ListenerKind::Egress

@@ -6,9 +6,9 @@ use portcullis_core::wire::{Action, Destination, Forward, Mirror, Route, RouteMa
 
 use super::actions::{ActionTemplate, DestRef, RuleBody, rule_body};
 use super::bind::gateway_ref;
-use super::context::Ctx;
+use super::context::{Ctx, Reporter};
 use super::matches::{is_catch_all, runtime_match};
-use crate::istio::VirtualService;
+use crate::istio::{HttpRoute, VirtualService};
 
 /// One `http[i]` rule, validated.
 #[derive(Clone, Debug)]
@@ -42,40 +42,59 @@ pub(super) fn rules_of(ctx: &mut Ctx<'_>, vs: &VirtualService) -> Rc<Vec<Compile
         return rules.clone();
     }
     let ns = vs.namespace().to_string();
-    let mut r = ctx.reporter(vs);
     let mut rules = Vec::new();
     for (i, http) in vs.spec.http.iter().enumerate() {
         let field = format!("spec.http[{i}]");
-        let Some(body) = rule_body(&mut r, &ns, http, &field) else {
-            continue;
-        };
-        let matches = http.matches.as_ref().map(|ms| {
-            ms.iter()
-                .enumerate()
-                .filter_map(|(j, m)| {
-                    let runtime = runtime_match(&mut r, m, &format!("{field}.match[{j}]"))?;
-                    Some(MatchBlock {
-                        index: j,
-                        name: m.name.clone(),
-                        port: m.port,
-                        gateways: m.gateways.iter().map(|g| gateway_ref(g, &ns)).collect(),
-                        source_labels: m.source_labels.clone(),
-                        source_namespace: m.source_namespace.clone(),
-                        runtime,
-                    })
-                })
-                .collect()
-        });
-        rules.push(CompiledRule {
-            index: i,
-            name: http.name.clone(),
-            matches,
-            body,
-        });
+        let first = ctx.diagnostics.len();
+        let mut r = ctx.reporter(vs);
+        if let Some(rule) = compile_rule(&mut r, &ns, http, i, &field) {
+            rules.push(rule);
+        }
+        // A rule merged from a delegate (V-25): its diagnostics name what the user wrote.
+        if let Some(delegation) = ctx.delegation {
+            for d in &mut ctx.diagnostics[first..] {
+                delegation.attribute(vs, d);
+            }
+        }
     }
     let rules = Rc::new(rules);
     ctx.rule_cache.insert(key, rules.clone());
     rules
+}
+
+/// Validates and translates rule `i` of a VirtualService in namespace `ns`; `None` (with an
+/// error) drops it.
+fn compile_rule(
+    r: &mut Reporter<'_>,
+    ns: &str,
+    http: &HttpRoute,
+    i: usize,
+    field: &str,
+) -> Option<CompiledRule> {
+    let body = rule_body(r, ns, http, field)?;
+    let matches = http.matches.as_ref().map(|ms| {
+        ms.iter()
+            .enumerate()
+            .filter_map(|(j, m)| {
+                let runtime = runtime_match(r, m, &format!("{field}.match[{j}]"))?;
+                Some(MatchBlock {
+                    index: j,
+                    name: m.name.clone(),
+                    port: m.port,
+                    gateways: m.gateways.iter().map(|g| gateway_ref(g, ns)).collect(),
+                    source_labels: m.source_labels.clone(),
+                    source_namespace: m.source_namespace.clone(),
+                    runtime,
+                })
+            })
+            .collect()
+    });
+    Some(CompiledRule {
+        index: i,
+        name: http.name.clone(),
+        matches,
+        body,
+    })
 }
 
 /// The routes `vs` contributes at Gateway `gw` on listener `port`: one per (rule, match) that
@@ -204,5 +223,10 @@ pub(super) fn cluster_of(
             .and_then(|se| u16::try_from(se.spec.ports[0].number).ok())
             .unwrap_or(listener_port)
     });
-    ctx.cluster(&d.fqdn, port, &d.subset, owner, &d.field)
+    // A destination of a rule merged from a delegate (V-25) is the delegate's.
+    let delegation = ctx.delegation;
+    match delegation.and_then(|del| del.source(owner, &d.field)) {
+        Some((source, field)) => ctx.cluster(&d.fqdn, port, &d.subset, source, &field),
+        None => ctx.cluster(&d.fqdn, port, &d.subset, owner, &d.field),
+    }
 }

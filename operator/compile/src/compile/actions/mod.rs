@@ -90,7 +90,12 @@ pub(super) fn rule_body(
         }
     }
     if http.delegate.is_some() {
-        r.dropped(&format!("{field}.delegate"), "delegate is not supported by Portcullis yet; rule dropped (as Istio does for a missing delegate)", Some("V-25"));
+        // Every root rule's delegate has been merged (V-25); one left is in a delegate's rule.
+        r.error(
+            &format!("{field}.delegate"),
+            "a delegate VirtualService's rule cannot delegate again (Istio supports one level of delegation)",
+            Some("V-25"),
+        );
         return None;
     }
     if !has_route {

@@ -325,14 +325,6 @@ fn v24_mirror_timeout_retries_cors() {
     assert!(no_routes(&out));
 }
 
-/// V-25: delegate is not supported: the rule is dropped with an error.
-#[test]
-fn v25_delegate_reported() {
-    let out = one_rule("  - delegate: {name: child, namespace: default}\n");
-    assert!(no_routes(&out));
-    assert_eq!(with_rule(&out, "V-25")[0].severity, Severity::Error);
-}
-
 /// V-27: durations Istio's validation refuses (under 1 ms, sub-millisecond precision, beyond
 /// protobuf's range, maxAge not in whole seconds) drop the rule with an error; none of them
 /// reaches the filters as a wrapped or saturated number.

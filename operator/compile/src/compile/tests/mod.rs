@@ -9,6 +9,7 @@
 mod actions;
 mod binding;
 mod clusters;
+mod delegate;
 mod determinism;
 mod gateways;
 mod https_tables;
