@@ -45,7 +45,7 @@ pub struct TcpPlan {
     pub clusters: Vec<WeightedClusterPlan>,
 }
 
-/// One weighted destination of a TCP route.
+/// One weighted destination of a TCP or TLS passthrough route.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WeightedClusterPlan {
@@ -130,10 +130,10 @@ pub enum TlsVersion {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PassthroughPlan {
-    /// SNI names routed to `cluster`.
+    /// SNI names routed to `clusters`.
     pub server_names: Vec<String>,
-    /// Destination cluster.
-    pub cluster: String,
+    /// Destination clusters with their weights (all > 0), in the rule's order.
+    pub clusters: Vec<WeightedClusterPlan>,
 }
 
 /// One upstream cluster.

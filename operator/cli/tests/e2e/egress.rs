@@ -4,7 +4,9 @@
 use crate::support;
 
 use crate::support::*;
-use portcullis_compile::plan::{EnvoyPlan, ListenerKind, ListenerPlan, PassthroughPlan};
+use portcullis_compile::plan::{
+    EnvoyPlan, ListenerKind, ListenerPlan, PassthroughPlan, WeightedClusterPlan,
+};
 use serde_json::json;
 
 /// TLS passthrough by SNI: an allowed SNI is proxied to its cluster (audited `allowed`), an
@@ -34,7 +36,10 @@ async fn passthrough_allows_listed_sni_and_denies_others() {
             tls_chains: vec![],
             passthrough: vec![PassthroughPlan {
                 server_names: vec!["api.example.org".into()],
-                cluster: cluster.into(),
+                clusters: vec![WeightedClusterPlan {
+                    cluster: cluster.into(),
+                    weight: 100,
+                }],
             }],
             tcp: None,
         }],

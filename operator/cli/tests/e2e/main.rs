@@ -26,6 +26,7 @@ mod https;
 mod mirror;
 mod mtls;
 mod partial;
+mod passthrough;
 mod reload;
 mod relocated;
 mod retries;

@@ -1,10 +1,11 @@
-//! TLS passthrough (G-3, G-6): `VirtualService.tls` SNI routes of passthrough servers.
+//! TLS passthrough (G-3, G-6): `VirtualService.tls` SNI routes of passthrough servers, each
+//! split over its weighted destinations (V-18).
 
-use super::actions::dest_ref;
 use super::bind::gateway_ref;
 use super::context::Ctx;
 use super::hosts::{intersect, resolve_short_name};
 use super::servers::{PortGroup, ServerMode};
+use super::tcp::weighted;
 use crate::plan::PassthroughPlan;
 
 /// SNI → cluster routes of the passthrough servers on a port, in merge order.
@@ -54,32 +55,15 @@ pub(super) fn build(ctx: &mut Ctx<'_>, group: &PortGroup<'_>) -> Vec<Passthrough
                 if names.is_empty() {
                     continue;
                 }
-                let mut r = ctx.reporter(vs);
-                if rule.route.len() > 1 {
-                    r.warning(&format!("{field}.route"), "weighted passthrough is not supported: the first destination takes all traffic", None);
-                }
-                let Some(first) = rule.route.first() else {
-                    r.error(
-                        &format!("{field}.route"),
-                        "tls rule has no destination; rule dropped",
-                        Some("V-18"),
-                    );
+                let Some(clusters) = weighted(ctx, vs, &rule.route, &field, group.port, "tls")
+                else {
                     continue;
                 };
-                let Some(dest) = dest_ref(
-                    &mut r,
-                    &ns,
-                    &first.destination,
-                    &format!("{field}.route[0].destination"),
-                ) else {
-                    continue;
-                };
-                let cluster = super::routes::cluster_of(ctx, vs, &dest, group.port);
                 ctx.used_virtual_services.insert(vs.reference());
                 names.sort();
                 out.push(PassthroughPlan {
                     server_names: names,
-                    cluster,
+                    clusters,
                 });
             }
         }

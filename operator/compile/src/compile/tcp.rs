@@ -39,9 +39,9 @@ pub(super) fn build(ctx: &mut Ctx<'_>, group: &PortGroup<'_>) -> Option<TcpPlan>
                 if !applies {
                     continue;
                 }
-                if let Some(plan) = weighted(ctx, vs, &rule.route, &field, group.port) {
+                if let Some(clusters) = weighted(ctx, vs, &rule.route, &field, group.port, "tcp") {
                     ctx.used_virtual_services.insert(vs.reference());
-                    return Some(plan);
+                    return Some(TcpPlan { clusters });
                 }
             }
         }
@@ -91,21 +91,23 @@ fn applies(
     m.gateways.is_empty() || m.gateways.iter().any(|g| gateway_ref(g, ns) == gateway)
 }
 
-/// V-18 for TCP: a single destination takes every connection; weight 0 takes none; a
-/// negative weight or none left refuses the VirtualService.
-fn weighted(
+/// V-18 for TCP and TLS passthrough rules (`kind`: `tcp` or `tls`): a single destination
+/// takes every connection; weight 0 takes none; a negative weight or none left refuses the
+/// VirtualService.
+pub(super) fn weighted(
     ctx: &mut Ctx<'_>,
     vs: &VirtualService,
     routes: &[crate::istio::RouteDestination],
     field: &str,
     port: u16,
-) -> Option<TcpPlan> {
+    kind: &str,
+) -> Option<Vec<WeightedClusterPlan>> {
     let ns = vs.namespace().to_string();
     let mut r = ctx.reporter(vs);
     if routes.is_empty() {
         r.error(
             &format!("{field}.route"),
-            "tcp rule has no destination; rule dropped",
+            format!("{kind} rule has no destination; rule dropped"),
             Some("V-18"),
         );
         return None;
@@ -144,5 +146,5 @@ fn weighted(
             weight,
         })
         .collect();
-    Some(TcpPlan { clusters })
+    Some(clusters)
 }

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use portcullis_compile::plan::{
     ListenerKind, ListenerPlan, PassthroughPlan, TcpPlan, TlsChainPlan, TlsSettings, TlsVersion,
+    WeightedClusterPlan,
 };
 
 use super::{
@@ -107,8 +108,9 @@ pub(super) fn listener(
 
 /// G-15: a TCP listener is one chain, tcp_proxy to the rule's weighted clusters; no HTTP
 /// filter runs, so the wire config has no listener for its port.
-fn tcp_listener(l: &ListenerPlan, tcp: &TcpPlan, opts: &RenderOptions) -> Listener {
-    let upstream = match tcp.clusters.as_slice() {
+/// One cluster, or Envoy's weighted clusters when a rule has several destinations.
+fn tcp_upstream(clusters: &[WeightedClusterPlan]) -> TcpUpstream {
+    match clusters {
         [only] => TcpUpstream::Cluster(only.cluster.clone()),
         many => TcpUpstream::WeightedClusters(TcpWeightedClusters {
             clusters: many
@@ -119,7 +121,11 @@ fn tcp_listener(l: &ListenerPlan, tcp: &TcpPlan, opts: &RenderOptions) -> Listen
                 })
                 .collect(),
         }),
-    };
+    }
+}
+
+fn tcp_listener(l: &ListenerPlan, tcp: &TcpPlan, opts: &RenderOptions) -> Listener {
+    let upstream = tcp_upstream(&tcp.clusters);
     Listener {
         name: l.name.clone(),
         address: Address::socket(opts.bind_address.clone(), l.bind_port),
@@ -339,13 +345,12 @@ fn tls_params(s: &TlsSettings) -> Option<TlsParameters> {
     (params != TlsParameters::default()).then_some(params)
 }
 
-/// A passthrough chain: SNI → audit (egress) → tcp_proxy to the cluster.
+/// A passthrough chain: SNI → audit (egress) → tcp_proxy to the rule's clusters; stats are
+/// named after the first.
 fn passthrough_chain(p: &PassthroughPlan, audit: Option<&Filter>) -> FilterChain {
     let mut filters: Vec<Filter> = audit.cloned().into_iter().collect();
-    filters.push(tcp_proxy(
-        &p.cluster,
-        TcpUpstream::Cluster(p.cluster.clone()),
-    ));
+    let stat_prefix = p.clusters.first().map_or("", |c| c.cluster.as_str());
+    filters.push(tcp_proxy(stat_prefix, tcp_upstream(&p.clusters)));
     FilterChain {
         name: String::new(),
         filter_chain_match: Some(FilterChainMatch {

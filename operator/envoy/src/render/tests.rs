@@ -13,6 +13,7 @@ use crate::{ConfigDir, filter_config_response};
 use portcullis_compile::plan::{
     ClientCertificate, ClusterPlan, Discovery, Endpoint, ListenerPlan, PassthroughPlan, PemSource,
     ServerVerification, TlsChainPlan, TlsSettings, TlsVersion, UpstreamTlsPlan,
+    WeightedClusterPlan,
 };
 
 fn opts() -> RenderOptions {
@@ -206,7 +207,16 @@ fn egress_plan() -> EnvoyPlan {
     let mut tls = listener("tls.443", 443, ListenerKind::Egress);
     tls.passthrough = vec![PassthroughPlan {
         server_names: vec!["api.example.org".into()],
-        cluster: "outbound|443||api.example.org".into(),
+        clusters: vec![
+            WeightedClusterPlan {
+                cluster: "outbound|443||api.example.org".into(),
+                weight: 80,
+            },
+            WeightedClusterPlan {
+                cluster: "outbound|443|v2|api.example.org".into(),
+                weight: 20,
+            },
+        ],
     }];
     EnvoyPlan {
         listeners: vec![listener("http.80", 80, ListenerKind::Egress), tls],
@@ -289,7 +299,8 @@ fn upstream_tls_is_verified() {
     );
 }
 
-/// Egress: audit filter before the router; passthrough chains audited, unknown SNI blackholed.
+/// Egress: audit filter before the router; passthrough chains audited and split by weight,
+/// unknown SNI blackholed.
 #[test]
 fn egress_resources() {
     let r = render(&egress_plan(), &wire(&[(80, 10080)], true), &opts()).unwrap();

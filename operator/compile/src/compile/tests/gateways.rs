@@ -258,3 +258,66 @@ fn duplicate_resources_are_reported() {
             .any(|d| d.message.contains("more than once"))
     );
 }
+
+/// G-6/V-18: a passthrough rule's destinations split its connections by weight, as a TCP
+/// rule's do (weight 0 takes none); a negative weight refuses the VirtualService.
+#[test]
+fn g6_passthrough_destinations_are_weighted() {
+    let yaml = |weights: (i64, i64, i64)| {
+        format!(
+            "apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {{name: tls, namespace: default}}
+spec:
+  selector: {{istio: ingressgateway}}
+  servers:
+  - port: {{number: 443, name: tls, protocol: TLS}}
+    tls: {{mode: PASSTHROUGH}}
+    hosts: ['*.example.com']
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: shop, namespace: default}}
+spec:
+  hosts: [shop.example.com]
+  gateways: [tls]
+  tls:
+  - match: [{{sniHosts: [shop.example.com]}}]
+    route:
+    - {{destination: {{host: a.example.org, port: {{number: 443}}}}, weight: {}}}
+    - {{destination: {{host: b.example.org, port: {{number: 443}}}}, weight: {}}}
+    - {{destination: {{host: c.example.org, port: {{number: 443}}}}, weight: {}}}
+",
+            weights.0, weights.1, weights.2
+        )
+    };
+    let out = compile_yaml(&yaml((75, 25, 0)));
+    let listener = &out.envoy.listeners[0];
+    let clusters: Vec<(&str, u32)> = listener.passthrough[0]
+        .clusters
+        .iter()
+        .map(|c| (c.cluster.as_str(), c.weight))
+        .collect();
+    assert_eq!(
+        clusters,
+        [
+            ("outbound|443||a.example.org", 75),
+            ("outbound|443||b.example.org", 25)
+        ]
+    );
+    assert!(
+        out.diagnostics
+            .iter()
+            .all(|d| d.severity != Severity::Error),
+        "{:#?}",
+        out.diagnostics
+    );
+
+    let out = compile_yaml(&yaml((75, -1, 0)));
+    assert!(out.envoy.listeners.iter().all(|l| l.passthrough.is_empty()));
+    let error = with_rule(&out, "V-18")
+        .into_iter()
+        .find(|d| d.severity == Severity::Error)
+        .expect("a negative weight is an error");
+    assert_eq!(error.field.as_deref(), Some("spec.tls[0].route[1].weight"));
+}

@@ -130,7 +130,10 @@ fn egress_passthrough_allow_list_and_audit() {
     assert_eq!((l.name.as_str(), l.kind), ("tls.443", ListenerKind::Egress));
     assert_eq!(l.passthrough.len(), 1);
     assert_eq!(l.passthrough[0].server_names, ["api.ext.org"]);
-    assert_eq!(l.passthrough[0].cluster, "outbound|443||api.ext.org");
+    assert_eq!(
+        l.passthrough[0].clusters[0].cluster,
+        "outbound|443||api.ext.org"
+    );
     // A passthrough-only port has no HTTP listener in the wire config.
     assert!(out.wire.listeners.is_empty());
     let egress = out.wire.egress.as_ref().unwrap();
