@@ -7,9 +7,10 @@ pub mod kubelet;
 pub mod load;
 pub mod pki;
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, OnceLock};
 
 use portcullis::local::{Compiled, GatewayOptions, LocalGateway, ModuleDelivery};
 use portcullis::locate::{EnvoyBinary, locate_envoy, locate_modules};
@@ -55,18 +56,64 @@ pub fn envoy_and_modules() -> (EnvoyBinary, WasmModules) {
 /// gives each port out once; a start offset from the process id keeps two test binaries
 /// running side by side apart.
 pub fn free_port() -> u16 {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
     let (low, span) = assignable_ports();
-    let offset = std::process::id().wrapping_mul(7919) % span;
     for _ in 0..span {
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let port = low + (offset + n) % span;
-        let port = u16::try_from(port).expect("the port window is below 65536");
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+        let port = next_candidate(low, span);
+        if take(&[port]) {
             return port;
         }
     }
     panic!("no free 127.0.0.1 port below the ephemeral range");
+}
+
+/// An offset `n` such that every `ports[i] + n` is a free 127.0.0.1 port, given out like
+/// [`free_port`]'s (once per test binary, below the ephemeral range), for a gateway whose
+/// Gateway ports `portcullis up --port-offset n` moves onto free ports together.
+pub fn free_port_offset(ports: &[u16]) -> u16 {
+    let (low, span) = assignable_ports();
+    let (Some(&lo), Some(&hi)) = (ports.iter().min(), ports.iter().max()) else {
+        return 0;
+    };
+    for _ in 0..span {
+        let base = u32::from(next_candidate(low, span));
+        let (lo, hi) = (u32::from(lo), u32::from(hi));
+        if base < lo || hi + (base - lo) >= low + span {
+            continue;
+        }
+        let offset = base - lo;
+        let moved: Vec<u16> = ports
+            .iter()
+            .map(|p| u16::try_from(u32::from(*p) + offset).expect("below the window's end"))
+            .collect();
+        if take(&moved) {
+            return u16::try_from(offset).expect("below 65536");
+        }
+    }
+    panic!("no port offset moves {ports:?} onto free 127.0.0.1 ports");
+}
+
+/// The next port of the window to try: a counter shared by the whole test binary walks the
+/// window from a start offset taken from the process id.
+fn next_candidate(low: u32, span: u32) -> u16 {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let offset = std::process::id().wrapping_mul(7919) % span;
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    u16::try_from(low + (offset + n) % span).expect("the port window is below 65536")
+}
+
+/// Gives out `ports` when none was given out before and each can be bound now.
+fn take(ports: &[u16]) -> bool {
+    static GIVEN: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    let mut given = GIVEN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let free = ports
+        .iter()
+        .all(|p| !given.contains(p) && std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok());
+    if free {
+        given.extend(ports.iter().copied());
+    }
+    free
 }
 
 /// The window `free_port` draws from: `[low, low + span)`, which ends where the kernel's
