@@ -23,6 +23,7 @@ mod egress;
 mod examples;
 mod host_parity;
 mod https;
+mod istio_docs;
 mod mirror;
 mod mtls;
 mod partial;
