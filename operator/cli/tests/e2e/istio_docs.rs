@@ -48,6 +48,8 @@ macro_rules! examples {
 examples! {
     ingress_control => "ingress-control",
     ingress_control_wildcard => "ingress-control-wildcard",
+    secure_ingress => "secure-ingress",
+    ingress_sni_passthrough => "ingress-sni-passthrough",
 }
 
 // ---------------------------------------------------------------------------------------------
