@@ -50,6 +50,7 @@ examples! {
     ingress_control_wildcard => "ingress-control-wildcard",
     secure_ingress => "secure-ingress",
     ingress_sni_passthrough => "ingress-sni-passthrough",
+    tcp_traffic_shifting => "tcp-traffic-shifting",
 }
 
 // ---------------------------------------------------------------------------------------------
