@@ -51,6 +51,9 @@ examples! {
     secure_ingress => "secure-ingress",
     ingress_sni_passthrough => "ingress-sni-passthrough",
     tcp_traffic_shifting => "tcp-traffic-shifting",
+    egress_gateway_http => "egress-gateway-http",
+    egress_gateway_https => "egress-gateway-https",
+    egress_gateway_tls_origination => "egress-gateway-tls-origination",
 }
 
 // ---------------------------------------------------------------------------------------------
