@@ -54,6 +54,10 @@ examples! {
     egress_gateway_http => "egress-gateway-http",
     egress_gateway_https => "egress-gateway-https",
     egress_gateway_tls_origination => "egress-gateway-tls-origination",
+    bookinfo => "bookinfo",
+    reference_gateway => "reference-gateway",
+    reference_virtualservice_delegate => "reference-virtualservice-delegate",
+    reference_virtualservice_tls => "reference-virtualservice-tls",
 }
 
 // ---------------------------------------------------------------------------------------------
