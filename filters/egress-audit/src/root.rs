@@ -22,7 +22,8 @@ pub struct Served {
     pub policy: EgressPolicy,
     /// `configVersion` of the wire config.
     pub config_version: String,
-    /// Envoy bind port → Gateway server port, so rules see the port the user wrote.
+    /// Envoy bind port → Gateway server port, so rules see the port the user wrote: the HTTP
+    /// listeners' and the passthrough-only ports'.
     pub ports: Vec<(u16, u16)>,
     /// The bind port of the only listener, when there is one: requests then skip the
     /// `destination.port` read.
@@ -43,6 +44,11 @@ impl Served {
                 .listeners
                 .iter()
                 .map(|l| (l.effective_bind_port(), l.port))
+                .chain(wire.egress.iter().flat_map(|e| {
+                    e.passthrough_ports
+                        .iter()
+                        .map(|p| (p.effective_bind_port(), p.port))
+                }))
                 .collect(),
             sole_bind_port: wire.sole_bind_port(),
             terminates_tls: wire
@@ -172,5 +178,26 @@ impl RootContext for EgressRoot {
         } else {
             ContextType::HttpContext
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// G-13: a connection's bind port is mapped back to the Gateway port the rules name, for an
+    /// HTTP listener and for a passthrough-only port alike; a port neither names stays as is.
+    #[test]
+    fn bind_ports_map_to_the_gateway_ports_rules_name() {
+        let wire = WireConfig::from_json(
+            br#"{"version": 1, "configVersion": "t",
+                 "listeners": [{"port": 80, "bindPort": 10080}],
+                 "egress": {"passthroughPorts": [{"port": 443, "bindPort": 10443}]}}"#,
+        )
+        .unwrap();
+        let served = Served::compile(&wire).unwrap();
+        assert_eq!(served.gateway_port(10080), 80);
+        assert_eq!(served.gateway_port(10443), 443);
+        assert_eq!(served.gateway_port(9999), 9999);
     }
 }

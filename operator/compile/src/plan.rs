@@ -23,6 +23,10 @@ pub struct ListenerPlan {
     pub gateway_port: u16,
     /// The port Envoy binds (gateway port plus any local offset).
     pub bind_port: u16,
+    /// The address Envoy binds, from the servers' `bind` (G-4); `None`: the gateway's default
+    /// address (every address in a cluster, 127.0.0.1 for `portcullis up`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bind_address: Option<String>,
     /// The listener's role, which decides the filters in its chain.
     pub kind: ListenerKind,
     /// TLS filter chains (HTTPS servers that terminate TLS), chosen by SNI (G-11). When empty,
@@ -75,13 +79,15 @@ pub struct TlsChainPlan {
     pub name: String,
     /// SNI names (the server's hosts without namespace); empty = any SNI (`*`).
     pub server_names: Vec<String>,
-    /// PEM certificate chain (from the Kubernetes TLS Secret `tls.crt`).
-    pub certificate_chain_pem: String,
-    /// PEM private key (`tls.key`).
+    /// PEM certificate chain: the Kubernetes TLS Secret's `tls.crt`, or the file
+    /// `serverCertificate` names.
+    pub certificate_chain: PemSource,
+    /// PEM private key (`tls.key`, or the file `privateKey` names); never serialised, hashed
+    /// separately.
     #[serde(skip_serializing)]
-    pub private_key_pem: String,
-    /// Client CA (`ca.crt`) for MUTUAL / OPTIONAL_MUTUAL.
-    pub client_ca_pem: Option<String>,
+    pub private_key: PemSource,
+    /// Client CA (`ca.crt`, or the file `caCertificates` names) for MUTUAL / OPTIONAL_MUTUAL.
+    pub client_ca: Option<PemSource>,
     /// A client certificate is required (MUTUAL).
     pub require_client_certificate: bool,
     /// Protocol versions, cipher suites and further checks of client certificates (G-14).

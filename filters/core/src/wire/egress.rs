@@ -21,6 +21,29 @@ pub struct Egress {
     /// Audit record settings.
     #[serde(default)]
     pub audit: Audit,
+    /// The ports whose servers all pass TLS through. No HTTP is ever seen there, so they have
+    /// no entry in `listeners`; the network filter finds a connection's Gateway port here.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub passthrough_ports: Vec<PortBinding>,
+}
+
+/// A Gateway server port and the port Envoy binds for it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct PortBinding {
+    /// The Gateway server port as written, the port egress rules name.
+    pub port: u16,
+    /// The port Envoy listens on, when it differs from `port` (see [`super::Listener`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bind_port: Option<u16>,
+}
+
+impl PortBinding {
+    /// The port Envoy listens on for this Gateway port.
+    pub fn effective_bind_port(&self) -> u16 {
+        self.bind_port.unwrap_or(self.port)
+    }
 }
 
 fn default_deny_status() -> u16 {

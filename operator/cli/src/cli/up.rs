@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use portcullis_compile::admission::Admission;
+use portcullis_compile::compile::CompileOptions;
 use portcullis_compile::diagnostics::{Severity, keeps_last_good};
 
 use super::{GatewayArgs, compile_files_admitted};
@@ -111,7 +112,11 @@ fn compiler(gateway: &GatewayArgs) -> Arc<dyn Compiler> {
             &mut admission,
             &[dir.to_path_buf()],
             &gateway.identity(),
-            &gateway.options(),
+            &CompileOptions {
+                // `up`'s gateway is this machine: the certificate files are read here.
+                local_files: true,
+                ..gateway.options()
+            },
         );
         let shown: Vec<String> = out
             .diagnostics

@@ -32,6 +32,7 @@ async fn passthrough_allows_listed_sni_and_denies_others() {
             name: "tls.443".into(),
             gateway_port: 443,
             bind_port: bind,
+            bind_address: None,
             kind: ListenerKind::Egress,
             tls_chains: vec![],
             passthrough: vec![PassthroughPlan {

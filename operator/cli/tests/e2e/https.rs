@@ -4,7 +4,7 @@
 
 use crate::support::http::{curl_https, curl_https_with_host};
 use crate::support::*;
-use portcullis_compile::plan::{EnvoyPlan, ListenerKind, ListenerPlan, TlsChainPlan};
+use portcullis_compile::plan::{EnvoyPlan, ListenerKind, ListenerPlan, PemSource, TlsChainPlan};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -44,15 +44,16 @@ async fn https_terminates_by_sni_and_routes_by_host() {
             name: "https.443".into(),
             gateway_port: 443,
             bind_port: bind,
+            bind_address: None,
             kind: ListenerKind::Ingress,
             tls_chains: ["secure.example.com", "api.example.com"]
                 .into_iter()
                 .map(|name| TlsChainPlan {
                     name: String::new(),
                     server_names: vec![name.into()],
-                    certificate_chain_pem: cert_pem.clone(),
-                    private_key_pem: cert.signing_key.serialize_pem(),
-                    client_ca_pem: None,
+                    certificate_chain: PemSource::Inline(cert_pem.clone()),
+                    private_key: PemSource::Inline(cert.signing_key.serialize_pem()),
+                    client_ca: None,
                     require_client_certificate: false,
                     settings: Default::default(),
                 })

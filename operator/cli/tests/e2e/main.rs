@@ -13,6 +13,7 @@
 
 mod support;
 
+mod bind;
 mod cluster;
 mod collector;
 mod config_map;
@@ -21,6 +22,7 @@ mod controller;
 mod dns;
 mod egress;
 mod examples;
+mod file_certs;
 mod host_parity;
 mod https;
 mod istio_docs;

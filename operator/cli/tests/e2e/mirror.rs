@@ -209,14 +209,15 @@ async fn a_slow_mirror_still_receives_its_copy() {
                 name: "https.shadow".into(),
                 gateway_port: tls_bind,
                 bind_port: tls_bind,
+                bind_address: None,
                 kind: ListenerKind::Ingress,
                 tls_chains: vec![TlsChainPlan {
                     // The wire server names no chain: the router finds it by SNI.
                     name: "shadow".into(),
                     server_names: vec![],
-                    certificate_chain_pem: cert,
-                    private_key_pem: key,
-                    client_ca_pem: None,
+                    certificate_chain: PemSource::Inline(cert),
+                    private_key: PemSource::Inline(key),
+                    client_ca: None,
                     require_client_certificate: false,
                     settings: Default::default(),
                 }],

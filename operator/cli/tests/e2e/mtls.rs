@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use crate::support::pki::{ca, leaf};
 use crate::support::*;
 use portcullis_compile::plan::{
-    EnvoyPlan, ListenerKind, ListenerPlan, TlsChainPlan, TlsSettings, TlsVersion,
+    EnvoyPlan, ListenerKind, ListenerPlan, PemSource, TlsChainPlan, TlsSettings, TlsVersion,
 };
 use rcgen::ExtendedKeyUsagePurpose;
 use serde_json::json;
@@ -108,13 +108,14 @@ async fn mutual_tls_requires_a_client_certificate_from_the_ca() {
             name: "https.443".into(),
             gateway_port: 443,
             bind_port: bind,
+            bind_address: None,
             kind: ListenerKind::Ingress,
             tls_chains: vec![TlsChainPlan {
                 name: String::new(),
                 server_names: vec![HOST.into()],
-                certificate_chain_pem: server_cert,
-                private_key_pem: server_key,
-                client_ca_pem: Some(ca.pem()),
+                certificate_chain: PemSource::Inline(server_cert),
+                private_key: PemSource::Inline(server_key),
+                client_ca: Some(PemSource::Inline(ca.pem())),
                 require_client_certificate: true,
                 settings: Default::default(),
             }],
@@ -216,13 +217,14 @@ async fn tls_settings_are_enforced_by_envoy() {
             name: "https.443".into(),
             gateway_port: 443,
             bind_port: bind,
+            bind_address: None,
             kind: ListenerKind::Ingress,
             tls_chains: vec![TlsChainPlan {
                 name: String::new(),
                 server_names: vec![HOST.into()],
-                certificate_chain_pem: server_cert,
-                private_key_pem: server_key,
-                client_ca_pem: Some(ca.pem()),
+                certificate_chain: PemSource::Inline(server_cert),
+                private_key: PemSource::Inline(server_key),
+                client_ca: Some(PemSource::Inline(ca.pem())),
                 require_client_certificate: true,
                 settings: TlsSettings {
                     min_protocol_version: Some(TlsVersion::V1_3),

@@ -10,7 +10,7 @@
 //! MUTUAL server's routes without a client certificate.
 
 use crate::support::*;
-use portcullis_compile::plan::{EnvoyPlan, ListenerKind, ListenerPlan, TlsChainPlan};
+use portcullis_compile::plan::{EnvoyPlan, ListenerKind, ListenerPlan, PemSource, TlsChainPlan};
 use portcullis_core::{Gateway, RequestView, SplitMix64};
 use rcgen::{CertificateParams, DnType, KeyPair};
 use serde_json::{Value, json};
@@ -126,6 +126,7 @@ async fn g11_the_filter_routes_in_the_table_of_the_chain_envoy_chose() {
             name: "https.443".into(),
             gateway_port: 443,
             bind_port: bind,
+            bind_address: None,
             kind: ListenerKind::Ingress,
             tls_chains: SERVERS
                 .iter()
@@ -137,9 +138,9 @@ async fn g11_the_filter_routes_in_the_table_of_the_chain_envoy_chose() {
                     } else {
                         vec![(*host).into()]
                     },
-                    certificate_chain_pem: cert.clone(),
-                    private_key_pem: key.clone(),
-                    client_ca_pem: mutual.then(|| ca.clone()),
+                    certificate_chain: PemSource::Inline(cert.clone()),
+                    private_key: PemSource::Inline(key.clone()),
+                    client_ca: mutual.then(|| PemSource::Inline(ca.clone())),
                     require_client_certificate: *mutual,
                     settings: Default::default(),
                 })

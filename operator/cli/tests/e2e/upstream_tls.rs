@@ -105,9 +105,9 @@ async fn upstream_certificates_are_verified() {
         // The wire servers name no chain: the router finds them by SNI.
         name: "upstream".into(),
         server_names: vec![],
-        certificate_chain_pem: server_cert.clone(),
-        private_key_pem: server_key.clone(),
-        client_ca_pem: require_client_certificate.then(|| ca.pem()),
+        certificate_chain: PemSource::Inline(server_cert.clone()),
+        private_key: PemSource::Inline(server_key.clone()),
+        client_ca: require_client_certificate.then(|| PemSource::Inline(ca.pem())),
         require_client_certificate,
         settings: Default::default(),
     };
@@ -115,6 +115,7 @@ async fn upstream_certificates_are_verified() {
         name: name.into(),
         gateway_port: port,
         bind_port: port,
+        bind_address: None,
         kind: ListenerKind::Ingress,
         tls_chains: vec![chain(mutual)],
         passthrough: vec![],

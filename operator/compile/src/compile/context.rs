@@ -50,6 +50,8 @@ pub(super) struct Ctx<'r> {
     pub rule_cache: BTreeMap<String, std::rc::Rc<Vec<super::routes::CompiledRule>>>,
     /// Where the rules merged from delegates came from (V-25), when any were.
     pub delegation: Option<&'r super::delegate::Delegation>,
+    /// The gateway's disk is this machine's ([`super::CompileOptions::local_files`]).
+    pub local_files: bool,
 }
 
 /// Collects diagnostics about one resource, each located at the field it names (else at the
@@ -183,6 +185,7 @@ impl<'r> Ctx<'r> {
             used_virtual_services: BTreeSet::new(),
             rule_cache: BTreeMap::new(),
             delegation: None,
+            local_files: false,
         }
     }
 

@@ -15,7 +15,9 @@
 
 use std::collections::BTreeMap;
 
-use portcullis_core::wire::{AllowedHost, Audit, AuditSink, Egress, FailureMode, HttpCollector};
+use portcullis_core::wire::{
+    AllowedHost, Audit, AuditSink, Egress, FailureMode, HttpCollector, PortBinding,
+};
 
 use super::context::Ctx;
 use super::servers::PortGroup;
@@ -60,6 +62,7 @@ impl DenyAnswer {
 pub(super) fn build(
     ctx: &mut Ctx<'_>,
     ports: &[PortGroup<'_>],
+    passthrough_ports: Vec<PortBinding>,
     overrides: &BTreeMap<String, String>,
 ) -> Egress {
     let mut allowed = Vec::new();
@@ -123,6 +126,7 @@ pub(super) fn build(
         deny_status: deny.status,
         explain_denials: deny.explain,
         audit,
+        passthrough_ports,
     }
 }
 

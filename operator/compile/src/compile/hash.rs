@@ -21,7 +21,7 @@ pub(super) fn content_hash(wire: &WireConfig, envoy: &EnvoyPlan) -> String {
     for listener in &envoy.listeners {
         for chain in &listener.tls_chains {
             hasher.update(b"\0key\0");
-            hasher.update(chain.private_key_pem.as_bytes());
+            hasher.update(chain.private_key.identity().as_bytes());
         }
     }
     for cluster in &envoy.clusters {

@@ -27,7 +27,7 @@ mod tests;
 
 use std::collections::BTreeMap;
 
-use portcullis_core::wire::{WIRE_VERSION, WireConfig};
+use portcullis_core::wire::{PortBinding, WIRE_VERSION, WireConfig};
 use serde::Serialize;
 
 use crate::diagnostics::{Diagnostic, Effect};
@@ -76,6 +76,11 @@ pub struct CompileOptions {
     /// names (`portcullis.dev/audit-sink`, `-failure-mode`, `-include-query`,
     /// `-include-headers`, `-redact-headers`): what a `GatewayFilter` sets for its workload.
     pub audit: BTreeMap<String, String>,
+    /// The gateway runs on this machine (`portcullis up`), so the files Gateway servers name
+    /// (`serverCertificate`, `privateKey`, `caCertificates`) must be readable here. A server
+    /// whose file is not is dropped with an error naming it, where Envoy would refuse the
+    /// whole listener. Off for a gateway elsewhere: its files are on its own disk.
+    pub local_files: bool,
 }
 
 /// Everything `compile` produces.
@@ -103,6 +108,7 @@ pub fn compile(
     let merged = delegate::merge(resources);
     let resources = merged.as_ref().map_or(resources, |m| &m.resources);
     let mut ctx = context::Ctx::new(resources, gateway);
+    ctx.local_files = options.local_files;
     if let Some(m) = &merged {
         ctx.delegation = Some(&m.delegation);
         ctx.diagnostics.extend(m.diagnostics.iter().cloned());
@@ -116,6 +122,7 @@ pub fn compile(
 
     let mut listeners = Vec::new();
     let mut plan_listeners = Vec::new();
+    let mut passthrough_ports = Vec::new();
     for group in &ports {
         let Some(bind_port) = group.port.checked_add(options.port_offset) else {
             ctx.push(
@@ -133,6 +140,15 @@ pub fn compile(
         };
         if let Some(listener) = vhosts::build_listener(&mut ctx, group, bind_port) {
             listeners.push(listener);
+        } else if group
+            .servers
+            .iter()
+            .any(|s| s.mode == servers::ServerMode::Passthrough)
+        {
+            passthrough_ports.push(PortBinding {
+                port: group.port,
+                bind_port: (bind_port != group.port).then_some(bind_port),
+            });
         }
         plan_listeners.extend(tls::plan_listener(&mut ctx, group, bind_port, kind));
     }
@@ -140,7 +156,7 @@ pub fn compile(
 
     let egress = gateway
         .is_egress()
-        .then(|| egress::build(&mut ctx, &ports, &options.audit));
+        .then(|| egress::build(&mut ctx, &ports, passthrough_ports, &options.audit));
     let clusters = clusters::build(&mut ctx);
     let mut wire = WireConfig {
         version: WIRE_VERSION,

@@ -47,6 +47,8 @@ pub(super) struct MergedServer<'r> {
     pub hosts: Vec<ServerHost>,
     pub https_redirect: bool,
     pub chain: Option<TlsChainPlan>,
+    /// `bind`: the IP address the port's listener binds (G-4); `None`, the gateway's default.
+    pub bind: Option<String>,
 }
 
 impl MergedServer<'_> {
@@ -65,6 +67,8 @@ pub(super) struct PortGroup<'r> {
     pub port: u16,
     /// The port carries TLS (terminated or passthrough); otherwise plain-text HTTP.
     pub tls: bool,
+    /// The address the port's listener binds, its first server's `bind` (G-4).
+    pub bind: Option<String>,
     pub servers: Vec<MergedServer<'r>>,
 }
 
@@ -179,13 +183,31 @@ fn accept_server<'r>(
             return None;
         }
     };
-    if let Some(bind) = &server.bind {
-        r.warning(
-            &format!("{field}.bind"),
-            format!("bind {bind:?} is not supported: the server listens on every address"),
-            Some("G-4"),
-        );
-    }
+    // G-4: the listener binds this address instead of the gateway's default one.
+    let bind = match server.bind.as_deref().filter(|b| !b.is_empty()) {
+        None => None,
+        Some(b) if b.starts_with("unix://") => {
+            r.dropped(
+                &format!("{field}.bind"),
+                format!(
+                    "bind {b:?}: listening on a Unix domain socket is not supported; server dropped"
+                ),
+                Some("G-4"),
+            );
+            return None;
+        }
+        Some(b) => match b.parse::<std::net::IpAddr>() {
+            Ok(ip) => Some(ip.to_string()),
+            Err(_) => {
+                r.error(
+                    &format!("{field}.bind"),
+                    format!("bind {b:?} is not an IP address or a unix:// path; server dropped"),
+                    Some("G-4"),
+                );
+                return None;
+            }
+        },
+    };
     if server.hosts.is_empty() {
         r.error(
             &format!("{field}.hosts"),
@@ -243,6 +265,7 @@ fn accept_server<'r>(
         hosts,
         https_redirect,
         chain,
+        bind,
     })
 }
 
@@ -259,6 +282,7 @@ fn add_to_port<'r>(
         groups.push(PortGroup {
             port,
             tls: server.mode.is_tls(),
+            bind: server.bind.clone(),
             servers: vec![server],
         });
         return;
@@ -274,6 +298,20 @@ fn add_to_port<'r>(
                 server.mode.family()
             ),
             Some("G-2"),
+        );
+        return;
+    }
+    if group.bind != server.bind {
+        let address =
+            |b: &Option<String>| b.clone().unwrap_or_else(|| "the default address".into());
+        r.dropped(
+            &format!("{}.bind", server.field),
+            format!(
+                "port {port} already listens on {} for server {}; servers of one port with different bind addresses are not supported; server dropped",
+                address(&group.bind),
+                group.servers[0].name
+            ),
+            Some("G-4"),
         );
         return;
     }

@@ -4,12 +4,14 @@
 use super::context::Ctx;
 use super::hosts::ServerHost;
 use super::servers::{PortGroup, ServerMode};
-use crate::istio::{Gateway, GatewayServer};
-use crate::plan::{ListenerKind, ListenerPlan, TlsChainPlan, TlsSettings, TlsVersion};
+use crate::istio::{Gateway, GatewayServer, ServerTls};
+use crate::plan::{ListenerKind, ListenerPlan, PemSource, TlsChainPlan, TlsSettings, TlsVersion};
 
 /// The filter chain of a terminated HTTPS server: SNI names from its hosts (G-11) and the
 /// certificate from Secret `<gateway workload namespace>/<credentialName>` (as istiod reads it
-/// for the gateway pod). Any problem drops the server, with an error.
+/// for the gateway pod) or, without `credentialName`, from the files `serverCertificate`,
+/// `privateKey` and `caCertificates` name on the gateway's disk. Any problem drops the server,
+/// with an error.
 pub(super) fn chain_for(
     ctx: &mut Ctx<'_>,
     gateway: &Gateway,
@@ -17,84 +19,16 @@ pub(super) fn chain_for(
     field: &str,
     hosts: &[ServerHost],
 ) -> Option<TlsChainPlan> {
-    let ns = ctx.identity.namespace.clone();
     let tls = server.tls.clone().unwrap_or_default();
     let mode = tls.mode.clone().unwrap_or_default();
-    let secrets = (
-        tls.credential_name
-            .as_ref()
-            .and_then(|n| ctx.secret(&ns, n)),
-        tls.credential_name
-            .as_ref()
-            .and_then(|n| ctx.secret(&ns, &format!("{n}-cacert"))),
-    );
-    let mut r = ctx.reporter(gateway);
-    let Some(credential) = tls.credential_name.as_deref() else {
-        let why = if tls.server_certificate.is_some() {
-            "file-mounted certificates (serverCertificate) are not supported"
-        } else {
-            "credentialName is required"
-        };
-        // Istio accepts file-mounted certificates, so only the server is dropped; a server
-        // with neither is invalid as Istio validates it.
-        let field = format!("{field}.tls.credentialName");
-        let message = format!("{why}; server dropped");
-        if tls.server_certificate.is_some() {
-            r.dropped(&field, message, Some("G-6"));
-        } else {
-            r.error(&field, message, Some("G-6"));
-        }
-        return None;
-    };
-    let Some(secret) = secrets.0 else {
-        r.dropped(
-            &format!("{field}.tls.credentialName"),
-            format!("Secret {ns}/{credential} not found (it must be in the gateway workload namespace); server dropped"),
-            Some("G-6"),
-        );
-        return None;
-    };
-    let mut read = |key: &str| match secret.value(key) {
-        Some(Ok(v)) => Some(v),
-        Some(Err(e)) => {
-            r.dropped(
-                &format!("{field}.tls.credentialName"),
-                format!("{} key {key}: {e}; server dropped", secret.reference()),
-                Some("G-6"),
-            );
-            None
-        }
-        None => None,
-    };
-    let (Some(cert), Some(key)) = (read("tls.crt"), read("tls.key")) else {
-        r.dropped(
-            &format!("{field}.tls.credentialName"),
-            format!(
-                "{} has no tls.crt and tls.key; server dropped",
-                secret.reference()
-            ),
-            Some("G-6"),
-        );
-        return None;
-    };
-    let mut ca = read("ca.crt");
-    if ca.is_none()
-        && let Some(ca_secret) = secrets.1
-    {
-        ca = ca_secret
-            .value("ca.crt")
-            .or_else(|| ca_secret.value("cacert"))
-            .and_then(Result::ok);
-    }
     let mutual = matches!(mode.as_str(), "MUTUAL" | "OPTIONAL_MUTUAL");
-    if mutual && ca.is_none() {
-        r.error(
-            &format!("{field}.tls.mode"),
-            format!("{mode} needs a client CA (ca.crt in {} or Secret {ns}/{credential}-cacert); server dropped", secret.reference()),
-            Some("G-6"),
-        );
-        return None;
-    }
+    // As in Istio, `credentialName` wins when both are given.
+    let credentials = if tls.credential_name.is_some() {
+        from_secret(ctx, gateway, &tls, field, &mode, mutual)?
+    } else {
+        from_files(ctx, gateway, &tls, field, &mode, mutual)?
+    };
+    let mut r = ctx.reporter(gateway);
     let settings = settings(&mut r, &tls, field, mutual)?;
     let mut server_names: Vec<String> = hosts.iter().map(|h| h.dns.clone()).collect();
     server_names.sort();
@@ -106,11 +40,143 @@ pub(super) fn chain_for(
         // Made unique within the port when the server joins it (`servers::add_to_port`).
         name: String::new(),
         server_names,
-        certificate_chain_pem: cert,
-        private_key_pem: key,
-        client_ca_pem: if mutual { ca } else { None },
+        certificate_chain: credentials.certificate_chain,
+        private_key: credentials.private_key,
+        client_ca: if mutual { credentials.client_ca } else { None },
         require_client_certificate: mode == "MUTUAL",
         settings,
+    })
+}
+
+/// A terminated server's certificate, key and client CA, wherever they come from.
+struct Credentials {
+    certificate_chain: PemSource,
+    private_key: PemSource,
+    client_ca: Option<PemSource>,
+}
+
+/// The credentials of Secret `credentialName` in the gateway workload's namespace (its
+/// `ca.crt`, or the `<name>-cacert` Secret's, for the client CA).
+fn from_secret(
+    ctx: &mut Ctx<'_>,
+    gateway: &Gateway,
+    tls: &ServerTls,
+    field: &str,
+    mode: &str,
+    mutual: bool,
+) -> Option<Credentials> {
+    let ns = ctx.identity.namespace.clone();
+    let credential = tls.credential_name.as_deref()?;
+    let secret = ctx.secret(&ns, credential);
+    let ca_secret = ctx.secret(&ns, &format!("{credential}-cacert"));
+    let mut r = ctx.reporter(gateway);
+    let credential_field = format!("{field}.tls.credentialName");
+    let Some(secret) = secret else {
+        r.dropped(
+            &credential_field,
+            format!("Secret {ns}/{credential} not found (it must be in the gateway workload namespace); server dropped"),
+            Some("G-6"),
+        );
+        return None;
+    };
+    let mut read = |key: &str| match secret.value(key) {
+        Some(Ok(v)) => Some(v),
+        Some(Err(e)) => {
+            r.dropped(
+                &credential_field,
+                format!("{} key {key}: {e}; server dropped", secret.reference()),
+                Some("G-6"),
+            );
+            None
+        }
+        None => None,
+    };
+    let (Some(cert), Some(key)) = (read("tls.crt"), read("tls.key")) else {
+        r.dropped(
+            &credential_field,
+            format!(
+                "{} has no tls.crt and tls.key; server dropped",
+                secret.reference()
+            ),
+            Some("G-6"),
+        );
+        return None;
+    };
+    let mut ca = read("ca.crt");
+    if ca.is_none()
+        && let Some(ca_secret) = ca_secret
+    {
+        ca = ca_secret
+            .value("ca.crt")
+            .or_else(|| ca_secret.value("cacert"))
+            .and_then(Result::ok);
+    }
+    if mutual && ca.is_none() {
+        r.error(
+            &format!("{field}.tls.mode"),
+            format!("{mode} needs a client CA (ca.crt in {} or Secret {ns}/{credential}-cacert); server dropped", secret.reference()),
+            Some("G-6"),
+        );
+        return None;
+    }
+    Some(Credentials {
+        certificate_chain: PemSource::Inline(cert),
+        private_key: PemSource::Inline(key),
+        client_ca: ca.map(PemSource::Inline),
+    })
+}
+
+/// File-mounted credentials: paths on the gateway's disk, which Envoy reads (for `up`, this
+/// machine). Istio's validation requires the certificate and the key, and a client CA bundle
+/// for the mutual modes; a server without them is invalid, so it is dropped with an error.
+fn from_files(
+    ctx: &mut Ctx<'_>,
+    gateway: &Gateway,
+    tls: &ServerTls,
+    field: &str,
+    mode: &str,
+    mutual: bool,
+) -> Option<Credentials> {
+    let local_files = ctx.local_files;
+    let mut r = ctx.reporter(gateway);
+    let required = [
+        ("serverCertificate", &tls.server_certificate, true),
+        ("privateKey", &tls.private_key, true),
+        ("caCertificates", &tls.ca_certificates, mutual),
+    ];
+    for (name, value, needed) in required {
+        if needed && value.as_deref().is_none_or(str::is_empty) {
+            let message = if tls.server_certificate.is_none() && name == "serverCertificate" {
+                format!(
+                    "{mode} needs credentialName or serverCertificate and privateKey; server dropped"
+                )
+            } else {
+                format!("{mode} with file-mounted certificates needs {name}; server dropped")
+            };
+            r.error(&format!("{field}.tls.{name}"), message, Some("G-6"));
+            return None;
+        }
+    }
+    if local_files {
+        for (name, value, _) in required {
+            let Some(path) = value.as_deref().filter(|p| !p.is_empty()) else {
+                continue;
+            };
+            if let Err(e) = std::fs::File::open(path) {
+                r.dropped(
+                    &format!("{field}.tls.{name}"),
+                    format!("cannot read {path} on this machine, where the gateway runs: {e}; server dropped"),
+                    Some("G-6"),
+                );
+                return None;
+            }
+        }
+    }
+    let file = |v: &Option<String>| v.clone().filter(|p| !p.is_empty()).map(PemSource::File);
+    Some(Credentials {
+        certificate_chain: file(&tls.server_certificate)?,
+        private_key: file(&tls.private_key)?,
+        client_ca: file(&tls.ca_certificates),
     })
 }
 
@@ -276,6 +342,7 @@ pub(super) fn plan_listener(
         name: format!("{scheme}.{}", group.port),
         gateway_port: group.port,
         bind_port,
+        bind_address: group.bind.clone(),
         kind,
         tls_chains,
         passthrough,

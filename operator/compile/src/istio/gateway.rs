@@ -74,13 +74,13 @@ pub struct ServerTls {
     /// Name of the TLS Secret in the gateway workload's namespace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credential_name: Option<String>,
-    /// File-mounted certificate (not supported: use `credentialName`).
+    /// Path of a PEM certificate chain on the gateway's disk (when there is no `credentialName`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_certificate: Option<String>,
-    /// File-mounted key (not supported).
+    /// Path of the PEM private key on the gateway's disk.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub private_key: Option<String>,
-    /// File-mounted CA (not supported).
+    /// Path of the PEM client CA bundle on the gateway's disk (mutual modes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_certificates: Option<String>,
     /// Minimum TLS version (`TLS_AUTO`, `TLSV1_0` … `TLSV1_3`).

@@ -107,7 +107,7 @@ fn upstream_tls(
     }
 }
 
-fn data_source(p: &PemSource) -> DataSource {
+pub(super) fn data_source(p: &PemSource) -> DataSource {
     match p {
         PemSource::File(path) => DataSource::Filename(path.clone()),
         PemSource::SystemBundle => DataSource::Filename(SYSTEM_CA_BUNDLE.into()),

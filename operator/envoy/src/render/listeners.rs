@@ -34,7 +34,7 @@ pub(super) fn needs_blackhole(l: &ListenerPlan) -> bool {
     l.kind == ListenerKind::Egress && !l.passthrough.is_empty()
 }
 
-/// One listener on `bind_address:bind_port`. TLS material delivered by SDS is added to
+/// One listener on `bind_address:bind_port` (the servers' `bind`, else the gateway's default). TLS material delivered by SDS is added to
 /// `secrets`.
 pub(super) fn listener(
     l: &ListenerPlan,
@@ -99,7 +99,7 @@ pub(super) fn listener(
     });
     Listener {
         name: l.name.clone(),
-        address: Address::socket(opts.bind_address.clone(), l.bind_port),
+        address: Address::socket(address(l, opts), l.bind_port),
         filter_chains: chains,
         listener_filters,
         default_filter_chain,
@@ -128,7 +128,7 @@ fn tcp_listener(l: &ListenerPlan, tcp: &TcpPlan, opts: &RenderOptions) -> Listen
     let upstream = tcp_upstream(&tcp.clusters);
     Listener {
         name: l.name.clone(),
-        address: Address::socket(opts.bind_address.clone(), l.bind_port),
+        address: Address::socket(address(l, opts), l.bind_port),
         filter_chains: vec![FilterChain {
             name: String::new(),
             filter_chain_match: None,
@@ -369,4 +369,11 @@ fn tcp_proxy(stat_prefix: &str, upstream: TcpUpstream) -> Filter {
             upstream,
         }),
     )
+}
+
+/// The address `l` binds: its servers' `bind` (G-4), else the gateway's default.
+fn address(l: &ListenerPlan, opts: &RenderOptions) -> String {
+    l.bind_address
+        .clone()
+        .unwrap_or_else(|| opts.bind_address.clone())
 }

@@ -2,10 +2,11 @@
 
 use portcullis_compile::plan::TlsChainPlan;
 
+use super::clusters::data_source;
 use super::{RenderOptions, Source};
 use crate::api::{
-    CertificateValidationContext, CommonTlsContext, DataSource, SdsSecretConfig, Secret,
-    SecretKind, TlsCertificate,
+    CertificateValidationContext, CommonTlsContext, SdsSecretConfig, Secret, SecretKind,
+    TlsCertificate,
 };
 use crate::delivery::TlsDelivery;
 
@@ -39,24 +40,21 @@ pub(super) fn attach(
     secrets: &mut Vec<Secret>,
 ) {
     let certificate = TlsCertificate {
-        certificate_chain: DataSource::InlineString(c.certificate_chain_pem.clone()),
-        private_key: DataSource::InlineString(c.private_key_pem.clone()),
+        certificate_chain: data_source(&c.certificate_chain),
+        private_key: data_source(&c.private_key),
     };
-    let ca = c
-        .client_ca_pem
-        .as_ref()
-        .map(|ca| CertificateValidationContext {
-            // G-14: further checks of the client's certificate.
-            match_typed_subject_alt_names: c
-                .settings
-                .client_subject_alt_names
-                .iter()
-                .flat_map(|name| super::clusters::san_matchers(name))
-                .collect(),
-            verify_certificate_spki: c.settings.client_spki_sha256.clone(),
-            verify_certificate_hash: c.settings.client_certificate_sha256.clone(),
-            ..CertificateValidationContext::trusting(DataSource::InlineString(ca.clone()))
-        });
+    let ca = c.client_ca.as_ref().map(|ca| CertificateValidationContext {
+        // G-14: further checks of the client's certificate.
+        match_typed_subject_alt_names: c
+            .settings
+            .client_subject_alt_names
+            .iter()
+            .flat_map(|name| super::clusters::san_matchers(name))
+            .collect(),
+        verify_certificate_spki: c.settings.client_spki_sha256.clone(),
+        verify_certificate_hash: c.settings.client_certificate_sha256.clone(),
+        ..CertificateValidationContext::trusting(data_source(ca))
+    });
     match opts.tls {
         TlsDelivery::Inline => {
             common.tls_certificates = vec![certificate];

@@ -79,6 +79,7 @@ fn wire(ports: &[(u16, u16)], egress: bool) -> WireConfig {
             deny_status: 404,
             explain_denials: false,
             audit: Default::default(),
+            passthrough_ports: vec![],
         }),
     }
 }
@@ -88,6 +89,7 @@ fn listener(name: &str, port: u16, kind: ListenerKind) -> ListenerPlan {
         name: name.into(),
         gateway_port: port,
         bind_port: port + 10000,
+        bind_address: None,
         kind,
         tls_chains: vec![],
         passthrough: vec![],
@@ -129,18 +131,18 @@ fn ingress_plan() -> EnvoyPlan {
         TlsChainPlan {
             name: "default/gw/https".into(),
             server_names: vec!["dev.example.com".into()],
-            certificate_chain_pem: "CERT".into(),
-            private_key_pem: "KEY".into(),
-            client_ca_pem: None,
+            certificate_chain: PemSource::Inline("CERT".into()),
+            private_key: PemSource::Inline("KEY".into()),
+            client_ca: None,
             require_client_certificate: false,
             settings: Default::default(),
         },
         TlsChainPlan {
             name: "default/gw/https-any".into(),
             server_names: vec![],
-            certificate_chain_pem: "CERT2".into(),
-            private_key_pem: "KEY2".into(),
-            client_ca_pem: Some("CA".into()),
+            certificate_chain: PemSource::Inline("CERT2".into()),
+            private_key: PemSource::Inline("KEY2".into()),
+            client_ca: Some(PemSource::Inline("CA".into())),
             require_client_certificate: true,
             settings: TlsSettings {
                 min_protocol_version: Some(TlsVersion::V1_2),

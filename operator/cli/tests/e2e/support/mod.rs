@@ -153,6 +153,7 @@ pub fn http_listener(port: u16, bind: u16, kind: ListenerKind) -> ListenerPlan {
         name: format!("http.{port}"),
         gateway_port: port,
         bind_port: bind,
+        bind_address: None,
         kind,
         tls_chains: vec![],
         passthrough: vec![],

@@ -1,7 +1,8 @@
 //! TLS termination, passthrough and the egress section (G-6, G-11, E-1, E-3).
 
 use crate::compile::GatewayIdentity;
-use crate::plan::{ListenerKind, TlsVersion};
+use crate::diagnostics::Effect;
+use crate::plan::{ListenerKind, PemSource, TlsVersion};
 use portcullis_core::wire::{AuditSink, FailureMode};
 
 use super::*;
@@ -48,10 +49,13 @@ fn simple_tls_from_secret() {
     assert_eq!(l.tls_chains[0].server_names, ["secure.example.com"]);
     assert_eq!(
         (
-            l.tls_chains[0].certificate_chain_pem.as_str(),
-            l.tls_chains[0].private_key_pem.as_str()
+            &l.tls_chains[0].certificate_chain,
+            &l.tls_chains[0].private_key
         ),
-        ("CERT", "KEY")
+        (
+            &PemSource::Inline("CERT".into()),
+            &PemSource::Inline("KEY".into())
+        )
     );
     assert!(out.wire.listeners[0].servers[0].tls);
     vhost(&out, 443, "secure.example.com");
@@ -69,6 +73,94 @@ fn missing_secret_drops_server() {
         "{}",
         d[0].message
     );
+}
+
+/// G-6: without `credentialName`, the server's certificate, key and client CA are the files
+/// `serverCertificate`, `privateKey` and `caCertificates` name, for Envoy to read.
+#[test]
+fn file_mounted_certificates_are_read_by_envoy_from_their_paths() {
+    let tls = "tls: {mode: SIMPLE, credentialName: secure-cert}";
+    let files = "tls: {mode: MUTUAL, serverCertificate: /etc/certs/server.pem, \
+                 privateKey: /etc/certs/key.pem, caCertificates: /etc/certs/ca.pem}";
+    let out = compile_yaml(&HTTPS.replace(tls, files));
+    assert!(with_rule(&out, "G-6").is_empty(), "{:#?}", out.diagnostics);
+    let chain = &out.envoy.listeners[0].tls_chains[0];
+    let file = |p: &str| PemSource::File(p.into());
+    assert_eq!(chain.certificate_chain, file("/etc/certs/server.pem"));
+    assert_eq!(chain.private_key, file("/etc/certs/key.pem"));
+    assert_eq!(chain.client_ca, Some(file("/etc/certs/ca.pem")));
+    assert!(chain.require_client_certificate);
+    // Moving the key to another file is a new configuration (the path is all the plan has).
+    let moved = compile_yaml(&HTTPS.replace(tls, &files.replace("key.pem", "key2.pem")));
+    assert_ne!(out.content_hash, moved.content_hash);
+}
+
+/// G-6 under `up` (`local_files`): the gateway is this machine, so a certificate file that
+/// cannot be read here drops the server with an error naming it; a readable one is kept.
+#[test]
+fn local_gateways_check_that_the_certificate_files_are_readable() {
+    let dir = std::env::temp_dir().join(format!("portcullis-local-files-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key) = (dir.join("server.pem"), dir.join("server.key"));
+    std::fs::write(&cert, "CERT").unwrap();
+    std::fs::write(&key, "KEY").unwrap();
+    let compile_local = |key: &std::path::Path| {
+        let files = format!(
+            "tls: {{mode: SIMPLE, serverCertificate: {}, privateKey: {}}}",
+            cert.display(),
+            key.display()
+        );
+        let yaml = HTTPS.replace("tls: {mode: SIMPLE, credentialName: secure-cert}", &files);
+        let loaded = load_str(&yaml, None);
+        let options = CompileOptions {
+            local_files: true,
+            ..CompileOptions::default()
+        };
+        compile(&loaded.resources, &GatewayIdentity::default(), &options)
+    };
+    let out = compile_local(&key);
+    assert_eq!(out.envoy.listeners.len(), 1, "{:#?}", out.diagnostics);
+    let missing = dir.join("missing.key");
+    let out = compile_local(&missing);
+    assert!(out.envoy.listeners.is_empty());
+    let d = with_rule(&out, "G-6");
+    assert!(
+        d[0].message.contains(&missing.display().to_string()),
+        "{:?}",
+        d[0]
+    );
+    assert_eq!(d[0].effect, Some(Effect::DropsPiece));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// G-6: `credentialName` wins over files given with it; a server with a certificate file but
+/// no key, or MUTUAL files without a CA, is invalid as Istio validates it: an error drops it.
+#[test]
+fn incomplete_file_mounted_certificates_drop_the_server() {
+    let tls = "tls: {mode: SIMPLE, credentialName: secure-cert}";
+    let both = "tls: {mode: SIMPLE, credentialName: secure-cert, serverCertificate: /c.pem, privateKey: /k.pem}";
+    let out = compile_yaml(&(HTTPS.replace(tls, both) + SECRET));
+    let chain = &out.envoy.listeners[0].tls_chains[0];
+    assert_eq!(chain.certificate_chain, PemSource::Inline("CERT".into()));
+
+    for (files, field) in [
+        (
+            "tls: {mode: SIMPLE, serverCertificate: /c.pem}",
+            "privateKey",
+        ),
+        ("tls: {mode: SIMPLE}", "serverCertificate"),
+        (
+            "tls: {mode: MUTUAL, serverCertificate: /c.pem, privateKey: /k.pem}",
+            "caCertificates",
+        ),
+    ] {
+        let out = compile_yaml(&HTTPS.replace(tls, files));
+        assert!(out.envoy.listeners.is_empty(), "{files}");
+        let d = with_rule(&out, "G-6");
+        assert_eq!(d[0].severity, Severity::Error, "{files}");
+        let at = d[0].field.as_deref().unwrap_or_default();
+        assert!(at.ends_with(&format!("tls.{field}")), "{files}: {:?}", d[0]);
+    }
 }
 
 /// Rotating only the private key changes the content hash (the key is not in the JSON).
@@ -160,6 +252,37 @@ fn egress_passthrough_allow_list_and_audit() {
     );
     assert!(out.envoy.clusters.iter().any(|k| k.name == c.cluster));
     assert!(out.diagnostics.is_empty(), "{:#?}", out.diagnostics);
+}
+
+/// G-13: a passthrough-only port has no wire listener, so its bind port reaches the egress
+/// filter in `passthroughPorts`: with a port offset, a connection to 10443 is judged as one to
+/// Gateway port 443, the port the allow-list names.
+#[test]
+fn a_passthrough_only_port_maps_its_bind_port_for_the_egress_filter() {
+    let loaded = load_str(EGRESS, None);
+    let compile_with_offset = |port_offset| {
+        compile(
+            &loaded.resources,
+            &egress_identity(),
+            &CompileOptions {
+                port_offset,
+                ..CompileOptions::default()
+            },
+        )
+    };
+    let ports = |out: &CompileOutput| {
+        let egress = out.wire.egress.as_ref().unwrap();
+        egress
+            .passthrough_ports
+            .iter()
+            .map(|p| (p.port, p.effective_bind_port()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ports(&compile_with_offset(0)), [(443, 443)]);
+    let offset = compile_with_offset(10000);
+    assert_eq!(ports(&offset), [(443, 10443)]);
+    let policy = portcullis_core::EgressPolicy::from_wire(&offset.wire).unwrap();
+    assert!(policy.decide_sni(Some("api.ext.org"), 443).is_allowed());
 }
 
 /// The dry run validates with every filter's compile step, the egress filter's included: a
@@ -254,27 +377,83 @@ spec:
     );
 }
 
-/// G-4: `bind` is not supported locally: the server still listens (on every address) and the
-/// user is told so on the resource.
+/// G-4: `bind` makes the port's listener bind that address; every server of the port must
+/// name the same one (a server with another is dropped); an address that is neither an IP nor
+/// a unix:// path is invalid, and a Unix domain socket is not supported.
 #[test]
-fn g4_bind_is_reported() {
-    let yaml = "
-apiVersion: networking.istio.io/v1
+fn g4_bind_sets_the_listener_address() {
+    let server = |port: u16, host: &str, bind: &str| {
+        format!(
+            "  - port: {{number: {port}, name: http-{host}, protocol: HTTP}}\n    hosts: [{host}.example.com]\n{bind}"
+        )
+    };
+    let gateway = |servers: &[String]| {
+        format!(
+            "apiVersion: networking.istio.io/v1
 kind: Gateway
-metadata: {name: gw, namespace: default}
+metadata: {{name: gw, namespace: default}}
 spec:
-  selector: {istio: ingressgateway}
+  selector: {{istio: ingressgateway}}
   servers:
-  - port: {number: 80, name: http, protocol: HTTP}
-    hosts: [a.example.com]
-    bind: 10.0.0.1
-";
-    let out = compile_yaml(yaml);
-    assert_eq!(out.wire.listeners[0].port, 80);
-    let warned = out.diagnostics.iter().any(|d| {
-        d.resource == "Gateway default/gw" && d.message.contains("bind") && d.rule == Some("G-4")
-    });
-    assert!(warned, "{:#?}", out.diagnostics);
+{}",
+            servers.join("")
+        )
+    };
+    let out = compile_yaml(&gateway(&[
+        server(80, "a", "    bind: 10.0.0.1\n"),
+        server(80, "b", "    bind: 10.0.0.1\n"),
+        server(81, "c", ""),
+        server(82, "d", "    bind: '::1'\n"),
+    ]));
+    let addresses: Vec<_> = out
+        .envoy
+        .listeners
+        .iter()
+        .map(|l| (l.gateway_port, l.bind_address.as_deref()))
+        .collect();
+    assert_eq!(
+        addresses,
+        [(80, Some("10.0.0.1")), (81, None), (82, Some("::1"))]
+    );
+    assert!(
+        out.diagnostics.iter().all(|d| d.rule != Some("G-4")),
+        "{:#?}",
+        out.diagnostics
+    );
+
+    // Istio's validation refuses a bind that is not an address; the others are valid Istio
+    // that Portcullis cannot serve, so only the server goes.
+    let drops = Some(Effect::DropsPiece);
+    for (second, effect, says) in [
+        ("", drops, "different bind addresses"),
+        ("    bind: 10.0.0.2\n", drops, "different bind addresses"),
+        (
+            "    bind: not-an-ip\n",
+            Some(Effect::RefusesResource),
+            "not an IP address",
+        ),
+        (
+            "    bind: unix:///var/run/gw.sock\n",
+            drops,
+            "Unix domain socket",
+        ),
+    ] {
+        let out = compile_yaml(&gateway(&[
+            server(80, "a", "    bind: 10.0.0.1\n"),
+            server(80, "b", second),
+        ]));
+        let l = &out.envoy.listeners[0];
+        assert_eq!(l.bind_address.as_deref(), Some("10.0.0.1"), "{second}");
+        assert_eq!(
+            out.wire.listeners[0].servers.len(),
+            1,
+            "{second}: b is dropped"
+        );
+        let d = with_rule(&out, "G-4");
+        assert!(d[0].message.contains(says), "{second}: {:?}", d[0]);
+        assert_eq!(d[0].severity, Severity::Error, "{second}");
+        assert_eq!(d[0].effect, effect, "{second}");
+    }
 }
 
 /// E-5: a workload's own settings (what a GatewayFilter sets) take precedence over the
