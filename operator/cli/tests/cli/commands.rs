@@ -48,10 +48,10 @@ fn render_exit_codes() {
     );
     let _ = std::fs::remove_file(bad);
 
-    // Warnings only (`bind` is not supported, G-4): success, unless `--strict`.
+    // Warnings only (a destination no registry knows, V-18): success, unless `--strict`.
     let warned =
         std::env::temp_dir().join(format!("portcullis-warned-{}.yaml", std::process::id()));
-    std::fs::write(&warned, "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: g}\nspec:\n  selector: {istio: ingressgateway}\n  servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ['*'], bind: 10.0.0.1}]\n").unwrap();
+    std::fs::write(&warned, "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: g}\nspec:\n  selector: {istio: ingressgateway}\n  servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ['*']}]\n---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\nspec:\n  hosts: ['*']\n  gateways: [g]\n  http: [{route: [{destination: {host: unknown.example.org}}]}]\n").unwrap();
     let path = warned.display().to_string();
     assert_eq!(run(&["render", "-f", &path]), ExitCode::SUCCESS);
     assert_eq!(run(&["render", "-f", &path, "--strict"]), ExitCode::FAILURE);
