@@ -23,6 +23,7 @@ fn forward(cluster: String) -> Action {
             cluster,
             weight: 100,
             headers: Default::default(),
+            authority: None,
         }],
         rewrite: None,
     })

@@ -94,6 +94,7 @@ fn gateway(pattern: &str, on_header: bool) -> Gateway {
                             cluster: "c".into(),
                             weight: 100,
                             headers: Default::default(),
+                            authority: None,
                         }],
                         rewrite: None,
                     }),

@@ -125,8 +125,8 @@ pub enum Outcome<'g> {
     DirectResponse {
         /// Status code.
         status: u16,
-        /// Body.
-        body: &'g str,
+        /// Body (any bytes: `directResponse.body.bytes` need not be UTF-8).
+        body: &'g [u8],
         /// Response header operations of the route.
         response_headers: Option<&'g HeaderOperations>,
     },

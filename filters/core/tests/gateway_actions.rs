@@ -155,8 +155,8 @@ fn v21_authority_rewrite() {
     let p = plan(&gw, &get("h", "/x"));
     assert_eq!(p.authority, Some("upstream.internal"));
     assert_eq!(p.path, None);
-    // V-22: `:authority`/`host` in a `set` is an authority rewrite; `rewrite.authority` wins,
-    // a destination's overrides the route's.
+    // V-22: `:authority`/`host` in a `set` is an authority rewrite; the route's
+    // (`rewrite.authority`, then its header form) wins over a destination's.
     let action = |rewrite: Value| {
         json!({"route": {"rewrite": rewrite, "destinations": [
             {"cluster": "c", "weight": 1, "headers": {"request": {"set": {"host": "dest.internal"}}}}
@@ -172,6 +172,8 @@ fn v21_authority_rewrite() {
     let gw = routes(vec![headed(json!({"authority": "rw.internal"}))]);
     assert_eq!(plan(&gw, &get("h", "/")).authority, Some("rw.internal"));
     let gw = routes(vec![headed(json!({}))]);
+    assert_eq!(plan(&gw, &get("h", "/")).authority, Some("route.internal"));
+    let gw = routes(vec![route("r", json!({}), action(json!({})))]);
     assert_eq!(plan(&gw, &get("h", "/")).authority, Some("dest.internal"));
     let r = with(
         route("r", json!({}), fwd("c")),
@@ -182,6 +184,43 @@ fn v21_authority_rewrite() {
         plan(&routes(vec![r]), &get("h", "/")).authority,
         Some("route.internal")
     );
+}
+
+/// V-22: each of several destinations carries its own authority (`Destination.authority`,
+/// Envoy's per-cluster host rewrite), used when the route rewrites none and the request is
+/// sent to that destination; a destination without one keeps the request's.
+#[test]
+fn v22_per_destination_authority() {
+    let dests = json!({"route": {"destinations": [
+        {"cluster": "a", "weight": 1, "authority": "a.internal"},
+        {"cluster": "b", "weight": 1}
+    ]}});
+    let gw = routes(vec![route("r", json!({}), dests.clone())]);
+    let mut rng = SplitMix64(7);
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..64 {
+        let req = get("h", "/");
+        if let Outcome::Forward(p) = gw.decide(&req.view(), &mut rng).outcome {
+            seen.insert((p.cluster.to_string(), p.authority.map(str::to_string)));
+        }
+    }
+    assert_eq!(
+        seen.into_iter().collect::<Vec<_>>(),
+        [
+            ("a".to_string(), Some("a.internal".to_string())),
+            ("b".to_string(), None)
+        ]
+    );
+    let mut rewritten = dests;
+    rewritten["route"]["rewrite"] = json!({"authority": "rw.internal"});
+    let gw = routes(vec![route("r", json!({}), rewritten)]);
+    let mut rng = SplitMix64(7);
+    for _ in 0..16 {
+        let req = get("h", "/");
+        if let Outcome::Forward(p) = gw.decide(&req.view(), &mut rng).outcome {
+            assert_eq!(p.authority, Some("rw.internal"), "the route's rewrite wins");
+        }
+    }
 }
 
 /// One route on `port`: `matcher`, then `redirect`.
@@ -349,10 +388,30 @@ fn v20_direct_response() {
             body,
             response_headers,
         } => {
-            assert_eq!((status, body), (503, "down"));
+            assert_eq!((status, body), (503, &b"down"[..]));
             assert_eq!(response_headers.unwrap().set["content-type"], "text/plain");
         }
         other => panic!("{other:?}"),
+    }
+    // A body that is not UTF-8 arrives as base64 and is answered byte for byte.
+    let binary = json!({"directResponse": {"status": 200, "bodyBase64": "AP8Kw6k="}});
+    let gw = routes(vec![route("r", json!({}), binary)]);
+    match decide(&gw, &get("h", "/")).outcome {
+        Outcome::DirectResponse { body, .. } => assert_eq!(body, [0x00, 0xff, 0x0a, 0xc3, 0xa9]),
+        other => panic!("{other:?}"),
+    }
+    for bad in [
+        json!({"status": 200, "body": "x", "bodyBase64": "AA=="}),
+        json!({"status": 200, "bodyBase64": "not base64!"}),
+    ] {
+        let config = config(vec![listener(
+            80,
+            vec![server("s", &["*"])],
+            vec![vhost("v", &["*"], vec![route("r", json!({}), json!({"directResponse": bad}))])],
+        )]);
+        let wire = portcullis_core::wire::WireConfig::from_json(config.to_string().as_bytes()).unwrap();
+        let err = portcullis_core::Gateway::compile(&wire).unwrap_err().to_string();
+        assert!(err.contains("bodyBase64"), "{err}");
     }
 }
 

@@ -5,7 +5,12 @@ use crate::abi;
 /// Sends a local response. Only call it before response headers went downstream: the host
 /// refuses later calls (the refusal is ignored; the response already under way goes on).
 pub fn send(status: u16, headers: &[(&str, &str)], body: &str) {
-    let body = (!body.is_empty()).then_some(body.as_bytes());
+    send_bytes(status, headers, body.as_bytes());
+}
+
+/// Sends a local response whose body is any bytes (a `directResponse` body need not be text).
+pub fn send_bytes(status: u16, headers: &[(&str, &str)], body: &[u8]) {
+    let body = (!body.is_empty()).then_some(body);
     let _ = abi::send_local_response(u32::from(status), headers, body);
 }
 

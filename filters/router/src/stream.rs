@@ -153,7 +153,7 @@ impl HttpContext for RouterStream {
                 metrics.answered.inc();
                 let mut headers = Vec::new();
                 local_response_headers(&mut headers, response_headers);
-                respond::send(status, &headers, body);
+                respond::send_bytes(status, &headers, body);
                 Action::Pause
             }
             Outcome::Abort {

@@ -40,6 +40,11 @@ pub enum Base64Error {
     InvalidPadding,
 }
 
+/// Encodes standard base64 with padding (the wire config's `bodyBase64`).
+pub(crate) fn encode(bytes: &[u8]) -> String {
+    STANDARD.encode(bytes)
+}
+
 /// Decodes standard base64, ignoring ASCII whitespace.
 pub(crate) fn decode(input: &str) -> Result<Vec<u8>, Base64Error> {
     let mut compact = String::with_capacity(input.len());

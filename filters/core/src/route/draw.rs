@@ -60,6 +60,7 @@ mod tests {
             cluster: String::new(),
             weight,
             headers: Default::default(),
+            authority: None,
         }
     }
 

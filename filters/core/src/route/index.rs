@@ -247,6 +247,7 @@ mod tests {
                             cluster: "c".into(),
                             weight: 100,
                             headers: Default::default(),
+                            authority: None,
                         }],
                         rewrite: None,
                     }),

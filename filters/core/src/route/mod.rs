@@ -23,7 +23,7 @@ pub use rewrite::PathRewrite;
 
 use crate::error::ConfigError;
 use crate::wire::{
-    Action, Destination, DirectResponse, Fault, Forward, HeaderOperations, HeaderOperationsPair,
+    Action, Destination, Fault, Forward, HeaderOperations, HeaderOperationsPair,
     Mirror, Redirect, Retries, Route,
 };
 use crate::{Entropy, ForwardHandle, ForwardPlan, Outcome, RequestView};
@@ -47,7 +47,14 @@ pub struct CompiledRoute {
 enum CompiledAction {
     Forward(Box<CompiledForward>),
     Redirect(Redirect),
-    DirectResponse(DirectResponse),
+    DirectResponse(CompiledDirect),
+}
+
+/// A direct response with its body decoded (V-20).
+#[derive(Clone, Debug)]
+struct CompiledDirect {
+    status: u16,
+    body: Vec<u8>,
 }
 
 /// A forward (V-18, V-21 … V-24) with everything that applies only to forwarded requests.
@@ -150,7 +157,10 @@ impl CompiledRoute {
                 at,
             )?)),
             Action::Redirect(r) => CompiledAction::Redirect(r.clone()),
-            Action::DirectResponse(d) => CompiledAction::DirectResponse(d.clone()),
+            Action::DirectResponse(d) => CompiledAction::DirectResponse(CompiledDirect {
+                status: d.status,
+                body: validate::direct_body(d, at)?,
+            }),
         };
         Ok(CompiledRoute {
             name: route.name.clone(),
@@ -312,13 +322,7 @@ impl CompiledRoute {
             },
             cluster: &dest.cluster,
             path,
-            // `rewrite.authority` wins over the header form; a destination's header form
-            // overrides the route's, as Envoy's weighted-cluster host rewrite does (V-21, V-22).
-            authority: forward
-                .authority
-                .as_deref()
-                .or_else(|| authority_set_by(&dest.headers.request))
-                .or_else(|| authority_set_by(&self.headers.request)),
+            authority: chosen_authority(forward, dest, &self.headers.request),
             request_headers: both(&self.headers.request, &dest.headers.request),
             response_headers: both(&self.headers.response, &dest.headers.response),
             delay_ms,
@@ -354,6 +358,24 @@ fn compile_forward(
         timeout_ms: route.timeout_ms,
         retries: route.retries.clone(),
     })
+}
+
+/// The `:authority` a forwarded request carries (V-21, V-22), as Istio renders it for Envoy:
+/// the route's rewrite (`rewrite.authority`, else the header form) wins; the chosen
+/// destination's own authority applies only when the route has none. Istio keeps that order
+/// for one destination and for several alike, because Envoy applies a route-level host rewrite
+/// after a weighted cluster's.
+fn chosen_authority<'g>(
+    forward: &'g CompiledForward,
+    dest: &'g Destination,
+    route_request_ops: &'g HeaderOperations,
+) -> Option<&'g str> {
+    forward
+        .authority
+        .as_deref()
+        .or_else(|| authority_set_by(route_request_ops))
+        .or(dest.authority.as_deref())
+        .or_else(|| authority_set_by(&dest.headers.request))
 }
 
 /// `:authority` or `host` in a `set`/`add` operation, which Istio turns into an authority

@@ -4,7 +4,9 @@
 use crate::contract::is_reserved_header;
 use crate::error::ConfigError;
 use crate::strmatch::RegexError;
-use crate::wire::{Action, Forward, HeaderOperations, HeaderOperationsPair, Route, StringMatch};
+use crate::wire::{
+    Action, DirectResponse, Forward, HeaderOperations, HeaderOperationsPair, Route, StringMatch,
+};
 
 use super::rewrite::PathRewrite;
 
@@ -101,6 +103,25 @@ pub(super) fn action(route: &Route, at: &str) -> Result<Option<PathRewrite>, Con
             "must be 200-599",
         )),
         Action::Redirect(_) | Action::DirectResponse(_) => Ok(None),
+    }
+}
+
+/// The body of a direct response: `body` as text, or `bodyBase64` decoded (V-20).
+pub(super) fn direct_body(d: &DirectResponse, at: &str) -> Result<Vec<u8>, ConfigError> {
+    const FIELD: &str = "action.directResponse.bodyBase64";
+    match &d.body_base64 {
+        None => Ok(d.body.as_bytes().to_vec()),
+        Some(_) if !d.body.is_empty() => Err(invalid(
+            at,
+            FIELD,
+            "body and bodyBase64 are mutually exclusive",
+        )),
+        Some(encoded) => {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD
+                .decode(encoded)
+                .map_err(|e| invalid(at, FIELD, &format!("invalid base64: {e}")))
+        }
     }
 }
 

@@ -149,6 +149,11 @@ pub struct Destination {
     /// Per-destination header operations, applied after the route's (V-22).
     #[serde(default, skip_serializing_if = "HeaderOperationsPair::is_empty")]
     pub headers: HeaderOperationsPair,
+    /// The `:authority` of requests sent to this destination (its `headers.request.set` of
+    /// `:authority` or `host`, V-22). Among several destinations it wins over the route's
+    /// rewrite; a sole destination's applies only when the route has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authority: Option<String>,
 }
 
 /// `HTTPRewrite` (V-21).
@@ -231,9 +236,13 @@ pub enum DerivePort {
 pub struct DirectResponse {
     /// Status code, 200–599.
     pub status: u16,
-    /// Response body.
+    /// Response body, when it is text.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub body: String,
+    /// Response body as standard base64 (with padding), when it is not UTF-8
+    /// (`directResponse.body.bytes`); at most one of `body` and `bodyBase64` is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_base64: Option<String>,
 }
 
 /// Request and response header operations (V-22).

@@ -51,6 +51,13 @@ async fn gateway() -> (LocalGateway, u16) {
                                            "rewrite": { "uri": "/rewritten", "authority": "rewritten.example.com" } } })),
                     route("direct", json!({ "uri": { "prefix": "/direct" } }),
                         json!({ "directResponse": { "status": 200, "body": "hello" } })),
+                    route("binary", json!({ "uri": { "prefix": "/binary" } }),
+                        json!({ "directResponse": { "status": 200, "bodyBase64": "AP8Kw6kA" } })),
+                    route("authority", json!({ "uri": { "prefix": "/authority" } }),
+                        json!({ "route": { "destinations": [
+                            { "cluster": "a", "weight": 50, "authority": "a.internal" },
+                            { "cluster": "b", "weight": 50 }
+                        ] } })),
                     { "name": "headers", "match": { "uri": { "prefix": "/headers" } }, "action": to("a"),
                       "headers": {
                           "request": { "set": { "x-set": "1" }, "add": { "x-add": "2" }, "remove": ["x-remove"] },
@@ -160,6 +167,30 @@ async fn routing_features() {
     assert_eq!(
         (r.status, r.body.as_str(), r.upstream().as_str()),
         (200, "hello", "")
+    );
+
+    // A body that is not UTF-8 is answered byte for byte (V-20).
+    let out = tokio::process::Command::new("curl")
+        .args(["-sS", "--max-time", "10", "-H", &format!("host: {f}")])
+        .arg(format!("http://127.0.0.1:{port}/binary"))
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.stdout, [0x00, 0xff, 0x0a, 0xc3, 0xa9, 0x00]);
+
+    // A destination's own authority reaches only that destination (V-22).
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..40 {
+        let r = get(f, "/authority").send(port).await;
+        assert_eq!(r.status, 200, "{r:?}");
+        seen.insert((r.upstream(), r.upstream_header("host")));
+    }
+    assert_eq!(
+        seen.into_iter().collect::<Vec<_>>(),
+        [
+            ("a".to_string(), Some("a.internal".to_string())),
+            ("b".to_string(), Some(f.to_string()))
+        ]
     );
 
     // Header operations on the request (seen upstream) and on the response.

@@ -179,10 +179,11 @@ fn build_route(
         } => Action::Route(Forward {
             destinations: destinations
                 .iter()
-                .map(|(d, weight, headers)| Destination {
-                    cluster: cluster_of(ctx, vs, d, port),
-                    weight: *weight,
-                    headers: headers.clone(),
+                .map(|d| Destination {
+                    cluster: cluster_of(ctx, vs, &d.dest, port),
+                    weight: d.weight,
+                    headers: d.headers.clone(),
+                    authority: d.authority.clone(),
                 })
                 .collect(),
             rewrite: rewrite.clone(),

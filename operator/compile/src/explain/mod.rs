@@ -260,7 +260,7 @@ fn outcome(decision: &Decision<'_>) -> ExplainedOutcome {
             response_headers,
         } => ExplainedOutcome::DirectResponse {
             status: *status,
-            body: (*body).to_string(),
+            body: String::from_utf8_lossy(body).into_owned(),
             response_headers: response_headers.cloned(),
         },
         Outcome::Abort {

@@ -5,7 +5,7 @@ use portcullis_core::wire::{HeaderOperationsPair, RegexRewrite, Rewrite};
 use super::super::context::Reporter;
 use super::super::hosts::resolve_short_name;
 use super::super::matches::validate_regex;
-use super::DestRef;
+use super::{DestRef, WeightedDest};
 use super::fault::percentage;
 use super::headers::header_ops;
 use crate::istio::{self, HttpRoute};
@@ -15,7 +15,7 @@ pub(super) fn destinations(
     ns: &str,
     routes: &[istio::HttpRouteDestination],
     field: &str,
-) -> Option<Vec<(DestRef, u32, HeaderOperationsPair)>> {
+) -> Option<Vec<WeightedDest>> {
     if routes.is_empty() {
         r.error(
             field,
@@ -43,16 +43,16 @@ pub(super) fn destinations(
         if weight == 0 {
             continue;
         }
+        // V-22: `:authority`/`host` set on a destination rewrites the authority of the
+        // requests sent to it (Envoy's per-cluster host rewrite).
         let (headers, authority) =
-            header_ops(r, d.headers.as_ref(), &format!("{f}.headers"), false);
-        if authority.is_some() {
-            r.warning(
-                &format!("{f}.headers"),
-                "a per-destination authority rewrite is not supported; ignored",
-                Some("V-22"),
-            );
-        }
-        out.push((dest, weight, headers));
+            header_ops(r, d.headers.as_ref(), &format!("{f}.headers"), true);
+        out.push(WeightedDest {
+            dest,
+            weight,
+            headers,
+            authority,
+        });
     }
     if out.is_empty() {
         r.error(

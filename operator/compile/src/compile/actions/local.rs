@@ -84,8 +84,9 @@ pub(super) fn direct_action(
         );
         return None;
     }
-    let body = match &d.body {
-        None => String::new(),
+    // V-20: a text body travels as text; bytes that are not UTF-8 travel as base64.
+    let body: Vec<u8> = match &d.body {
+        None => Vec::new(),
         Some(istio::HttpBody {
             string: Some(_),
             bytes: Some(_),
@@ -99,26 +100,19 @@ pub(super) fn direct_action(
         }
         Some(istio::HttpBody {
             string: Some(s), ..
-        }) => s.clone(),
-        Some(istio::HttpBody { bytes: Some(b), .. }) => {
-            let decoded = match crate::base64::decode(b).map(String::from_utf8) {
-                Ok(Ok(s)) => Ok(s),
-                Ok(Err(_)) => Err("binary bodies are not supported (must be UTF-8)".to_string()),
-                Err(e) => Err(e.to_string()),
-            };
-            match decoded {
-                Ok(s) => s,
-                Err(e) => {
-                    r.error(
-                        &format!("{field}.body.bytes"),
-                        format!("{e}; rule dropped"),
-                        Some("V-20"),
-                    );
-                    return None;
-                }
+        }) => s.clone().into_bytes(),
+        Some(istio::HttpBody { bytes: Some(b), .. }) => match crate::base64::decode(b) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                r.error(
+                    &format!("{field}.body.bytes"),
+                    format!("{e}; rule dropped"),
+                    Some("V-20"),
+                );
+                return None;
             }
-        }
-        Some(_) => String::new(),
+        },
+        Some(_) => Vec::new(),
     };
     if body.len() > MAX_BODY {
         r.error(
@@ -128,8 +122,13 @@ pub(super) fn direct_action(
         );
         return None;
     }
+    let (body, body_base64) = match String::from_utf8(body) {
+        Ok(text) => (text, None),
+        Err(e) => (String::new(), Some(crate::base64::encode(e.as_bytes()))),
+    };
     Some(DirectResponse {
         status: d.status as u16,
         body,
+        body_base64,
     })
 }

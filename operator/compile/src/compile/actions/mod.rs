@@ -33,11 +33,21 @@ pub(super) struct DestRef {
     pub field: String,
 }
 
+/// One weighted destination of a forwarding rule, with its own header operations (V-18, V-22).
+#[derive(Clone, Debug, PartialEq)]
+pub(super) struct WeightedDest {
+    pub dest: DestRef,
+    pub weight: u32,
+    pub headers: HeaderOperationsPair,
+    /// `:authority`/`host` set in the destination's request headers.
+    pub authority: Option<String>,
+}
+
 /// The action of a rule, destinations unresolved.
 #[derive(Clone, Debug, PartialEq)]
 pub(super) enum ActionTemplate {
     Route {
-        destinations: Vec<(DestRef, u32, HeaderOperationsPair)>,
+        destinations: Vec<WeightedDest>,
         rewrite: Option<Rewrite>,
     },
     Redirect(Redirect),

@@ -152,6 +152,13 @@ fn v20_direct_response() {
         panic!()
     };
     assert_eq!((d.status, d.body.as_str()), (418, "hello"));
+    assert_eq!(d.body_base64, None, "a UTF-8 body travels as text");
+    // Bytes that are not UTF-8 travel as base64, canonically encoded.
+    let out = one_rule("  - directResponse: {status: 200, body: {bytes: \"AP8K\\nw6k=\"}}\n");
+    let Action::DirectResponse(d) = &only_route(&out).action else {
+        panic!()
+    };
+    assert_eq!((d.body.as_str(), d.body_base64.as_deref()), ("", Some("AP8Kw6k=")));
     let out = one_rule("  - directResponse: {status: 99}\n");
     assert!(no_routes(&out));
 }
@@ -199,6 +206,17 @@ fn v21_v22_rewrite_and_headers() {
         f.rewrite.as_ref().unwrap().authority.as_deref(),
         Some("wins")
     );
+
+    // A destination's `host` is its own authority rewrite, not a forwarded header.
+    let out = one_rule(
+        "  - route:\n    - {destination: {host: a.org}, weight: 50, headers: {request: {set: {host: a.internal}}}}\n    - {destination: {host: b.org}, weight: 50}\n",
+    );
+    let Action::Route(f) = &only_route(&out).action else {
+        panic!()
+    };
+    let authorities: Vec<_> = f.destinations.iter().map(|d| d.authority.as_deref()).collect();
+    assert_eq!(authorities, [Some("a.internal"), None]);
+    assert!(f.destinations[0].headers.request.set.is_empty());
 
     let out = one_rule(
         "  - route: [{destination: {host: a.org}}]\n    rewrite: {uri: /a, uriRegexRewrite: {match: x, rewrite: 'z'}}\n",
