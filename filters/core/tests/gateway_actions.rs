@@ -407,10 +407,17 @@ fn v20_direct_response() {
         let config = config(vec![listener(
             80,
             vec![server("s", &["*"])],
-            vec![vhost("v", &["*"], vec![route("r", json!({}), json!({"directResponse": bad}))])],
+            vec![vhost(
+                "v",
+                &["*"],
+                vec![route("r", json!({}), json!({"directResponse": bad}))],
+            )],
         )]);
-        let wire = portcullis_core::wire::WireConfig::from_json(config.to_string().as_bytes()).unwrap();
-        let err = portcullis_core::Gateway::compile(&wire).unwrap_err().to_string();
+        let wire =
+            portcullis_core::wire::WireConfig::from_json(config.to_string().as_bytes()).unwrap();
+        let err = portcullis_core::Gateway::compile(&wire)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("bodyBase64"), "{err}");
     }
 }

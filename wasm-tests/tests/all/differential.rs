@@ -515,7 +515,9 @@ fn native(gateway: &Gateway, config: &Value, r: &Request) -> Vec<String> {
         Outcome::Redirect {
             status, location, ..
         } => format!("local {status} location={location}"),
-        Outcome::DirectResponse { status, body, .. } => format!("local {status} body={body}"),
+        Outcome::DirectResponse { status, body, .. } => {
+            format!("local {status} body={}", String::from_utf8_lossy(body))
+        }
         other => format!("unexpected {other:?}"),
     };
     vec![local]

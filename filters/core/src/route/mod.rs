@@ -23,8 +23,8 @@ pub use rewrite::PathRewrite;
 
 use crate::error::ConfigError;
 use crate::wire::{
-    Action, Destination, Fault, Forward, HeaderOperations, HeaderOperationsPair,
-    Mirror, Redirect, Retries, Route,
+    Action, Destination, Fault, Forward, HeaderOperations, HeaderOperationsPair, Mirror, Redirect,
+    Retries, Route,
 };
 use crate::{Entropy, ForwardHandle, ForwardPlan, Outcome, RequestView};
 

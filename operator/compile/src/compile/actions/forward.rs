@@ -1,13 +1,13 @@
 //! Forwarding: weighted destinations (V-18), rewrite (V-21) and mirrors (V-24).
 
-use portcullis_core::wire::{HeaderOperationsPair, RegexRewrite, Rewrite};
+use portcullis_core::wire::{RegexRewrite, Rewrite};
 
 use super::super::context::Reporter;
 use super::super::hosts::resolve_short_name;
 use super::super::matches::validate_regex;
-use super::{DestRef, WeightedDest};
 use super::fault::percentage;
 use super::headers::header_ops;
+use super::{DestRef, WeightedDest};
 use crate::istio::{self, HttpRoute};
 
 pub(super) fn destinations(
@@ -45,8 +45,7 @@ pub(super) fn destinations(
         }
         // V-22: `:authority`/`host` set on a destination rewrites the authority of the
         // requests sent to it (Envoy's per-cluster host rewrite).
-        let (headers, authority) =
-            header_ops(r, d.headers.as_ref(), &format!("{f}.headers"), true);
+        let (headers, authority) = header_ops(r, d.headers.as_ref(), &format!("{f}.headers"), true);
         out.push(WeightedDest {
             dest,
             weight,

@@ -158,7 +158,10 @@ fn v20_direct_response() {
     let Action::DirectResponse(d) = &only_route(&out).action else {
         panic!()
     };
-    assert_eq!((d.body.as_str(), d.body_base64.as_deref()), ("", Some("AP8Kw6k=")));
+    assert_eq!(
+        (d.body.as_str(), d.body_base64.as_deref()),
+        ("", Some("AP8Kw6k="))
+    );
     let out = one_rule("  - directResponse: {status: 99}\n");
     assert!(no_routes(&out));
 }
@@ -214,7 +217,11 @@ fn v21_v22_rewrite_and_headers() {
     let Action::Route(f) = &only_route(&out).action else {
         panic!()
     };
-    let authorities: Vec<_> = f.destinations.iter().map(|d| d.authority.as_deref()).collect();
+    let authorities: Vec<_> = f
+        .destinations
+        .iter()
+        .map(|d| d.authority.as_deref())
+        .collect();
     assert_eq!(authorities, [Some("a.internal"), None]);
     assert!(f.destinations[0].headers.request.set.is_empty());
 
