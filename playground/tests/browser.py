@@ -14,6 +14,7 @@ import base64
 import json
 import os
 import socket
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -121,6 +122,7 @@ def main():
         stdout=driver_log, stderr=subprocess.STDOUT)
     driver = WebDriver(f"http://127.0.0.1:{port}")
     passed, failures = 0, 0
+    profile = tempfile.mkdtemp(prefix="playground-profile-")
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -131,57 +133,56 @@ def main():
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
-        with tempfile.TemporaryDirectory(prefix="playground-profile-") as profile:
-            driver.start(os.environ["CHROMIUM"], profile)
-            driver.go(url)
-            wait_for(driver, "return document.body.dataset.ready === 'true';", "the engine to load")
-            version = driver.script("return document.getElementById('version').textContent")
-            assert version and version != "…", f"no version shown: {version!r}"
+        driver.start(os.environ["CHROMIUM"], profile)
+        driver.go(url)
+        wait_for(driver, "return document.body.dataset.ready === 'true';", "the engine to load")
+        version = driver.script("return document.getElementById('version').textContent")
+        assert version and version != "…", f"no version shown: {version!r}"
 
-            routed = decision(driver, "dev.example.com", "forward")
-            assert "dev-upstream.demo.local" in routed, routed
-            print(f"ok: dev.example.com → {routed}")
-            passed += 1
-            route = driver.script(
-                "return document.getElementById('decision-text').textContent")
-            assert "route" in route and "dev" in route, route
-            driver.screenshot(screenshot)
-            print(f"ok: screenshot {screenshot}")
-            passed += 1
+        routed = decision(driver, "dev.example.com", "forward")
+        assert "dev-upstream.demo.local" in routed, routed
+        print(f"ok: dev.example.com → {routed}")
+        passed += 1
+        route = driver.script(
+            "return document.getElementById('decision-text').textContent")
+        assert "route" in route and "dev" in route, route
+        driver.screenshot(screenshot)
+        print(f"ok: screenshot {screenshot}")
+        passed += 1
 
-            refused = decision(driver, "other.example.com", "refused")
-            assert "404" in refused, refused
-            print(f"ok: other.example.com → {refused}")
-            passed += 1
+        refused = decision(driver, "other.example.com", "refused")
+        assert "404" in refused, refused
+        print(f"ok: other.example.com → {refused}")
+        passed += 1
 
-            # An edit to the YAML is followed: a header operation shows in the decision.
-            driver.script(
-                "const y = document.getElementById('yaml');"
-                "y.value = y.value.replace('  - name: dev\\n',"
-                " '  - name: dev\\n    headers: {request: {set: {x-from: playground}}}\\n');"
-                "y.dispatchEvent(new Event('input'));")
-            decision(driver, "dev.example.com", "forward")
-            wait_for(
-                driver,
-                "const d = document.getElementById('decision-details').textContent;"
-                "return d.includes('set x-from: playground') ? d : null;",
-                "the header operation in the decision")
-            print("ok: an edited route's header operation is shown")
-            passed += 1
+        # An edit to the YAML is followed: a header operation shows in the decision.
+        driver.script(
+            "const y = document.getElementById('yaml');"
+            "y.value = y.value.replace('  - name: dev\\n',"
+            " '  - name: dev\\n    headers: {request: {set: {x-from: playground}}}\\n');"
+            "y.dispatchEvent(new Event('input'));")
+        decision(driver, "dev.example.com", "forward")
+        wait_for(
+            driver,
+            "const d = document.getElementById('decision-details').textContent;"
+            "return d.includes('set x-from: playground') ? d : null;",
+            "the header operation in the decision")
+        print("ok: an edited route's header operation is shown")
+        passed += 1
 
-            # A YAML error is shown with its line, and the last decision gives way to it.
-            driver.script(
-                "const y = document.getElementById('yaml');"
-                "y.value = 'kind: Gateway\\nspec: [unclosed\\n';"
-                "y.dispatchEvent(new Event('input'));")
-            error = wait_for(
-                driver,
-                "const d = document.querySelector('#diagnostics li.error');"
-                "return d ? d.textContent : null;",
-                "a diagnostic for broken YAML")
-            assert "line" in error, error
-            print(f"ok: broken YAML → {error}")
-            passed += 1
+        # A YAML error is shown with its line, and the last decision gives way to it.
+        driver.script(
+            "const y = document.getElementById('yaml');"
+            "y.value = 'kind: Gateway\\nspec: [unclosed\\n';"
+            "y.dispatchEvent(new Event('input'));")
+        error = wait_for(
+            driver,
+            "const d = document.querySelector('#diagnostics li.error');"
+            "return d ? d.textContent : null;",
+            "a diagnostic for broken YAML")
+        assert "line" in error, error
+        print(f"ok: broken YAML → {error}")
+        passed += 1
     except Exception as error:
         failures = 1
         print(f"FAILED: {error}", file=sys.stderr)
@@ -193,6 +194,9 @@ def main():
         driver.quit()
         chromedriver.terminate()
         chromedriver.wait(timeout=10)
+        # Only now: Chromium writes into its profile until it has quit, so removing the
+        # directory earlier races with it ("Directory not empty").
+        shutil.rmtree(profile, ignore_errors=True)
         os.unlink(driver_log.name)
     print(f"browser: {passed} passed, {failures} failed")
     return failures
