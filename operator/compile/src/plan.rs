@@ -92,6 +92,10 @@ pub struct TlsChainPlan {
     pub require_client_certificate: bool,
     /// Protocol versions, cipher suites and further checks of client certificates (G-14).
     pub settings: TlsSettings,
+    /// A `TLS` server terminated at the gateway (G-15): after the handshake the chain proxies
+    /// the decrypted bytes to these clusters instead of running HTTP.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tcp: Option<TcpPlan>,
 }
 
 /// A terminated server's TLS parameters (G-14); the default leaves Envoy's defaults.

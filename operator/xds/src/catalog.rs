@@ -494,6 +494,7 @@ mod tests {
                     client_ca: None,
                     require_client_certificate: false,
                     settings: Default::default(),
+                    tcp: None,
                 }],
                 passthrough: vec![],
                 tcp: None,

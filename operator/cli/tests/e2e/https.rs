@@ -56,6 +56,7 @@ async fn https_terminates_by_sni_and_routes_by_host() {
                     client_ca: None,
                     require_client_certificate: false,
                     settings: Default::default(),
+                    tcp: None,
                 })
                 .collect(),
             passthrough: vec![],

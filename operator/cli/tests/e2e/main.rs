@@ -23,6 +23,7 @@ mod dns;
 mod egress;
 mod examples;
 mod file_certs;
+mod h2_upstream;
 mod host_parity;
 mod https;
 mod istio_docs;

@@ -220,6 +220,7 @@ async fn a_slow_mirror_still_receives_its_copy() {
                     client_ca: None,
                     require_client_certificate: false,
                     settings: Default::default(),
+                    tcp: None,
                 }],
                 passthrough: vec![],
                 tcp: None,

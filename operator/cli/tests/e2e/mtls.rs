@@ -118,6 +118,7 @@ async fn mutual_tls_requires_a_client_certificate_from_the_ca() {
                 client_ca: Some(PemSource::Inline(ca.pem())),
                 require_client_certificate: true,
                 settings: Default::default(),
+                tcp: None,
             }],
             passthrough: vec![],
             tcp: None,
@@ -231,6 +232,7 @@ async fn tls_settings_are_enforced_by_envoy() {
                     client_subject_alt_names: vec!["client.example.com".into()],
                     ..TlsSettings::default()
                 },
+                tcp: None,
             }],
             passthrough: vec![],
             tcp: None,

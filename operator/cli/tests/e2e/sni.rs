@@ -143,6 +143,7 @@ async fn g11_the_filter_routes_in_the_table_of_the_chain_envoy_chose() {
                     client_ca: mutual.then(|| PemSource::Inline(ca.clone())),
                     require_client_certificate: *mutual,
                     settings: Default::default(),
+                    tcp: None,
                 })
                 .collect(),
             passthrough: vec![],

@@ -106,3 +106,96 @@ spec:
     );
     finish(gw).await;
 }
+
+/// G-15 with TLS: a `TLS` server in SIMPLE mode terminates the connection and proxies the
+/// decrypted bytes by the tcp rule, while an HTTPS server on the same port (another SNI) runs
+/// HTTP routing; an SNI neither server names gets no handshake.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terminated_tls_connections_follow_the_tcp_rule() {
+    use crate::support::http::curl_https;
+    use rcgen::ExtendedKeyUsagePurpose;
+
+    let (port, web, db) = (free_port(), free_port(), free_port());
+    let ca = pki::ca("Portcullis tcp-tls CA");
+    let (cert, key) = pki::leaf(
+        &ca,
+        "gateway",
+        &["web.example.com", "db.example.com"],
+        ExtendedKeyUsagePurpose::ServerAuth,
+    );
+    let quoted = |pem: &str| serde_json::to_string(pem).unwrap();
+    let yaml = format!(
+        "
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {{name: gw, namespace: default}}
+spec:
+  selector: {{istio: ingressgateway}}
+  servers:
+  - port: {{number: {port}, name: https, protocol: HTTPS}}
+    hosts: [web.example.com]
+    tls: {{mode: SIMPLE, credentialName: gateway-cert}}
+  - port: {{number: {port}, name: tls, protocol: TLS}}
+    hosts: [db.example.com]
+    tls: {{mode: SIMPLE, credentialName: gateway-cert}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: v, namespace: default}}
+spec:
+  hosts: [web.example.com, db.example.com]
+  gateways: [gw]
+  http:
+  - route: [{{destination: {{host: web.demo.local, port: {{number: 80}}}}}}]
+  tcp:
+  - route: [{{destination: {{host: db.demo.local, port: {{number: 5432}}}}}}]
+---
+apiVersion: v1
+kind: Secret
+metadata: {{name: gateway-cert, namespace: istio-system}}
+type: kubernetes.io/tls
+stringData:
+  tls.crt: {}
+  tls.key: {}
+---{}---{}",
+        quoted(&cert),
+        quoted(&key),
+        service_entry("web", 80, web),
+        service_entry("db", 5432, db),
+    );
+    let loaded = load_str(&yaml, None);
+    assert!(!has_errors(&loaded.diagnostics), "{:#?}", loaded.diagnostics);
+    let out = compile(
+        &loaded.resources,
+        &GatewayIdentity {
+            namespace: "istio-system".into(),
+            ..GatewayIdentity::default()
+        },
+        &CompileOptions::default(),
+    );
+    assert!(!has_errors(&out.diagnostics), "{:#?}", out.diagnostics);
+    let gw = start(out.wire, out.envoy).await;
+    let ca_file = gw.state_dir().join("tcp-tls-ca.pem");
+    std::fs::write(&ca_file, ca.pem()).unwrap();
+
+    // The TLS server: the echo upstream answers the decrypted HTTP request itself; no
+    // connection manager saw it (no x-request-id, no x-forwarded-proto).
+    let (status, body) = curl_https("db.example.com", port, "/raw", &ca_file).await;
+    assert_eq!(status, 200, "{body}");
+    let echo: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(echo["upstream"], "outbound|5432||db.demo.local", "{echo}");
+    assert!(echo["headers"]["x-request-id"].is_null(), "{echo}");
+    assert!(echo["headers"]["x-forwarded-proto"].is_null(), "{echo}");
+
+    // The HTTPS server on the same port routes HTTP as usual.
+    let (status, body) = curl_https("web.example.com", port, "/", &ca_file).await;
+    assert_eq!(status, 200, "{body}");
+    let echo: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(echo["upstream"], "outbound|80||web.demo.local", "{echo}");
+    assert_eq!(echo["headers"]["x-forwarded-proto"], "https", "{echo}");
+
+    // An SNI no server names: no chain, no handshake.
+    let (status, _) = curl_https("other.example.com", port, "/", &ca_file).await;
+    assert_eq!(status, 0);
+    finish(gw).await;
+}

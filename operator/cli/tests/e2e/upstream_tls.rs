@@ -110,6 +110,7 @@ async fn upstream_certificates_are_verified() {
         client_ca: require_client_certificate.then(|| PemSource::Inline(ca.pem())),
         require_client_certificate,
         settings: Default::default(),
+        tcp: None,
     };
     let tls_listener = |name: &str, port: u16, mutual: bool| ListenerPlan {
         name: name.into(),

@@ -5,9 +5,10 @@
 
 use super::context::{ClusterRef, Ctx};
 use crate::diagnostics::Diagnostic;
-use crate::istio::{ServiceEntry, Subset};
+use crate::istio::{ConnectionPool, DestinationRule, ServiceEntry, Subset};
 use crate::plan::{ClusterPlan, Discovery, Endpoint, UpstreamTlsPlan};
 
+mod policy;
 mod upstream_tls;
 
 /// Every cluster named by a route, mirror, passthrough or the audit sink, sorted by name.
@@ -78,12 +79,16 @@ fn resolve(ctx: &mut Ctx<'_>, name: &str, r: &ClusterRef) -> Result<ClusterPlan,
         }
     };
     let se = ctx.service_entry(&r.fqdn);
+    let upgrade = dr.and_then(|dr| h2_upgrade(ctx, dr, subset, r.port));
     let tls = match dr {
         Some(dr) => upstream_tls::plan(ctx, dr, subset, se, r).map_err(|_| Unresolved::Reported)?,
         None => None,
     };
     if let Some(se) = se {
-        return Ok(from_service_entry(ctx, se, subset, r, name, tls)?);
+        let mut plan = from_service_entry(ctx, se, subset, r, name, tls)?;
+        // An HTTP2 or GRPC port always speaks HTTP/2; `UPGRADE` adds HTTP/1.1 ports.
+        plan.http2 |= upgrade == Some(true);
+        return Ok(plan);
     }
     if r.fqdn.ends_with(".svc.cluster.local") {
         if subset.is_some_and(|s| !s.labels.is_empty()) {
@@ -100,7 +105,7 @@ fn resolve(ctx: &mut Ctx<'_>, name: &str, r: &ClusterRef) -> Result<ClusterPlan,
                 address: r.fqdn.clone(),
                 port: r.port,
             }]),
-            http2: false,
+            http2: upgrade == Some(true),
             tls,
         });
     }
@@ -191,4 +196,41 @@ fn from_service_entry(
         http2,
         tls,
     })
+}
+
+/// `connectionPool.http.h2UpgradePolicy` in force for the cluster (Istio's merge order):
+/// `Some(true)` for `UPGRADE`, `Some(false)` for `DO_NOT_UPGRADE`, `None` for `DEFAULT` (the
+/// mesh default, which does not upgrade) or nothing set. An unknown value is invalid.
+fn h2_upgrade(
+    ctx: &mut Ctx<'_>,
+    dr: &DestinationRule,
+    subset: Option<&Subset>,
+    port: u16,
+) -> Option<bool> {
+    let pool = |p: &Option<ConnectionPool>| {
+        p.as_ref()
+            .and_then(|c| c.http.as_ref())
+            .and_then(|h| h.h2_upgrade_policy.as_ref())
+    };
+    let (policy, field) = policy::in_force(
+        dr,
+        subset,
+        port,
+        "connectionPool.http.h2UpgradePolicy",
+        |p| pool(&p.connection_pool),
+        |s| pool(&s.connection_pool),
+    )?;
+    match policy.as_str() {
+        "UPGRADE" => Some(true),
+        "DO_NOT_UPGRADE" => Some(false),
+        "DEFAULT" => None,
+        other => {
+            ctx.reporter(dr).warning(
+                &field,
+                format!("unknown h2UpgradePolicy {other:?} (DEFAULT, DO_NOT_UPGRADE or UPGRADE); ignored"),
+                Some("E-1"),
+            );
+            None
+        }
+    }
 }

@@ -14,20 +14,26 @@ pub(super) enum ServerMode {
     Terminated,
     /// TLS passed through, routed by SNI (`VirtualService.tls`).
     Passthrough,
+    /// TLS terminated at the gateway (protocol `TLS`, SIMPLE, MUTUAL, OPTIONAL_MUTUAL), the
+    /// decrypted bytes routed by `VirtualService.tcp` (G-15).
+    TerminatedTcp,
     /// Opaque TCP (TCP, MONGO, REDIS, MYSQL), routed by `VirtualService.tcp` (G-15).
     Tcp,
 }
 
 impl ServerMode {
     fn is_tls(self) -> bool {
-        matches!(self, ServerMode::Terminated | ServerMode::Passthrough)
+        matches!(
+            self,
+            ServerMode::Terminated | ServerMode::Passthrough | ServerMode::TerminatedTcp
+        )
     }
 
     /// Servers of one family may share a port (G-2); of two families, they conflict.
     fn family(self) -> &'static str {
         match self {
             ServerMode::PlainHttp => "plain-text HTTP",
-            ServerMode::Terminated | ServerMode::Passthrough => "TLS",
+            ServerMode::Terminated | ServerMode::Passthrough | ServerMode::TerminatedTcp => "TLS",
             ServerMode::Tcp => "TCP",
         }
     }
@@ -160,6 +166,15 @@ fn accept_server<'r>(
             "SIMPLE" | "MUTUAL" | "OPTIONAL_MUTUAL" if protocol == "HTTPS" => {
                 ServerMode::Terminated
             }
+            "SIMPLE" | "MUTUAL" | "OPTIONAL_MUTUAL" if egress => {
+                r.dropped(
+                    &format!("{field}.tls.mode"),
+                    "a TLS server terminated at an egress gateway routes by tcp, which the egress audit does not see; server dropped",
+                    Some("G-15"),
+                );
+                return None;
+            }
+            "SIMPLE" | "MUTUAL" | "OPTIONAL_MUTUAL" => ServerMode::TerminatedTcp,
             other => {
                 r.dropped(
                     &format!("{field}.tls.mode"),
@@ -246,7 +261,7 @@ fn accept_server<'r>(
     }
     let https_redirect =
         mode == ServerMode::PlainHttp && server.tls.as_ref().is_some_and(|t| t.https_redirect);
-    let chain = if mode == ServerMode::Terminated {
+    let chain = if matches!(mode, ServerMode::Terminated | ServerMode::TerminatedTcp) {
         Some(super::tls::chain_for(ctx, gateway, server, &field, &hosts)?)
     } else {
         None

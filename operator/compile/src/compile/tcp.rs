@@ -1,11 +1,11 @@
-//! TCP servers (G-15): the first `VirtualService.tcp` rule that applies to a port takes its
-//! connections, split over the rule's weighted destinations.
+//! TCP servers and terminated TLS servers (G-15): the first `VirtualService.tcp` rule that
+//! applies takes their connections, split over the rule's weighted destinations.
 
 use super::actions::dest_ref;
 use super::bind::gateway_ref;
 use super::context::Ctx;
 use super::hosts::{intersect, resolve_short_name};
-use super::servers::{PortGroup, ServerMode};
+use super::servers::{MergedServer, PortGroup, ServerMode};
 use crate::istio::{L4MatchAttributes, VirtualService};
 use crate::plan::{TcpPlan, WeightedClusterPlan};
 
@@ -14,36 +14,8 @@ use crate::plan::{TcpPlan, WeightedClusterPlan};
 /// whose match blocks applies. `None` when no rule applies (nothing listens, as in Istio).
 pub(super) fn build(ctx: &mut Ctx<'_>, group: &PortGroup<'_>) -> Option<TcpPlan> {
     for server in group.servers.iter().filter(|s| s.mode == ServerMode::Tcp) {
-        for vs in ctx.virtual_services_for(&server.gateway_ref) {
-            let ns = vs.namespace().to_string();
-            let meets = vs.spec.hosts.iter().any(|h| {
-                let h = resolve_short_name(h, &ns);
-                server.hosts_for(&ns).any(|a| intersect(a, &h).is_some())
-            });
-            if !meets {
-                continue;
-            }
-            for (i, rule) in vs.spec.tcp.iter().enumerate() {
-                let field = format!("spec.tcp[{i}]");
-                let applies = rule.matches.is_empty()
-                    || rule.matches.iter().enumerate().any(|(j, m)| {
-                        applies(
-                            ctx,
-                            vs,
-                            m,
-                            &server.gateway_ref,
-                            group.port,
-                            &format!("{field}.match[{j}]"),
-                        )
-                    });
-                if !applies {
-                    continue;
-                }
-                if let Some(clusters) = weighted(ctx, vs, &rule.route, &field, group.port, "tcp") {
-                    ctx.used_virtual_services.insert(vs.reference());
-                    return Some(TcpPlan { clusters });
-                }
-            }
+        if let Some(plan) = route_of(ctx, server, group.port) {
+            return Some(plan);
         }
     }
     let first = &group.servers[0];
@@ -58,9 +30,65 @@ pub(super) fn build(ctx: &mut Ctx<'_>, group: &PortGroup<'_>) -> Option<TcpPlan>
     None
 }
 
-/// A block applies when its `port` (if any) is the server port and its `gateways` (if any)
-/// name this Gateway. As Istio does at a gateway, `destinationSubnets`, `sourceLabels` and
-/// `sourceNamespace` are not evaluated; a warning says they are ignored.
+/// Where the decrypted connections of a terminated `TLS` server go (G-15): its first applying
+/// tcp rule, as for a TCP server. `None` (with a warning) drops the server's filter chain, so
+/// its SNI matches no chain and the connection is refused, as Istio builds no chain for it.
+pub(super) fn terminated(
+    ctx: &mut Ctx<'_>,
+    server: &MergedServer<'_>,
+    port: u16,
+) -> Option<TcpPlan> {
+    let plan = route_of(ctx, server, port);
+    if plan.is_none() {
+        ctx.reporter(server.gateway).warning(
+            &server.field,
+            format!(
+                "no VirtualService tcp rule applies to TLS server {} on port {port}; its connections are refused",
+                server.name
+            ),
+            Some("G-15"),
+        );
+    }
+    plan
+}
+
+/// The first tcp rule, over the VirtualServices bound to `server` in V-8 order, whose
+/// VirtualService hosts meet the server's hosts and one of whose match blocks applies.
+fn route_of(ctx: &mut Ctx<'_>, server: &MergedServer<'_>, port: u16) -> Option<TcpPlan> {
+    for vs in ctx.virtual_services_for(&server.gateway_ref) {
+        let ns = vs.namespace().to_string();
+        let meets = vs.spec.hosts.iter().any(|h| {
+            let h = resolve_short_name(h, &ns);
+            server.hosts_for(&ns).any(|a| intersect(a, &h).is_some())
+        });
+        if !meets {
+            continue;
+        }
+        for (i, rule) in vs.spec.tcp.iter().enumerate() {
+            let field = format!("spec.tcp[{i}]");
+            let applies = rule.matches.is_empty()
+                || rule.matches.iter().enumerate().any(|(j, m)| {
+                    applies(
+                        ctx,
+                        vs,
+                        m,
+                        &server.gateway_ref,
+                        port,
+                        &format!("{field}.match[{j}]"),
+                    )
+                });
+            if !applies {
+                continue;
+            }
+            if let Some(clusters) = weighted(ctx, vs, &rule.route, &field, port, "tcp") {
+                ctx.used_virtual_services.insert(vs.reference());
+                return Some(TcpPlan { clusters });
+            }
+        }
+    }
+    None
+}
+
 fn applies(
     ctx: &mut Ctx<'_>,
     vs: &VirtualService,

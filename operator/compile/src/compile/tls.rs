@@ -45,6 +45,8 @@ pub(super) fn chain_for(
         client_ca: if mutual { credentials.client_ca } else { None },
         require_client_certificate: mode == "MUTUAL",
         settings,
+        // Set when the port's listener is planned (`plan_listener`).
+        tcp: None,
     })
 }
 
@@ -319,12 +321,24 @@ pub(super) fn plan_listener(
     } else {
         None
     };
-    let tls_chains = group
-        .servers
-        .iter()
-        .filter_map(|s| s.chain.clone())
-        .collect();
+    let mut tls_chains = Vec::new();
+    for s in &group.servers {
+        let Some(mut chain) = s.chain.clone() else {
+            continue;
+        };
+        if s.mode == ServerMode::TerminatedTcp {
+            match super::tcp::terminated(ctx, s, group.port) {
+                Some(tcp) => chain.tcp = Some(tcp),
+                None => continue,
+            }
+        }
+        tls_chains.push(chain);
+    }
     let passthrough = super::passthrough::build(ctx, group);
+    if group.tls && tls_chains.is_empty() && passthrough.is_empty() {
+        // No chain for any SNI: a listener without chains would fall back to plain text.
+        return None;
+    }
     let terminated = group
         .servers
         .iter()

@@ -27,13 +27,17 @@ pub struct DestinationRuleSpec {
     pub export_to: Option<Vec<String>>,
 }
 
-/// `TrafficPolicy`: only TLS origination is compiled; the rest is reported as ignored.
+/// `TrafficPolicy`: TLS origination and the HTTP/2 upgrade are compiled; the rest is
+/// reported as ignored.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TrafficPolicy {
     /// Upstream TLS.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<ClientTls>,
+    /// Connection pool settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection_pool: Option<ConnectionPool>,
     /// Per-port overrides.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub port_level_settings: Vec<PortTrafficPolicy>,
@@ -49,6 +53,28 @@ pub struct PortTrafficPolicy {
     /// Upstream TLS for this port.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<ClientTls>,
+    /// Connection pool settings for this port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection_pool: Option<ConnectionPool>,
+}
+
+/// `ConnectionPoolSettings`: only `http.h2UpgradePolicy` is compiled.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionPool {
+    /// HTTP connection pool settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<HttpConnectionPool>,
+}
+
+/// `ConnectionPoolSettings.HTTPSettings`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HttpConnectionPool {
+    /// `DEFAULT` | `DO_NOT_UPGRADE` | `UPGRADE`: whether HTTP/1.1 requests reach the upstream
+    /// as HTTP/2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub h2_upgrade_policy: Option<String>,
 }
 
 /// `ClientTLSSettings`.

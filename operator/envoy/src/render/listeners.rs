@@ -304,8 +304,16 @@ fn tls_chain(
     naming: secrets::Naming<'_>,
     secrets: &mut Vec<Secret>,
 ) -> FilterChain {
+    // G-15: a terminated `TLS` server proxies the decrypted bytes; only HTTP negotiates ALPN.
+    let (alpn_protocols, filters) = match &c.tcp {
+        Some(tcp) => (
+            vec![],
+            vec![tcp_proxy(&c.name, tcp_upstream(&tcp.clusters))],
+        ),
+        None => (vec!["h2".into(), "http/1.1".into()], vec![hcm.clone()]),
+    };
     let mut common = CommonTlsContext {
-        alpn_protocols: vec!["h2".into(), "http/1.1".into()],
+        alpn_protocols,
         tls_params: tls_params(&c.settings),
         ..CommonTlsContext::default()
     };
@@ -322,7 +330,7 @@ fn tls_chain(
                 require_client_certificate: c.require_client_certificate,
             })),
         }),
-        filters: vec![hcm.clone()],
+        filters,
     }
 }
 

@@ -136,6 +136,7 @@ fn ingress_plan() -> EnvoyPlan {
             client_ca: None,
             require_client_certificate: false,
             settings: Default::default(),
+            tcp: None,
         },
         TlsChainPlan {
             name: "default/gw/https-any".into(),
@@ -154,6 +155,7 @@ fn ingress_plan() -> EnvoyPlan {
                     "df6ff72fe9116521268f6f2dd4966f51df479883fe7037b39f75916ac3049d1a".into(),
                 ],
             },
+            tcp: None,
         },
     ];
     EnvoyPlan {

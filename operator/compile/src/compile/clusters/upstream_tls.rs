@@ -201,31 +201,14 @@ fn effective<'a>(
     subset: Option<&'a Subset>,
     port: u16,
 ) -> Option<(&'a ClientTls, String)> {
-    let mut found = None;
-    let policies = [
-        dr.spec
-            .traffic_policy
-            .as_ref()
-            .map(|p| (p, "spec.trafficPolicy".to_string())),
-        subset.and_then(|s| {
-            let i = dr.spec.subsets.iter().position(|x| x.name == s.name)?;
-            s.traffic_policy
-                .as_ref()
-                .map(|p| (p, format!("spec.subsets[{i}].trafficPolicy")))
-        }),
-    ];
-    for (p, path) in policies.into_iter().flatten() {
-        if let Some(t) = &p.tls {
-            found = Some((t, format!("{path}.tls")));
-        }
-        if let Some((j, t)) = p.port_level_settings.iter().enumerate().find_map(|(j, s)| {
-            let matches = s.port.as_ref().is_some_and(|p| p.number == u32::from(port));
-            s.tls.as_ref().filter(|_| matches).map(|t| (j, t))
-        }) {
-            found = Some((t, format!("{path}.portLevelSettings[{j}].tls")));
-        }
-    }
-    found
+    super::policy::in_force(
+        dr,
+        subset,
+        port,
+        "tls",
+        |p| p.tls.as_ref(),
+        |s| s.tls.as_ref(),
+    )
 }
 
 fn error(

@@ -117,3 +117,100 @@ fn undefined_subset_is_reported() {
     let d = with_rule(&out, "V-18");
     assert!(d[0].message.contains("v9"), "{}", d[0].message);
 }
+
+/// E-1: `connectionPool.http.h2UpgradePolicy: UPGRADE` makes an HTTP/1.1 port's cluster
+/// HTTP/2; the subset's and the port-level settings override the rule's; `DO_NOT_UPGRADE` and
+/// `DEFAULT` leave HTTP/1.1; an HTTP2 port stays HTTP/2 whatever the rule says.
+#[test]
+fn h2_upgrade_policy_follows_the_most_specific_setting() {
+    let yaml = |policy: &str| {
+        gateway("default", "gw", "['*']")
+            + &format!(
+                "
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: web, namespace: default}}
+spec:
+  hosts: [web.example.org, grpc.example.org]
+  ports: [{{number: 80, name: http, protocol: HTTP}}, {{number: 81, name: grpc, protocol: GRPC}}]
+  resolution: DNS
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: web, namespace: default}}
+spec:
+  host: web.example.org
+{policy}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: grpc, namespace: default}}
+spec:
+  host: grpc.example.org
+  trafficPolicy: {{connectionPool: {{http: {{h2UpgradePolicy: DO_NOT_UPGRADE}}}}}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: v, namespace: default}}
+spec:
+  hosts: ['*']
+  gateways: [gw]
+  http:
+  - route:
+    - {{destination: {{host: web.example.org, port: {{number: 80}}}}, weight: 50}}
+    - {{destination: {{host: web.example.org, subset: s, port: {{number: 80}}}}, weight: 25}}
+    - {{destination: {{host: grpc.example.org, port: {{number: 81}}}}, weight: 25}}
+"
+            )
+    };
+    let http2 = |out: &CompileOutput| {
+        out.envoy
+            .clusters
+            .iter()
+            .map(|c| (c.name.clone(), c.http2))
+            .collect::<Vec<_>>()
+    };
+    let upgrade = |v: &str| format!("{{connectionPool: {{http: {{h2UpgradePolicy: {v}}}}}}}");
+    let cases = [
+        (
+            format!("  trafficPolicy: {}\n  subsets: [{{name: s}}]", upgrade("UPGRADE")),
+            [true, true],
+        ),
+        (
+            format!(
+                "  trafficPolicy: {}\n  subsets: [{{name: s, trafficPolicy: {}}}]",
+                upgrade("UPGRADE"),
+                upgrade("DO_NOT_UPGRADE")
+            ),
+            [true, false],
+        ),
+        (
+            format!(
+                "  trafficPolicy:\n    portLevelSettings: [{{port: {{number: 80}}, connectionPool: {{http: {{h2UpgradePolicy: UPGRADE}}}}}}]\n  subsets: [{{name: s}}]"
+            ),
+            [true, true],
+        ),
+        (
+            format!("  trafficPolicy: {}\n  subsets: [{{name: s}}]", upgrade("DEFAULT")),
+            [false, false],
+        ),
+    ];
+    for (policy, [plain, subset]) in cases {
+        let out = compile_yaml(&yaml(&policy));
+        assert_eq!(
+            http2(&out),
+            [
+                ("outbound|80|s|web.example.org".to_string(), subset),
+                ("outbound|80||web.example.org".to_string(), plain),
+                ("outbound|81||grpc.example.org".to_string(), true),
+            ],
+            "{policy}"
+        );
+    }
+    let out = compile_yaml(&yaml(&format!(
+        "  trafficPolicy: {}\n  subsets: [{{name: s}}]",
+        upgrade("SOMETIMES")
+    )));
+    let warned = with_rule(&out, "E-1");
+    assert!(warned[0].message.contains("SOMETIMES"), "{:?}", warned[0]);
+}

@@ -171,3 +171,74 @@ fn g15_conflicts_and_egress() {
     assert_eq!(dropped.effect, Some(Effect::DropsPiece));
     assert!(tcp_listener(&out).is_none());
 }
+
+/// G-15: a `TLS` server that terminates (SIMPLE) routes the decrypted connections by the
+/// first applying tcp rule: its chain carries the certificate and a tcp_proxy plan, next to an
+/// HTTPS server's chain on the same port; with no applying rule its chain is left out (its SNI
+/// is refused) with a warning, and the HTTP filters never see such a server.
+#[test]
+fn g15_terminated_tls_servers_route_by_tcp() {
+    let yaml = |tcp_port: u16| {
+        format!(
+            "
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {{name: gw, namespace: default}}
+spec:
+  selector: {{istio: ingressgateway}}
+  servers:
+  - port: {{number: 443, name: https, protocol: HTTPS}}
+    hosts: [web.example.com]
+    tls: {{mode: SIMPLE, credentialName: cert}}
+  - port: {{number: 443, name: tls, protocol: TLS}}
+    hosts: [db.example.com]
+    tls: {{mode: SIMPLE, credentialName: cert}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: v, namespace: default}}
+spec:
+  hosts: [web.example.com, db.example.com]
+  gateways: [gw]
+  http:
+  - route: [{{destination: {{host: web.default.svc.cluster.local}}}}]
+  tcp:
+  - match: [{{port: {tcp_port}}}]
+    route: [{{destination: {{host: db.default.svc.cluster.local, port: {{number: 5432}}}}}}]
+---
+apiVersion: v1
+kind: Secret
+metadata: {{name: cert, namespace: istio-system}}
+type: kubernetes.io/tls
+data: {{tls.crt: Q0VSVA==, tls.key: S0VZ}}
+"
+        )
+    };
+    let out = compile_yaml(&yaml(443));
+    let l = &out.envoy.listeners[0];
+    let chains: Vec<_> = l
+        .tls_chains
+        .iter()
+        .map(|c| (c.server_names.clone(), c.tcp.as_ref().map(|t| t.clusters[0].cluster.clone())))
+        .collect();
+    assert_eq!(
+        chains,
+        [
+            (vec!["web.example.com".to_string()], None),
+            (
+                vec!["db.example.com".to_string()],
+                Some("outbound|5432||db.default.svc.cluster.local".to_string())
+            )
+        ]
+    );
+    let servers: Vec<_> = out.wire.listeners[0].servers.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(servers, ["default/gw/https"], "the HTTP filters see only the HTTPS server");
+    assert!(with_rule(&out, "G-15").is_empty(), "{:#?}", out.diagnostics);
+
+    let out = compile_yaml(&yaml(9999));
+    let l = &out.envoy.listeners[0];
+    assert_eq!(l.tls_chains.len(), 1, "only the HTTPS chain is left");
+    assert!(l.tls_chains[0].tcp.is_none());
+    let warned = with_rule(&out, "G-15");
+    assert!(warned[0].message.contains("default/gw/tls"), "{:?}", warned[0]);
+}
