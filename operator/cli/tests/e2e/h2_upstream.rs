@@ -46,7 +46,8 @@ async fn answer(mut stream: TcpStream, seen: Seen) -> std::io::Result<()> {
     loop {
         let mut header = [0u8; 9];
         stream.read_exact(&mut header).await?;
-        let length = usize::from(header[0]) << 16 | usize::from(header[1]) << 8 | usize::from(header[2]);
+        let length =
+            usize::from(header[0]) << 16 | usize::from(header[1]) << 8 | usize::from(header[2]);
         let (kind, flags) = (header[3], header[4]);
         let stream_id = u32::from_be_bytes([header[5] & 0x7f, header[6], header[7], header[8]]);
         let mut payload = vec![0u8; length];
@@ -54,7 +55,9 @@ async fn answer(mut stream: TcpStream, seen: Seen) -> std::io::Result<()> {
         match kind {
             0x4 if flags & 0x1 == 0 => stream.write_all(&frame(0x4, 0x1, 0, &[])).await?,
             0x1 => {
-                stream.write_all(&frame(0x1, 0x5, stream_id, &[0x88])).await?;
+                stream
+                    .write_all(&frame(0x1, 0x5, stream_id, &[0x88]))
+                    .await?;
                 // Let the client read the answer before the connection goes.
                 let mut rest = [0u8; 1024];
                 let _ = tokio::time::timeout(
@@ -129,7 +132,11 @@ async fn protocols_seen(destination_rule: &str) -> Vec<&'static str> {
     let (bind, port) = (free_port(), free_port());
     let seen = upstream(port).await;
     let loaded = load_str(&resources(bind, port, destination_rule), None);
-    assert!(!has_errors(&loaded.diagnostics), "{:#?}", loaded.diagnostics);
+    assert!(
+        !has_errors(&loaded.diagnostics),
+        "{:#?}",
+        loaded.diagnostics
+    );
     let out = compile(
         &loaded.resources,
         &GatewayIdentity::default(),
@@ -149,7 +156,11 @@ async fn protocols_seen(destination_rule: &str) -> Vec<&'static str> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn h2_upgrade_policy_chooses_the_upstream_protocol() {
-    assert_eq!(protocols_seen("").await, ["http/1.1"], "an HTTP port speaks HTTP/1.1");
+    assert_eq!(
+        protocols_seen("").await,
+        ["http/1.1"],
+        "an HTTP port speaks HTTP/1.1"
+    );
     let upgrade = "---
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
@@ -158,5 +169,9 @@ spec:
   host: app.demo.local
   trafficPolicy: {connectionPool: {http: {h2UpgradePolicy: UPGRADE}}}
 ";
-    assert_eq!(protocols_seen(upgrade).await, ["h2"], "UPGRADE speaks HTTP/2");
+    assert_eq!(
+        protocols_seen(upgrade).await,
+        ["h2"],
+        "UPGRADE speaks HTTP/2"
+    );
 }

@@ -164,7 +164,11 @@ stringData:
         service_entry("db", 5432, db),
     );
     let loaded = load_str(&yaml, None);
-    assert!(!has_errors(&loaded.diagnostics), "{:#?}", loaded.diagnostics);
+    assert!(
+        !has_errors(&loaded.diagnostics),
+        "{:#?}",
+        loaded.diagnostics
+    );
     let out = compile(
         &loaded.resources,
         &GatewayIdentity {

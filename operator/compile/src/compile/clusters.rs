@@ -207,11 +207,11 @@ fn h2_upgrade(
     subset: Option<&Subset>,
     port: u16,
 ) -> Option<bool> {
-    let pool = |p: &Option<ConnectionPool>| {
+    fn pool(p: &Option<ConnectionPool>) -> Option<&String> {
         p.as_ref()
             .and_then(|c| c.http.as_ref())
             .and_then(|h| h.h2_upgrade_policy.as_ref())
-    };
+    }
     let (policy, field) = policy::in_force(
         dr,
         subset,

@@ -173,7 +173,10 @@ spec:
     let upgrade = |v: &str| format!("{{connectionPool: {{http: {{h2UpgradePolicy: {v}}}}}}}");
     let cases = [
         (
-            format!("  trafficPolicy: {}\n  subsets: [{{name: s}}]", upgrade("UPGRADE")),
+            format!(
+                "  trafficPolicy: {}\n  subsets: [{{name: s}}]",
+                upgrade("UPGRADE")
+            ),
             [true, true],
         ),
         (
@@ -185,13 +188,14 @@ spec:
             [true, false],
         ),
         (
-            format!(
-                "  trafficPolicy:\n    portLevelSettings: [{{port: {{number: 80}}, connectionPool: {{http: {{h2UpgradePolicy: UPGRADE}}}}}}]\n  subsets: [{{name: s}}]"
-            ),
+            "  trafficPolicy:\n    portLevelSettings: [{port: {number: 80}, connectionPool: {http: {h2UpgradePolicy: UPGRADE}}}]\n  subsets: [{name: s}]".to_string(),
             [true, true],
         ),
         (
-            format!("  trafficPolicy: {}\n  subsets: [{{name: s}}]", upgrade("DEFAULT")),
+            format!(
+                "  trafficPolicy: {}\n  subsets: [{{name: s}}]",
+                upgrade("DEFAULT")
+            ),
             [false, false],
         ),
     ];

@@ -219,7 +219,12 @@ data: {{tls.crt: Q0VSVA==, tls.key: S0VZ}}
     let chains: Vec<_> = l
         .tls_chains
         .iter()
-        .map(|c| (c.server_names.clone(), c.tcp.as_ref().map(|t| t.clusters[0].cluster.clone())))
+        .map(|c| {
+            (
+                c.server_names.clone(),
+                c.tcp.as_ref().map(|t| t.clusters[0].cluster.clone()),
+            )
+        })
         .collect();
     assert_eq!(
         chains,
@@ -231,8 +236,16 @@ data: {{tls.crt: Q0VSVA==, tls.key: S0VZ}}
             )
         ]
     );
-    let servers: Vec<_> = out.wire.listeners[0].servers.iter().map(|s| s.name.as_str()).collect();
-    assert_eq!(servers, ["default/gw/https"], "the HTTP filters see only the HTTPS server");
+    let servers: Vec<_> = out.wire.listeners[0]
+        .servers
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect();
+    assert_eq!(
+        servers,
+        ["default/gw/https"],
+        "the HTTP filters see only the HTTPS server"
+    );
     assert!(with_rule(&out, "G-15").is_empty(), "{:#?}", out.diagnostics);
 
     let out = compile_yaml(&yaml(9999));
@@ -240,5 +253,9 @@ data: {{tls.crt: Q0VSVA==, tls.key: S0VZ}}
     assert_eq!(l.tls_chains.len(), 1, "only the HTTPS chain is left");
     assert!(l.tls_chains[0].tcp.is_none());
     let warned = with_rule(&out, "G-15");
-    assert!(warned[0].message.contains("default/gw/tls"), "{:?}", warned[0]);
+    assert!(
+        warned[0].message.contains("default/gw/tls"),
+        "{:?}",
+        warned[0]
+    );
 }
