@@ -7,13 +7,16 @@
 //! - `test`: the whole test suite, exactly what CI runs (installs the wasm targets and Envoy);
 //! - `gen [--check]`: regenerate every generated and golden file, or fail on drift;
 //! - `playground [--port N | --test]`: build the browser playground and serve it on 127.0.0.1
-//!   (default port 8642), or run its test in headless Chromium.
+//!   (default port 8642), or run its test in headless Chromium;
+//! - `fuzz [--seconds N] [TARGET ...]`: coverage-guided fuzzing of every fuzz target (needs a
+//!   nightly toolchain and cargo-fuzz; `cargo test` replays the corpora on stable).
 //!
 //! xtask owns building the `.wasm` modules and installing Envoy for development; the
 //! `portcullis` binary only finds them (`PORTCULLIS_WASM_DIR`, `PORTCULLIS_ENVOY`).
 
 mod envoy;
 mod exports;
+mod fuzz;
 mod kmock;
 mod playground;
 mod rules;
@@ -43,7 +46,10 @@ fn dispatch(args: &[String]) -> Result<()> {
         Some("test") => test(),
         Some("gen") => generate(rest.iter().any(|a| a == "--check")),
         Some("playground") => serve_playground(rest),
-        _ => bail!("usage: cargo xtask <wasm|up [ARGS]|test|gen [--check]|playground [--port N]>"),
+        Some("fuzz") => fuzz::run(rest),
+        _ => bail!(
+            "usage: cargo xtask <wasm|up [ARGS]|test|gen [--check]|playground [--port N]|fuzz [--seconds N] [TARGET ...]>"
+        ),
     }
 }
 
