@@ -6,7 +6,8 @@
 //!
 //! Invariants checked beyond "no panic": a compile is deterministic (same input, same content
 //! hash and diagnostics); a request the gateway routes was admitted by its host filter; an
-//! egress decision is the same for a host written in any letter case.
+//! egress decision is the same for a host written in any letter case; every audit record is
+//! sent, counted as dropped, or still held.
 
 // A fuzz target reports a broken invariant by panicking: that is how libFuzzer (and the stable
 // replay test) see a finding. None of this runs in a filter.
@@ -33,4 +34,5 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("decide", decide),
     ("egress", egress),
     ("regex", regex),
+    ("audit_delivery", audit_delivery),
 ];

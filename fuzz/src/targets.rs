@@ -4,8 +4,9 @@ use std::sync::OnceLock;
 
 use portcullis_compile::compile::{CompileOptions, GatewayIdentity, compile};
 use portcullis_compile::load::load_str;
+use portcullis_core::audit::Delivery;
 use portcullis_core::strmatch::full_match_regex;
-use portcullis_core::wire::WireConfig;
+use portcullis_core::wire::{FailureMode, HttpCollector, WireConfig};
 use portcullis_core::{EgressPolicy, Gateway, HostVerdict, Outcome, RequestView, SplitMix64};
 use portcullis_envoy::{
     ConfigDelivery, ConfigDir, RenderOptions, TlsDelivery, WasmModules, render,
@@ -171,5 +172,70 @@ pub fn regex(data: &[u8]) {
     let (pattern, value) = (f.get(0), f.get(1));
     if let Ok(re) = full_match_regex(pattern) {
         assert_eq!(re.is_match(value), re.is_match(value));
+    }
+}
+
+/// The audit delivery state machine driven by arbitrary settings and events (records pushed,
+/// ticks, collector answers right, wrong, stale or lost): every record pushed is, at every
+/// step, sent, counted as dropped, or still held; never more than `maxBuffered` are held, and
+/// no batch is larger than `batchSize`.
+pub fn audit_delivery(data: &[u8]) {
+    let byte = |i: usize| data.get(i).copied().unwrap_or(0);
+    let collector = HttpCollector {
+        cluster: "collector".into(),
+        authority: "collector".into(),
+        path: "/".into(),
+        batch_size: u32::from(byte(0) % 9),
+        flush_interval_ms: u32::from(byte(1)) * 10,
+        max_buffered: u32::from(byte(2) % 17),
+        timeout_ms: u32::from(byte(3)) * 10,
+        initial_backoff_ms: u32::from(byte(4)) * 10,
+        max_backoff_ms: u32::from(byte(5)) * 100,
+    };
+    let failure_mode = if byte(6) % 2 == 0 {
+        FailureMode::Open
+    } else {
+        FailureMode::Closed
+    };
+    let mut delivery = Delivery::new(&collector, failure_mode);
+    let max_buffered = (collector.max_buffered as usize).max(1);
+    let batch_size = (collector.batch_size as usize).clamp(1, max_buffered);
+    let (mut now, mut pushed, mut last_batch) = (0u64, 0u64, None::<u64>);
+    for event in data.get(7..).unwrap_or_default() {
+        match event % 5 {
+            0 | 1 => {
+                delivery.push(format!("record {pushed}"));
+                pushed += 1;
+            }
+            2 => {
+                now += u64::from(event / 5) * 25;
+                if let Some(batch) = delivery.poll(now) {
+                    assert!(
+                        batch.records >= 1 && batch.records <= batch_size,
+                        "{batch:?}"
+                    );
+                    assert_eq!(batch.body.lines().count(), batch.records);
+                    last_batch = Some(batch.id);
+                }
+            }
+            3 => {
+                if let Some(id) = last_batch.take() {
+                    delivery.on_result_with_jitter(id, event & 0x80 != 0, now, u32::from(*event));
+                }
+            }
+            _ => {
+                // A stale or unknown answer changes nothing.
+                let before = delivery.stats();
+                assert!(!delivery.on_result(u64::from(*event) + 1_000, true, now));
+                assert_eq!(delivery.stats(), before);
+            }
+        }
+        let stats = delivery.stats();
+        assert!(stats.buffered <= max_buffered, "{stats:?}");
+        assert_eq!(
+            stats.sent + stats.dropped + stats.buffered as u64,
+            pushed,
+            "a record was lost uncounted: {stats:?}"
+        );
     }
 }

@@ -13,7 +13,14 @@ use anyhow::{Context, Result, bail};
 use crate::run;
 
 /// The targets, as `fuzz/libfuzzer/fuzz_targets/` and `fuzz/corpus/` name them.
-const TARGETS: [&str; 5] = ["wire_config", "istio_yaml", "decide", "egress", "regex"];
+const TARGETS: [&str; 6] = [
+    "wire_config",
+    "istio_yaml",
+    "decide",
+    "egress",
+    "regex",
+    "audit_delivery",
+];
 
 pub fn run(rest: &[String]) -> Result<()> {
     let (seconds, targets) = parse(rest)?;
