@@ -177,8 +177,8 @@ pub fn regex(data: &[u8]) {
 
 /// The audit delivery state machine driven by arbitrary settings and events (records pushed,
 /// ticks, collector answers right, wrong, stale or lost): every record pushed is, at every
-/// step, sent, counted as dropped, or still held; never more than `maxBuffered` are held, and
-/// no batch is larger than `batchSize`.
+/// step, sent, counted as dropped, or still held; never more than `maxBuffered` records nor
+/// `maxBufferedBytes` bytes are held, and no batch is larger than `batchSize`.
 pub fn audit_delivery(data: &[u8]) {
     let byte = |i: usize| data.get(i).copied().unwrap_or(0);
     let collector = HttpCollector {
@@ -188,6 +188,7 @@ pub fn audit_delivery(data: &[u8]) {
         batch_size: u32::from(byte(0) % 9),
         flush_interval_ms: u32::from(byte(1)) * 10,
         max_buffered: u32::from(byte(2) % 17),
+        max_buffered_bytes: u32::from(byte(2) / 17) * 8,
         timeout_ms: u32::from(byte(3)) * 10,
         initial_backoff_ms: u32::from(byte(4)) * 10,
         max_backoff_ms: u32::from(byte(5)) * 100,
@@ -200,11 +201,13 @@ pub fn audit_delivery(data: &[u8]) {
     let mut delivery = Delivery::new(&collector, failure_mode);
     let max_buffered = (collector.max_buffered as usize).max(1);
     let batch_size = (collector.batch_size as usize).clamp(1, max_buffered);
+    let max_bytes = (collector.max_buffered_bytes as usize).max(1);
     let (mut now, mut pushed, mut last_batch) = (0u64, 0u64, None::<u64>);
     for event in data.get(7..).unwrap_or_default() {
         match event % 5 {
             0 | 1 => {
-                delivery.push(format!("record {pushed}"));
+                let size = usize::from(event / 5) % 24;
+                delivery.push(format!("{pushed:0>size$}"));
                 pushed += 1;
             }
             2 => {
@@ -232,6 +235,7 @@ pub fn audit_delivery(data: &[u8]) {
         }
         let stats = delivery.stats();
         assert!(stats.buffered <= max_buffered, "{stats:?}");
+        assert!(delivery.buffered_bytes() <= max_bytes, "{stats:?}");
         assert_eq!(
             stats.sent + stats.dropped + stats.buffered as u64,
             pushed,

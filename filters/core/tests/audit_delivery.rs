@@ -203,6 +203,36 @@ fn bounded_buffer_drops_oldest() {
     assert_eq!((d.sent(), d.dropped(), d.buffered()), (5, 2, 0));
 }
 
+/// The buffer is bounded by bytes too: large records push the oldest out until the new one
+/// fits; a record larger than the whole bound is dropped itself. Every record is sent or
+/// counted as dropped.
+#[test]
+fn buffer_is_bounded_by_bytes() {
+    let mut d = delivery(json!({ "maxBuffered": 100, "batchSize": 100, "maxBufferedBytes": 10 }));
+    assert_eq!(d.push("aaaa".into()), PushResult::Queued);
+    assert_eq!(d.push("bbbb".into()), PushResult::Queued);
+    assert_eq!(d.buffered_bytes(), 8);
+    assert_eq!(
+        d.push("cccccc".into()),
+        PushResult::DroppedOldest,
+        "drops aaaa"
+    );
+    assert_eq!((d.buffered(), d.buffered_bytes()), (2, 10));
+    assert_eq!(
+        d.push("x".repeat(11)),
+        PushResult::DroppedNew,
+        "larger than the bound"
+    );
+    let b = d.poll(0).unwrap();
+    assert_eq!(b.body, "bbbb\ncccccc\n");
+    // In flight, 10 bytes are held: a new record cannot displace them.
+    assert_eq!(d.push("d".into()), PushResult::DroppedNew);
+    d.on_result(b.id, true, 1);
+    assert_eq!(d.buffered_bytes(), 0);
+    assert_eq!(d.push("d".into()), PushResult::Queued);
+    assert_eq!((d.sent(), d.dropped(), d.buffered()), (2, 3, 1));
+}
+
 /// When the whole buffer is in flight, the new record is the one dropped.
 #[test]
 fn buffer_all_in_flight_drops_new() {

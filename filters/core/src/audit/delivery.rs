@@ -16,10 +16,10 @@ use crate::wire::{FailureMode, HttpCollector};
 pub enum PushResult {
     /// Buffered; nothing lost.
     Queued,
-    /// Buffered, and the oldest waiting record was dropped to make room.
+    /// Buffered, and the oldest waiting records were dropped to make room.
     DroppedOldest,
-    /// The buffer holds only the in-flight batch, which cannot be recalled: the new record
-    /// was dropped instead (only when `batchSize` equals `maxBuffered`).
+    /// No room even with every waiting record dropped (the in-flight batch cannot be
+    /// recalled, or the record alone exceeds `maxBufferedBytes`): the new record was dropped.
     DroppedNew,
 }
 
@@ -62,6 +62,8 @@ pub struct Delivery {
     failure_mode: FailureMode,
     /// Records waiting for a batch, oldest first.
     waiting: VecDeque<String>,
+    /// Bytes of the records held, in flight included.
+    held_bytes: usize,
     /// The batch sent and not yet answered.
     in_flight: Option<InFlight>,
     next_id: u64,
@@ -80,6 +82,7 @@ pub struct Delivery {
 struct Settings {
     batch_size: usize,
     max_buffered: usize,
+    max_buffered_bytes: usize,
     flush_interval_ms: u64,
     timeout_ms: u64,
     initial_backoff_ms: u64,
@@ -102,6 +105,7 @@ impl Delivery {
             settings: Settings {
                 batch_size: (collector.batch_size as usize).clamp(1, max_buffered),
                 max_buffered,
+                max_buffered_bytes: (collector.max_buffered_bytes as usize).max(1),
                 flush_interval_ms: u64::from(collector.flush_interval_ms),
                 timeout_ms: u64::from(collector.timeout_ms).max(1),
                 initial_backoff_ms,
@@ -109,6 +113,7 @@ impl Delivery {
             },
             failure_mode,
             waiting: VecDeque::new(),
+            held_bytes: 0,
             in_flight: None,
             next_id: 1,
             last_send_ms: None,
@@ -119,16 +124,35 @@ impl Delivery {
     }
 
     /// Buffers one record line (a [`super::SinkLine`], without newline). When `maxBuffered`
-    /// records are held (in flight included), the oldest waiting record is dropped and counted.
+    /// records or `maxBufferedBytes` bytes would be held (in flight included), the oldest
+    /// waiting records are dropped and counted until the new one fits; when it cannot fit
+    /// even then, it is dropped and counted instead.
     pub fn push(&mut self, line: String) -> PushResult {
-        let mut result = PushResult::Queued;
-        if self.buffered() >= self.settings.max_buffered {
+        let fits = |d: &Self| {
+            d.buffered() < d.settings.max_buffered
+                && d.held_bytes + line.len() <= d.settings.max_buffered_bytes
+        };
+        let in_flight_bytes = self
+            .in_flight
+            .as_ref()
+            .map_or(0, |f| f.lines.iter().map(String::len).sum());
+        let in_flight_records = self.in_flight.as_ref().map_or(0, |f| f.lines.len());
+        if in_flight_records >= self.settings.max_buffered
+            || in_flight_bytes + line.len() > self.settings.max_buffered_bytes
+        {
             self.stats.dropped += 1;
-            if self.waiting.pop_front().is_none() {
-                return PushResult::DroppedNew;
-            }
+            return PushResult::DroppedNew;
+        }
+        let mut result = PushResult::Queued;
+        while !fits(self) {
+            let Some(oldest) = self.waiting.pop_front() else {
+                break;
+            };
+            self.held_bytes -= oldest.len();
+            self.stats.dropped += 1;
             result = PushResult::DroppedOldest;
         }
+        self.held_bytes += line.len();
         self.waiting.push_back(line);
         result
     }
@@ -211,6 +235,7 @@ impl Delivery {
         };
         if success {
             self.stats.sent += in_flight.lines.len() as u64;
+            self.held_bytes -= in_flight.lines.iter().map(String::len).sum::<usize>();
             self.backoff_ms = 0;
             self.retry_at_ms = None;
             return true;
@@ -245,7 +270,13 @@ impl Delivery {
     pub fn refuse_new_egress(&self) -> bool {
         self.failure_mode == FailureMode::Closed
             && !self.healthy()
-            && self.buffered() >= self.settings.max_buffered
+            && (self.buffered() >= self.settings.max_buffered
+                || self.held_bytes >= self.settings.max_buffered_bytes)
+    }
+
+    /// Bytes of the records held now, in flight included.
+    pub fn buffered_bytes(&self) -> usize {
+        self.held_bytes
     }
 
     /// Records held now, in flight included.

@@ -56,6 +56,7 @@ pub(crate) fn validate_sink(sink: &AuditSink, at: &str) -> Result<(), ConfigErro
         ("batchSize", http.batch_size),
         ("flushIntervalMs", http.flush_interval_ms),
         ("maxBuffered", http.max_buffered),
+        ("maxBufferedBytes", http.max_buffered_bytes),
         ("timeoutMs", http.timeout_ms),
         ("initialBackoffMs", http.initial_backoff_ms),
     ];

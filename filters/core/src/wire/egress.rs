@@ -145,6 +145,11 @@ pub struct HttpCollector {
     /// Records held while the collector is unreachable; older ones are dropped beyond this.
     #[serde(default = "default_max_buffered")]
     pub max_buffered: u32,
+    /// Bytes of records held (in flight included); the oldest are dropped beyond this, so a
+    /// burst of large records cannot grow the VM's memory without bound. A single record
+    /// larger than this is dropped (and counted).
+    #[serde(default = "default_max_buffered_bytes")]
+    pub max_buffered_bytes: u32,
     /// Timeout of one POST in milliseconds.
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u32,
@@ -167,6 +172,9 @@ fn default_flush_ms() -> u32 {
 }
 fn default_max_buffered() -> u32 {
     10_000
+}
+fn default_max_buffered_bytes() -> u32 {
+    16 * 1024 * 1024
 }
 fn default_timeout_ms() -> u32 {
     5000

@@ -219,6 +219,7 @@ fn audit_from(
                     batch_size: 100,
                     flush_interval_ms: 1000,
                     max_buffered: 10_000,
+                    max_buffered_bytes: 16 * 1024 * 1024,
                     timeout_ms: 5000,
                     initial_backoff_ms: 500,
                     max_backoff_ms: 30_000,
