@@ -34,8 +34,8 @@ pub(super) fn needs_blackhole(l: &ListenerPlan) -> bool {
     l.kind == ListenerKind::Egress && !l.passthrough.is_empty()
 }
 
-/// One listener on `bind_address:bind_port` (the servers' `bind`, else the gateway's default). TLS material delivered by SDS is added to
-/// `secrets`.
+/// One listener on `bind_address:bind_port` (the servers' `bind`, else the gateway's
+/// default). TLS material delivered by SDS is added to `secrets`.
 pub(super) fn listener(
     l: &ListenerPlan,
     opts: &RenderOptions,
