@@ -77,16 +77,21 @@ fn render_options() -> RenderOptions {
     }
 }
 
+/// The wire config in an example's `expected/compiled.json` (what `cargo xtask gen` wrote).
+fn example_wire(compiled_json: &str) -> WireConfig {
+    let compiled: serde_json::Value =
+        serde_json::from_str(compiled_json).expect("an example's compiled.json");
+    WireConfig::from_json(compiled["wire"].to_string().as_bytes())
+        .expect("an example's wire config")
+}
+
 /// The wire config of `examples/features`, which uses every kind of route Portcullis has.
 fn features_gateway() -> &'static Gateway {
     static GATEWAY: OnceLock<Gateway> = OnceLock::new();
     GATEWAY.get_or_init(|| {
-        let compiled: serde_json::Value = serde_json::from_str(include_str!(
+        let wire = example_wire(include_str!(
             "../../examples/features/expected/compiled.json"
-        ))
-        .expect("the features example's compiled.json");
-        let wire = WireConfig::from_json(compiled["wire"].to_string().as_bytes())
-            .expect("the features example's wire config");
+        ));
         Gateway::compile(&wire).expect("the features example compiles")
     })
 }
@@ -136,11 +141,7 @@ pub fn decide(data: &[u8]) {
 pub fn egress(data: &[u8]) {
     static POLICY: OnceLock<EgressPolicy> = OnceLock::new();
     let policy = POLICY.get_or_init(|| {
-        let compiled: serde_json::Value =
-            serde_json::from_str(include_str!("../../examples/egress/expected/compiled.json"))
-                .expect("the egress example's compiled.json");
-        let wire = WireConfig::from_json(compiled["wire"].to_string().as_bytes())
-            .expect("the egress example's wire config");
+        let wire = example_wire(include_str!("../../examples/egress/expected/compiled.json"));
         EgressPolicy::from_wire(&wire).expect("the egress example's policy")
     });
     let f = Fields::new(data);

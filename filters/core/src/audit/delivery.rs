@@ -93,6 +93,8 @@ struct Settings {
 struct InFlight {
     id: u64,
     lines: Vec<String>,
+    /// Bytes of `lines`.
+    bytes: usize,
     sent_at_ms: u64,
 }
 
@@ -128,23 +130,21 @@ impl Delivery {
     /// waiting records are dropped and counted until the new one fits; when it cannot fit
     /// even then, it is dropped and counted instead.
     pub fn push(&mut self, line: String) -> PushResult {
-        let fits = |d: &Self| {
-            d.buffered() < d.settings.max_buffered
-                && d.held_bytes + line.len() <= d.settings.max_buffered_bytes
-        };
-        let in_flight_bytes = self
+        let (in_flight_records, in_flight_bytes) = self
             .in_flight
             .as_ref()
-            .map_or(0, |f| f.lines.iter().map(String::len).sum());
-        let in_flight_records = self.in_flight.as_ref().map_or(0, |f| f.lines.len());
+            .map_or((0, 0), |f| (f.lines.len(), f.bytes));
         if in_flight_records >= self.settings.max_buffered
             || in_flight_bytes + line.len() > self.settings.max_buffered_bytes
         {
             self.stats.dropped += 1;
             return PushResult::DroppedNew;
         }
+        // With the in-flight batch leaving room, dropping waiting records makes room.
         let mut result = PushResult::Queued;
-        while !fits(self) {
+        while self.buffered() >= self.settings.max_buffered
+            || self.held_bytes + line.len() > self.settings.max_buffered_bytes
+        {
             let Some(oldest) = self.waiting.pop_front() else {
                 break;
             };
@@ -201,6 +201,7 @@ impl Delivery {
         self.retry_at_ms = None;
         self.in_flight = Some(InFlight {
             id,
+            bytes: body.len() - lines.len(),
             lines,
             sent_at_ms: now_ms,
         });
@@ -235,7 +236,7 @@ impl Delivery {
         };
         if success {
             self.stats.sent += in_flight.lines.len() as u64;
-            self.held_bytes -= in_flight.lines.iter().map(String::len).sum::<usize>();
+            self.held_bytes -= in_flight.bytes;
             self.backoff_ms = 0;
             self.retry_at_ms = None;
             return true;

@@ -2,9 +2,7 @@
 //! (here 127.0.0.2, another loopback address) instead of the gateway's default 127.0.0.1.
 
 use crate::support::*;
-use portcullis_compile::compile::{CompileOptions, GatewayIdentity, compile};
-use portcullis_compile::diagnostics::has_errors;
-use portcullis_compile::load::load_str;
+use portcullis_compile::compile::GatewayIdentity;
 
 /// The status of `GET http://<address>:<port>/` with Host `bind.example.com` (0: no answer).
 async fn status(address: &str, port: u16) -> u16 {
@@ -54,31 +52,11 @@ spec:
   gateways: [gw]
   http:
   - route: [{{destination: {{host: echo.demo.local, port: {{number: 80}}}}}}]
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {{name: echo, namespace: default}}
-spec:
-  hosts: [echo.demo.local]
-  location: MESH_INTERNAL
-  ports: [{{number: 80, name: http, protocol: HTTP}}]
-  resolution: STATIC
-  endpoints: [{{address: 127.0.0.1, ports: {{http: {upstream}}}}}]
-"
+---{}",
+        local_service_entry("echo", 80, "HTTP", upstream)
     );
-    let loaded = load_str(&yaml, None);
-    assert!(
-        !has_errors(&loaded.diagnostics),
-        "{:#?}",
-        loaded.diagnostics
-    );
-    let out = compile(
-        &loaded.resources,
-        &GatewayIdentity::default(),
-        &CompileOptions::default(),
-    );
-    assert!(!has_errors(&out.diagnostics), "{:#?}", out.diagnostics);
-    let gw = start(out.wire, out.envoy).await;
+    let (wire, plan) = compile_istio(&yaml, &GatewayIdentity::default());
+    let gw = start(wire, plan).await;
 
     assert_eq!(
         status("127.0.0.2", bound).await,

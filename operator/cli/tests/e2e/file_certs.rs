@@ -6,9 +6,7 @@ use std::path::Path;
 
 use crate::support::http::curl_https;
 use crate::support::*;
-use portcullis_compile::compile::{CompileOptions, GatewayIdentity, compile};
-use portcullis_compile::diagnostics::has_errors;
-use portcullis_compile::load::load_str;
+use portcullis_compile::compile::GatewayIdentity;
 use rcgen::ExtendedKeyUsagePurpose;
 
 const HOST: &str = "files.example.com";
@@ -36,17 +34,8 @@ spec:
   gateways: [gw]
   http:
   - route: [{{destination: {{host: echo.demo.local, port: {{number: 80}}}}}}]
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {{name: echo, namespace: default}}
-spec:
-  hosts: [echo.demo.local]
-  location: MESH_INTERNAL
-  ports: [{{number: 80, name: http, protocol: HTTP}}]
-  resolution: STATIC
-  endpoints: [{{address: 127.0.0.1, ports: {{http: {upstream}}}}}]
-"
+---{}",
+        local_service_entry("echo", 80, "HTTP", upstream)
     )
 }
 
@@ -121,19 +110,8 @@ async fn file_mounted_certificates_terminate_tls() {
     .replace("gateways: [gw]", "gateways: [gw-mutual]")
     .replace("name: files,", "name: files-mutual,")
     .replace("name: echo,", "name: echo-mutual,");
-    let loaded = load_str(&format!("{simple}---{mutual}"), None);
-    assert!(
-        !has_errors(&loaded.diagnostics),
-        "{:#?}",
-        loaded.diagnostics
-    );
-    let out = compile(
-        &loaded.resources,
-        &GatewayIdentity::default(),
-        &CompileOptions::default(),
-    );
-    assert!(!has_errors(&out.diagnostics), "{:#?}", out.diagnostics);
-    let gw = start(out.wire, out.envoy).await;
+    let (wire, plan) = compile_istio(&format!("{simple}---{mutual}"), &GatewayIdentity::default());
+    let gw = start(wire, plan).await;
 
     let ca_path = Path::new(&ca_file);
     let (status, body) = curl_https(HOST, simple_port, "/simple", ca_path).await;

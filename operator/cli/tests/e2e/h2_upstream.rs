@@ -8,9 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::support::http::get;
 use crate::support::*;
-use portcullis_compile::compile::{CompileOptions, GatewayIdentity, compile};
-use portcullis_compile::diagnostics::has_errors;
-use portcullis_compile::load::load_str;
+use portcullis_compile::compile::GatewayIdentity;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -114,36 +112,19 @@ spec:
   gateways: [gw]
   http:
   - route: [{{destination: {{host: app.demo.local, port: {{number: 80}}}}}}]
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {{name: app, namespace: default}}
-spec:
-  hosts: [app.demo.local]
-  location: MESH_INTERNAL
-  ports: [{{number: 80, name: http, protocol: HTTP}}]
-  resolution: STATIC
-  endpoints: [{{address: 127.0.0.1, ports: {{http: {upstream}}}}}]
-{destination_rule}"
+---{}{destination_rule}",
+        local_service_entry("app", 80, "HTTP", upstream)
     )
 }
 
 async fn protocols_seen(destination_rule: &str) -> Vec<&'static str> {
     let (bind, port) = (free_port(), free_port());
     let seen = upstream(port).await;
-    let loaded = load_str(&resources(bind, port, destination_rule), None);
-    assert!(
-        !has_errors(&loaded.diagnostics),
-        "{:#?}",
-        loaded.diagnostics
-    );
-    let out = compile(
-        &loaded.resources,
+    let (wire, plan) = compile_istio(
+        &resources(bind, port, destination_rule),
         &GatewayIdentity::default(),
-        &CompileOptions::default(),
     );
-    assert!(!has_errors(&out.diagnostics), "{:#?}", out.diagnostics);
-    let gw = start_with(out.wire, out.envoy, false).await;
+    let gw = start_with(wire, plan, false).await;
     for _ in 0..3 {
         let r = get("app.example.com", "/").send(bind).await;
         assert_eq!(r.status, 200, "{r:?}");

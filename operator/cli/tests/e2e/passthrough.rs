@@ -8,9 +8,7 @@ use std::path::Path;
 use std::process::Stdio;
 
 use crate::support::*;
-use portcullis_compile::compile::{CompileOptions, GatewayIdentity, compile};
-use portcullis_compile::diagnostics::has_errors;
-use portcullis_compile::load::load_str;
+use portcullis_compile::compile::GatewayIdentity;
 use rcgen::{CertificateParams, DnType, KeyPair};
 use tokio::process::{Child, Command};
 
@@ -75,22 +73,6 @@ async fn presented_cn(port: u16, sni: Option<&str>) -> Option<String> {
         .map(|cn| cn.trim().to_string())
 }
 
-fn service_entry(name: &str, port: u16) -> String {
-    format!(
-        "
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {{name: {name}, namespace: default}}
-spec:
-  hosts: [{name}.demo.local]
-  location: MESH_INTERNAL
-  ports: [{{number: 443, name: tls, protocol: TLS}}]
-  resolution: STATIC
-  endpoints: [{{address: 127.0.0.1, ports: {{tls: {port}}}}}]
-"
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn passthrough_connections_follow_the_sni_and_the_weights() {
     let (bind, shop_a, shop_b) = (free_port(), free_port(), free_port());
@@ -118,22 +100,11 @@ spec:
     - {{destination: {{host: shop-a.demo.local, port: {{number: 443}}}}, weight: 50}}
     - {{destination: {{host: shop-b.demo.local, port: {{number: 443}}}}, weight: 50}}
 ---{}---{}",
-        service_entry("shop-a", shop_a),
-        service_entry("shop-b", shop_b),
+        local_service_entry("shop-a", 443, "TLS", shop_a),
+        local_service_entry("shop-b", 443, "TLS", shop_b),
     );
-    let loaded = load_str(&yaml, None);
-    assert!(
-        !has_errors(&loaded.diagnostics),
-        "{:#?}",
-        loaded.diagnostics
-    );
-    let out = compile(
-        &loaded.resources,
-        &GatewayIdentity::default(),
-        &CompileOptions::default(),
-    );
-    assert!(!has_errors(&out.diagnostics), "{:#?}", out.diagnostics);
-    let gw = start_with(out.wire, out.envoy, false).await;
+    let (wire, plan) = compile_istio(&yaml, &GatewayIdentity::default());
+    let gw = start_with(wire, plan, false).await;
     let certs = gw.state_dir().join("upstream-certs");
     std::fs::create_dir_all(&certs).unwrap();
     let _a = tls_upstream(&certs, "shop-a", shop_a).await;

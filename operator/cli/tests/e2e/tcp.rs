@@ -6,25 +6,7 @@ use std::collections::BTreeMap;
 
 use crate::support::http::get;
 use crate::support::*;
-use portcullis_compile::compile::{CompileOptions, GatewayIdentity, compile};
-use portcullis_compile::diagnostics::has_errors;
-use portcullis_compile::load::load_str;
-
-fn service_entry(name: &str, number: u16, port: u16) -> String {
-    format!(
-        "
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {{name: {name}, namespace: default}}
-spec:
-  hosts: [{name}.demo.local]
-  location: MESH_INTERNAL
-  ports: [{{number: {number}, name: tcp, protocol: TCP}}]
-  resolution: STATIC
-  endpoints: [{{address: 127.0.0.1, ports: {{tcp: {port}}}}}]
-"
-    )
-}
+use portcullis_compile::compile::GatewayIdentity;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tcp_connections_follow_the_weighted_tcp_rule() {
@@ -59,23 +41,12 @@ spec:
     - {{destination: {{host: mongo-a.demo.local, port: {{number: 27017}}}}, weight: 50}}
     - {{destination: {{host: mongo-b.demo.local, port: {{number: 27017}}}}, weight: 50}}
 ---{}---{}---{}",
-        service_entry("web", 80, web),
-        service_entry("mongo-a", 27017, mongo_a),
-        service_entry("mongo-b", 27017, mongo_b),
+        local_service_entry("web", 80, "TCP", web),
+        local_service_entry("mongo-a", 27017, "TCP", mongo_a),
+        local_service_entry("mongo-b", 27017, "TCP", mongo_b),
     );
-    let loaded = load_str(&yaml, None);
-    assert!(
-        !has_errors(&loaded.diagnostics),
-        "{:#?}",
-        loaded.diagnostics
-    );
-    let out = compile(
-        &loaded.resources,
-        &GatewayIdentity::default(),
-        &CompileOptions::default(),
-    );
-    assert!(!has_errors(&out.diagnostics), "{:#?}", out.diagnostics);
-    let gw = start(out.wire, out.envoy).await;
+    let (wire, plan) = compile_istio(&yaml, &GatewayIdentity::default());
+    let gw = start(wire, plan).await;
 
     // HTTP still goes through the router.
     let r = get("shop.example.com", "/").send(http).await;
@@ -160,25 +131,17 @@ stringData:
 ---{}---{}",
         quoted(&cert),
         quoted(&key),
-        service_entry("web", 80, web),
-        service_entry("db", 5432, db),
+        local_service_entry("web", 80, "TCP", web),
+        local_service_entry("db", 5432, "TCP", db),
     );
-    let loaded = load_str(&yaml, None);
-    assert!(
-        !has_errors(&loaded.diagnostics),
-        "{:#?}",
-        loaded.diagnostics
-    );
-    let out = compile(
-        &loaded.resources,
+    let (wire, plan) = compile_istio(
+        &yaml,
         &GatewayIdentity {
             namespace: "istio-system".into(),
             ..GatewayIdentity::default()
         },
-        &CompileOptions::default(),
     );
-    assert!(!has_errors(&out.diagnostics), "{:#?}", out.diagnostics);
-    let gw = start(out.wire, out.envoy).await;
+    let gw = start(wire, plan).await;
     let ca_file = gw.state_dir().join("tcp-tls-ca.pem");
     std::fs::write(&ca_file, ca.pem()).unwrap();
 

@@ -200,7 +200,8 @@ fn from_service_entry(
 
 /// `connectionPool.http.h2UpgradePolicy` in force for the cluster (Istio's merge order):
 /// `Some(true)` for `UPGRADE`, `Some(false)` for `DO_NOT_UPGRADE`, `None` for `DEFAULT` (the
-/// mesh default, which does not upgrade) or nothing set. An unknown value is invalid.
+/// mesh default, which does not upgrade) or nothing set. An unknown value is ignored with a
+/// warning.
 fn h2_upgrade(
     ctx: &mut Ctx<'_>,
     dr: &DestinationRule,

@@ -73,9 +73,14 @@ pub(super) struct PortGroup<'r> {
     pub port: u16,
     /// The port carries TLS (terminated or passthrough); otherwise plain-text HTTP.
     pub tls: bool,
-    /// The address the port's listener binds, its first server's `bind` (G-4).
-    pub bind: Option<String>,
     pub servers: Vec<MergedServer<'r>>,
+}
+
+impl PortGroup<'_> {
+    /// The address the port's listener binds: its servers' `bind`, one for all (G-4).
+    pub(super) fn bind(&self) -> Option<&str> {
+        self.servers.first().and_then(|s| s.bind.as_deref())
+    }
 }
 
 /// Selects the Gateways of this workload and merges their servers per port, sorted by port.
@@ -297,7 +302,6 @@ fn add_to_port<'r>(
         groups.push(PortGroup {
             port,
             tls: server.mode.is_tls(),
-            bind: server.bind.clone(),
             servers: vec![server],
         });
         return;
@@ -316,14 +320,12 @@ fn add_to_port<'r>(
         );
         return;
     }
-    if group.bind != server.bind {
-        let address =
-            |b: &Option<String>| b.clone().unwrap_or_else(|| "the default address".into());
+    if group.bind() != server.bind.as_deref() {
         r.dropped(
             &format!("{}.bind", server.field),
             format!(
                 "port {port} already listens on {} for server {}; servers of one port with different bind addresses are not supported; server dropped",
-                address(&group.bind),
+                group.bind().unwrap_or("the default address"),
                 group.servers[0].name
             ),
             Some("G-4"),

@@ -141,40 +141,40 @@ fn from_files(
 ) -> Option<Credentials> {
     let local_files = ctx.local_files;
     let mut r = ctx.reporter(gateway);
-    let required = [
+    fn path(v: &Option<String>) -> Option<&str> {
+        v.as_deref().filter(|p| !p.is_empty())
+    }
+    let files = [
         ("serverCertificate", &tls.server_certificate, true),
         ("privateKey", &tls.private_key, true),
         ("caCertificates", &tls.ca_certificates, mutual),
     ];
-    for (name, value, needed) in required {
-        if needed && value.as_deref().is_none_or(str::is_empty) {
-            let message = if tls.server_certificate.is_none() && name == "serverCertificate" {
-                format!(
-                    "{mode} needs credentialName or serverCertificate and privateKey; server dropped"
-                )
-            } else {
+    for (name, value, needed) in files {
+        let message = match path(value) {
+            None if needed && name == "serverCertificate" => format!(
+                "{mode} needs credentialName or serverCertificate and privateKey; server dropped"
+            ),
+            None if needed => {
                 format!("{mode} with file-mounted certificates needs {name}; server dropped")
-            };
-            r.error(&format!("{field}.tls.{name}"), message, Some("G-6"));
-            return None;
-        }
-    }
-    if local_files {
-        for (name, value, _) in required {
-            let Some(path) = value.as_deref().filter(|p| !p.is_empty()) else {
-                continue;
-            };
-            if let Err(e) = std::fs::File::open(path) {
-                r.dropped(
-                    &format!("{field}.tls.{name}"),
-                    format!("cannot read {path} on this machine, where the gateway runs: {e}; server dropped"),
-                    Some("G-6"),
-                );
-                return None;
             }
-        }
+            // `up`'s gateway is this machine: a file Envoy could not read drops the server here.
+            Some(file) if local_files => match std::fs::File::open(file) {
+                Ok(_) => continue,
+                Err(e) => {
+                    r.dropped(
+                        &format!("{field}.tls.{name}"),
+                        format!("cannot read {file} on this machine, where the gateway runs: {e}; server dropped"),
+                        Some("G-6"),
+                    );
+                    return None;
+                }
+            },
+            _ => continue,
+        };
+        r.error(&format!("{field}.tls.{name}"), message, Some("G-6"));
+        return None;
     }
-    let file = |v: &Option<String>| v.clone().filter(|p| !p.is_empty()).map(PemSource::File);
+    let file = |v: &Option<String>| path(v).map(|p| PemSource::File(p.to_string()));
     Some(Credentials {
         certificate_chain: file(&tls.server_certificate)?,
         private_key: file(&tls.private_key)?,
@@ -356,7 +356,7 @@ pub(super) fn plan_listener(
         name: format!("{scheme}.{}", group.port),
         gateway_port: group.port,
         bind_port,
-        bind_address: group.bind.clone(),
+        bind_address: group.bind().map(str::to_string),
         kind,
         tls_chains,
         passthrough,

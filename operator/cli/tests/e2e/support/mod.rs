@@ -14,6 +14,9 @@ use std::sync::{Mutex, OnceLock};
 
 use portcullis::local::{Compiled, GatewayOptions, LocalGateway, ModuleDelivery};
 use portcullis::locate::{EnvoyBinary, locate_envoy, locate_modules};
+use portcullis_compile::compile::{CompileOptions, GatewayIdentity, compile};
+use portcullis_compile::diagnostics::has_errors;
+use portcullis_compile::load::load_str;
 use portcullis_compile::plan::{
     ClusterPlan, Discovery, Endpoint, EnvoyPlan, ListenerKind, ListenerPlan,
 };
@@ -290,4 +293,38 @@ pub async fn envoy_for_xds(
     portcullis::envoy::EnvoyProcess::start(&opts, std::time::Duration::from_secs(30))
         .await
         .unwrap()
+}
+
+/// Istio YAML compiled for the gateway workload `identity`, as `render` would: the test fails
+/// on any error, reading or compiling.
+pub fn compile_istio(yaml: &str, identity: &GatewayIdentity) -> (WireConfig, EnvoyPlan) {
+    let loaded = load_str(yaml, None);
+    assert!(
+        !has_errors(&loaded.diagnostics),
+        "{:#?}",
+        loaded.diagnostics
+    );
+    let out = compile(&loaded.resources, identity, &CompileOptions::default());
+    assert!(!has_errors(&out.diagnostics), "{:#?}", out.diagnostics);
+    (out.wire, out.envoy)
+}
+
+/// A ServiceEntry for `<name>.demo.local`, port `number` (named after its protocol, lowercase),
+/// served by one STATIC endpoint on 127.0.0.1:`port`: a test's own upstream, or a demo echo
+/// upstream that `start` brings up there.
+pub fn local_service_entry(name: &str, number: u16, protocol: &str, port: u16) -> String {
+    let port_name = protocol.to_ascii_lowercase();
+    format!(
+        "
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: {name}, namespace: default}}
+spec:
+  hosts: [{name}.demo.local]
+  location: MESH_INTERNAL
+  ports: [{{number: {number}, name: {port_name}, protocol: {protocol}}}]
+  resolution: STATIC
+  endpoints: [{{address: 127.0.0.1, ports: {{{port_name}: {port}}}}}]
+"
+    )
 }
