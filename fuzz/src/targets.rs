@@ -4,7 +4,7 @@ use std::sync::OnceLock;
 
 use portcullis_compile::compile::{CompileOptions, GatewayIdentity, compile};
 use portcullis_compile::load::load_str;
-use portcullis_core::audit::Delivery;
+use portcullis_core::audit::{BatchOutcome, Delivery};
 use portcullis_core::strmatch::full_match_regex;
 use portcullis_core::wire::{FailureMode, HttpCollector, WireConfig};
 use portcullis_core::{EgressPolicy, Gateway, HostVerdict, Outcome, RequestView, SplitMix64};
@@ -177,10 +177,16 @@ pub fn regex(data: &[u8]) {
 }
 
 /// The audit delivery state machine driven by arbitrary settings and events (records pushed,
-/// ticks, collector answers right, wrong, stale or lost): every record pushed is, at every
+/// ticks, collector answers delivered, failed, rejected, stale or lost, reconfigurations that
+/// hand the held records to a new machine): every record pushed is, at every
 /// step, sent, counted as dropped, or still held; never more than `maxBuffered` records nor
 /// `maxBufferedBytes` bytes are held, and no batch is larger than `batchSize`.
 pub fn audit_delivery(data: &[u8]) {
+    #[derive(Default)]
+    struct Carried {
+        sent: u64,
+        dropped: u64,
+    }
     let byte = |i: usize| data.get(i).copied().unwrap_or(0);
     let collector = HttpCollector {
         cluster: "collector".into(),
@@ -204,15 +210,17 @@ pub fn audit_delivery(data: &[u8]) {
     let batch_size = (collector.batch_size as usize).clamp(1, max_buffered);
     let max_bytes = (collector.max_buffered_bytes as usize).max(1);
     let (mut now, mut pushed, mut last_batch) = (0u64, 0u64, None::<u64>);
+    // Counters of the machines a reconfiguration replaced.
+    let mut carried = Carried::default();
     for event in data.get(7..).unwrap_or_default() {
-        match event % 5 {
+        match event % 6 {
             0 | 1 => {
-                let size = usize::from(event / 5) % 24;
+                let size = usize::from(event / 6) % 24;
                 delivery.push(format!("{pushed:0>size$}"));
                 pushed += 1;
             }
             2 => {
-                now += u64::from(event / 5) * 25;
+                now += u64::from(event / 6) * 25;
                 if let Some(batch) = delivery.poll(now) {
                     assert!(
                         batch.records >= 1 && batch.records <= batch_size,
@@ -224,13 +232,32 @@ pub fn audit_delivery(data: &[u8]) {
             }
             3 => {
                 if let Some(id) = last_batch.take() {
-                    delivery.on_result_with_jitter(id, event & 0x80 != 0, now, u32::from(*event));
+                    let outcome = match event / 6 % 3 {
+                        0 => BatchOutcome::Delivered,
+                        1 => BatchOutcome::Failed,
+                        _ => BatchOutcome::Rejected,
+                    };
+                    delivery.on_result_with_jitter(id, outcome, now, u32::from(*event));
                 }
+            }
+            4 => {
+                // A reconfiguration: the held records move to a machine with other settings.
+                let mut next = Delivery::new(&collector, failure_mode);
+                next.take_over(delivery.hand_over());
+                assert_eq!(delivery.buffered(), 0);
+                let moved = delivery.stats();
+                delivery = next;
+                carried.sent += moved.sent;
+                carried.dropped += moved.dropped.total();
             }
             _ => {
                 // A stale or unknown answer changes nothing.
                 let before = delivery.stats();
-                assert!(!delivery.on_result(u64::from(*event) + 1_000, true, now));
+                assert!(!delivery.on_result(
+                    u64::from(*event) + 1_000,
+                    BatchOutcome::Delivered,
+                    now
+                ));
                 assert_eq!(delivery.stats(), before);
             }
         }
@@ -238,7 +265,11 @@ pub fn audit_delivery(data: &[u8]) {
         assert!(stats.buffered <= max_buffered, "{stats:?}");
         assert!(delivery.buffered_bytes() <= max_bytes, "{stats:?}");
         assert_eq!(
-            stats.sent + stats.dropped + stats.buffered as u64,
+            carried.sent
+                + carried.dropped
+                + stats.sent
+                + stats.dropped.total()
+                + stats.buffered as u64,
             pushed,
             "a record was lost uncounted: {stats:?}"
         );

@@ -3,7 +3,7 @@
 use std::rc::Rc;
 
 use portcullis_core::EgressDecision;
-use portcullis_core::audit::Protocol;
+use portcullis_core::audit::{Event, Protocol};
 use portcullis_core::egress::DenyReason;
 use portcullis_glue::{host, respond};
 use proxy_wasm::traits::{Context, HttpContext};
@@ -21,6 +21,8 @@ pub struct EgressHttp {
     /// A refusal that the policy itself did not decide (audit unavailable).
     refused: Option<DenyReason>,
     decided: bool,
+    /// An allowed upgrade whose `open` record is written: the last record is its `close`.
+    opened: bool,
 }
 
 impl EgressHttp {
@@ -32,6 +34,7 @@ impl EgressHttp {
             seen: Seen::default(),
             refused: None,
             decided: false,
+            opened: false,
         }
     }
 
@@ -59,6 +62,8 @@ impl EgressHttp {
                 ":path" => seen.path = Some(value),
                 ":method" => seen.method = Some(value),
                 "x-request-id" => seen.request_id = Some(value),
+                // HTTP/1.1 `upgrade:`, or HTTP/2 extended CONNECT (`:protocol: websocket`).
+                "upgrade" | ":protocol" => seen.upgrade = true,
                 _ => {}
             }
         }
@@ -76,6 +81,21 @@ impl EgressHttp {
             Some(body) => respond::send_text(denial.status, &headers, body),
             None => respond::send(denial.status, &headers, ""),
         }
+    }
+
+    fn write(&self, event: Event, decision: &EgressDecision<'_>) {
+        let record = line(
+            &self.served,
+            &self.shared,
+            decision,
+            Protocol::Http,
+            event,
+            &self.seen,
+        );
+        self.shared
+            .pipeline
+            .borrow()
+            .write(record, self.refused.is_some(), self.shared.metrics);
     }
 
     fn decision(&self) -> EgressDecision<'_> {
@@ -110,6 +130,11 @@ impl HttpContext for EgressHttp {
                     return Action::Pause;
                 }
                 metrics.allowed.inc();
+                if self.seen.upgrade {
+                    // A WebSocket may stay open for hours: recorded now, not only at its end.
+                    self.opened = true;
+                    self.write(Event::Open, &decision);
+                }
                 Action::Continue
             }
             EgressDecision::Denied { reason } => {
@@ -125,10 +150,11 @@ impl HttpContext for EgressHttp {
             return;
         }
         let decision = self.decision();
-        let record = line(&self.served, &decision, Protocol::Http, &self.seen, None);
-        self.shared
-            .pipeline
-            .borrow()
-            .write(record, self.refused.is_some(), self.shared.metrics);
+        let event = if self.opened {
+            Event::Close
+        } else {
+            Event::Request
+        };
+        self.write(event, &decision);
     }
 }

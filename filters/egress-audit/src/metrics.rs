@@ -1,5 +1,9 @@
 //! The egress filter's metrics, under [`EGRESS_METRICS`] (Envoy exposes them as
 //! `wasmcustom.portcullis.egress.*`).
+//!
+//! Every audit record made is counted in `audited` and ends in exactly one of `logged`,
+//! `sent` or a `dropped_*` counter, or is still held (`buffered`, or on its way through the
+//! shared queue for a moment): `audited == logged + sent + dropped + held`.
 
 use portcullis_core::contract::EGRESS_METRICS;
 use portcullis_glue::{ConfigMetrics, Counter, Gauge};
@@ -13,15 +17,30 @@ pub struct EgressMetrics {
     pub denied: Counter,
     /// Requests refused because audit records cannot be delivered (`failureMode: closed`).
     pub refused_audit_unavailable: Counter,
-    /// Audit records written (to the log, or queued for the collector).
+    /// Audit records made.
     pub audited: Counter,
-    /// Audit records dropped (buffer full, queue refused).
-    pub dropped: Counter,
+    /// Audit records written to Envoy's log (the `log` sink, and refusals under
+    /// `failureMode: closed`).
+    pub logged: Counter,
     /// Audit records the collector acknowledged.
     pub sent: Counter,
-    /// Collector batches that failed (non-2xx, timeout, dispatch refused).
+    /// Audit records dropped, for any reason (the sum of the `dropped_*` counters).
+    pub dropped: Counter,
+    /// Dropped from a full buffer (`maxBuffered` records or `maxBufferedBytes` bytes).
+    pub dropped_buffer_full: Counter,
+    /// Dropped because the collector refused their batch for good (4xx but 408 and 429).
+    pub dropped_rejected: Counter,
+    /// Dropped at a reconfiguration: the new buffer had no room for them.
+    pub dropped_reconfigure: Counter,
+    /// Dropped because the shared queue refused them (no queue on this host).
+    pub dropped_unqueued: Counter,
+    /// Records a configuration being replaced handed to its successor.
+    pub handed_over: Counter,
+    /// Collector batches that failed and are retried (no answer, 408, 429, 5xx).
     pub failed_batches: Counter,
-    /// Records waiting for the collector on this worker.
+    /// Collector batches refused for good.
+    pub rejected_batches: Counter,
+    /// Records waiting for the collector, summed over workers.
     pub buffered: Gauge,
     /// Configurations accepted and rejected, and the serving version.
     pub config: ConfigMetrics,
@@ -36,11 +55,24 @@ impl EgressMetrics {
             denied: c("denied"),
             refused_audit_unavailable: c("refused_audit_unavailable"),
             audited: c("audited"),
-            dropped: c("dropped"),
+            logged: c("logged"),
             sent: c("sent"),
+            dropped: c("dropped"),
+            dropped_buffer_full: c("dropped_buffer_full"),
+            dropped_rejected: c("dropped_rejected"),
+            dropped_reconfigure: c("dropped_reconfigure"),
+            dropped_unqueued: c("dropped_unqueued"),
+            handed_over: c("handed_over"),
             failed_batches: c("failed_batches"),
+            rejected_batches: c("rejected_batches"),
             buffered: Gauge::define(&format!("{EGRESS_METRICS}buffered")),
             config: ConfigMetrics::define(EGRESS_METRICS),
         }
+    }
+
+    /// Counts `n` records dropped by the filter itself (not by the delivery machine).
+    pub fn drop_unqueued(&self, n: u64) {
+        self.dropped.add(n);
+        self.dropped_unqueued.add(n);
     }
 }

@@ -4,11 +4,16 @@
 //! `vm_id`), so a record survives its stream; root contexts drain the queue on
 //! `on_queue_ready` and on their tick into a [`Delivery`] (bounded buffer, batches, retry with
 //! backoff), and POST each batch as JSON Lines with an HTTP callout.
+//!
+//! Reconfiguration: a root context configured again hands the records it holds straight to
+//! its new pipeline; a root context Envoy retires (`on_done`: its plugin configuration was
+//! replaced) puts them back on the shared queue, where its successor's tick picks them up.
+//! The queue lives in Envoy, not in the VM, so the records outlive the retired context.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use portcullis_core::audit::{Delivery, DeliveryStats};
+use portcullis_core::audit::{BatchOutcome, Delivery, DeliveryStats};
 use portcullis_core::wire::{AuditSink, FailureMode, HttpCollector};
 use portcullis_glue::{abi, host};
 use proxy_wasm::hostcalls;
@@ -19,11 +24,18 @@ use crate::metrics::EgressMetrics;
 /// The shared queue's name.
 pub const QUEUE: &str = "portcullis.audit";
 
+/// How often a `log` sink's root looks at the shared queue for records handed over by a
+/// retired collector configuration.
+const LOG_SINK_TICK: Duration = Duration::from_secs(1);
+
 /// The audit sink of one root context.
 #[derive(Debug)]
 pub enum Pipeline {
     /// One JSON line per record in Envoy's log.
-    Log,
+    Log {
+        /// The shared queue, read for handed-over records only.
+        queue_id: Option<u32>,
+    },
     /// Batches to an HTTP collector.
     Collector(Box<Collector>),
 }
@@ -41,12 +53,21 @@ pub struct Collector {
 }
 
 impl Pipeline {
-    /// Builds the sink of a new configuration.
-    pub fn new(sink: &AuditSink, failure_mode: FailureMode) -> Self {
-        match sink {
-            AuditSink::Log => Pipeline::Log,
+    /// Builds the sink of a new configuration, taking over what `previous` (the pipeline of
+    /// the configuration it replaces on this root context) still holds.
+    pub fn new(
+        sink: &AuditSink,
+        failure_mode: FailureMode,
+        previous: Option<&mut Pipeline>,
+        metrics: EgressMetrics,
+    ) -> Self {
+        let queue_id = abi::register_shared_queue(QUEUE).ok();
+        let mut pipeline = match sink {
+            AuditSink::Log => {
+                host::set_tick_period(LOG_SINK_TICK);
+                Pipeline::Log { queue_id }
+            }
             AuditSink::Http(settings) => {
-                let queue_id = abi::register_shared_queue(QUEUE).ok();
                 host::set_tick_period(Duration::from_millis(u64::from(
                     settings.flush_interval_ms.clamp(1, 1000),
                 )));
@@ -58,13 +79,19 @@ impl Pipeline {
                     reported: DeliveryStats::default(),
                 }))
             }
+        };
+        if let Some(previous) = previous {
+            let held = previous.take_held(metrics);
+            metrics.handed_over.add(held.len() as u64);
+            pipeline.accept(held, metrics);
         }
+        pipeline
     }
 
     /// Whether `failureMode: closed` currently refuses new egress.
     pub fn refuse_new_egress(&self) -> bool {
         match self {
-            Pipeline::Log => false,
+            Pipeline::Log { .. } => false,
             Pipeline::Collector(c) => c.delivery.refuse_new_egress(),
         }
     }
@@ -76,14 +103,14 @@ impl Pipeline {
     pub fn write(&self, line: String, refused_unaudited: bool, metrics: EgressMetrics) {
         metrics.audited.inc();
         match self {
-            _ if refused_unaudited => host::log(LogLevel::Warn, &line),
-            Pipeline::Log => host::log(LogLevel::Info, &line),
+            _ if refused_unaudited => log_record(LogLevel::Warn, &line, metrics),
+            Pipeline::Log { .. } => log_record(LogLevel::Info, &line, metrics),
             Pipeline::Collector(c) => {
                 let queued = c
                     .queue_id
                     .is_some_and(|id| abi::enqueue_shared_queue(id, line.as_bytes()).is_ok());
                 if !queued {
-                    metrics.dropped.inc();
+                    metrics.drop_unqueued(1);
                 }
             }
         }
@@ -91,75 +118,189 @@ impl Pipeline {
 
     /// Drains the shared queue and sends what is due. Called on tick and on queue ready.
     pub fn pump(&mut self, now_ms: u64, metrics: EgressMetrics) {
+        let lines = self.dequeue_all(metrics);
+        if let Pipeline::Log { .. } = self {
+            self.accept(lines, metrics);
+            return;
+        }
         let Pipeline::Collector(c) = self else { return };
-        c.drain_queue(metrics);
+        for line in lines {
+            c.delivery.push(line);
+        }
         while let Some(batch) = c.delivery.poll(now_ms) {
-            let headers = vec![
-                (":method", "POST"),
-                (":path", c.settings.path.as_str()),
-                (":authority", c.settings.authority.as_str()),
-                ("content-type", "application/x-ndjson"),
-            ];
-            let timeout = Duration::from_millis(u64::from(c.settings.timeout_ms));
-            // The SDK's call, not `abi`'s: it registers the token with the SDK's dispatcher,
-            // which routes the answer to `on_http_call_response`; it returns every status
-            // Envoy's `proxy_http_call` has (OK, BAD_ARGUMENT, INTERNAL_FAILURE).
-            match hostcalls::dispatch_http_call(
-                &c.settings.cluster,
-                headers,
-                Some(batch.body.as_bytes()),
-                vec![],
-                timeout,
-            ) {
-                Ok(token) => {
-                    c.in_flight.insert(token, batch.id);
-                    // One batch in flight at a time: the next poll returns None until answered.
-                }
-                Err(_) => {
-                    c.delivery.on_result(batch.id, false, now_ms);
-                    break;
-                }
+            if !c.dispatch(&batch.body, batch.id, now_ms) {
+                break;
             }
         }
         c.report(metrics);
     }
 
-    /// The collector answered (or the call failed: no headers).
-    pub fn on_response(&mut self, token: u32, success: bool, now_ms: u64, metrics: EgressMetrics) {
+    /// The collector answered with `status`, or the call failed (`None`).
+    pub fn on_response(
+        &mut self,
+        token: u32,
+        status: Option<u16>,
+        now_ms: u64,
+        metrics: EgressMetrics,
+    ) {
         let Pipeline::Collector(c) = self else { return };
         if let Some(batch_id) = c.in_flight.remove(&token) {
-            c.delivery.on_result(batch_id, success, now_ms);
+            let outcome = BatchOutcome::from_status(status);
+            if outcome == BatchOutcome::Rejected {
+                host::log(
+                    LogLevel::Warn,
+                    &format!(
+                        "audit collector {} refused a batch with status {}: its records are \
+                         dropped (counted in dropped_rejected)",
+                        c.settings.cluster,
+                        status.unwrap_or_default()
+                    ),
+                );
+            }
+            c.delivery.on_result(batch_id, outcome, now_ms);
         }
         c.report(metrics);
     }
+
+    /// Envoy retires this root context (its plugin configuration was replaced, or Envoy is
+    /// stopping): every record it holds goes back on the shared queue for the configuration
+    /// that follows. One the queue refuses is counted as a reconfigure drop.
+    pub fn retire(&mut self, metrics: EgressMetrics) {
+        let held = self.take_held(metrics);
+        let queue_id = match self {
+            Pipeline::Log { queue_id } => *queue_id,
+            Pipeline::Collector(c) => c.queue_id,
+        };
+        let mut refused = 0u64;
+        for line in &held {
+            let queued =
+                queue_id.is_some_and(|id| abi::enqueue_shared_queue(id, line.as_bytes()).is_ok());
+            if queued {
+                metrics.handed_over.inc();
+            } else {
+                refused += 1;
+            }
+        }
+        if refused > 0 {
+            metrics.dropped.add(refused);
+            metrics.dropped_reconfigure.add(refused);
+        }
+    }
+
+    /// Everything this pipeline holds, oldest first, leaving it empty: the collector's buffer
+    /// (in-flight batch included; its answer is then ignored) and what waits in the queue.
+    fn take_held(&mut self, metrics: EgressMetrics) -> Vec<String> {
+        let queued = self.dequeue_all(metrics);
+        let Pipeline::Collector(c) = self else {
+            return queued;
+        };
+        c.in_flight.clear();
+        let mut held = c.delivery.hand_over();
+        held.extend(queued);
+        c.report(metrics);
+        held
+    }
+
+    /// Takes records handed over from another configuration.
+    fn accept(&mut self, lines: Vec<String>, metrics: EgressMetrics) {
+        match self {
+            Pipeline::Log { .. } => {
+                for line in lines {
+                    log_record(LogLevel::Info, &line, metrics);
+                }
+            }
+            Pipeline::Collector(c) => {
+                c.delivery.take_over(lines);
+                c.report(metrics);
+            }
+        }
+    }
+
+    /// Every record waiting in the shared queue.
+    fn dequeue_all(&self, metrics: EgressMetrics) -> Vec<String> {
+        let queue_id = match self {
+            Pipeline::Log { queue_id } => *queue_id,
+            Pipeline::Collector(c) => c.queue_id,
+        };
+        let Some(id) = queue_id else {
+            return Vec::new();
+        };
+        let mut lines = Vec::new();
+        while let Ok(Some(bytes)) = abi::dequeue_shared_queue(id) {
+            match String::from_utf8(bytes) {
+                Ok(line) => lines.push(line),
+                // Only this filter enqueues, and only strings: unreachable but counted.
+                Err(_) => metrics.drop_unqueued(1),
+            }
+        }
+        lines
+    }
+}
+
+fn log_record(level: LogLevel, line: &str, metrics: EgressMetrics) {
+    host::log(level, line);
+    metrics.logged.inc();
 }
 
 impl Collector {
-    fn drain_queue(&mut self, metrics: EgressMetrics) {
-        let Some(id) = self.queue_id else { return };
-        while let Ok(Some(bytes)) = abi::dequeue_shared_queue(id) {
-            match String::from_utf8(bytes) {
-                Ok(line) => {
-                    self.delivery.push(line);
-                }
-                Err(_) => metrics.dropped.inc(),
+    /// POSTs one batch; false when Envoy refused the call (the batch then counts as failed).
+    fn dispatch(&mut self, body: &str, batch_id: u64, now_ms: u64) -> bool {
+        let headers = vec![
+            (":method", "POST"),
+            (":path", self.settings.path.as_str()),
+            (":authority", self.settings.authority.as_str()),
+            ("content-type", "application/x-ndjson"),
+        ];
+        let timeout = Duration::from_millis(u64::from(self.settings.timeout_ms));
+        // The SDK's call, not `abi`'s: it registers the token with the SDK's dispatcher,
+        // which routes the answer to `on_http_call_response`; it returns every status
+        // Envoy's `proxy_http_call` has (OK, BAD_ARGUMENT, INTERNAL_FAILURE).
+        match hostcalls::dispatch_http_call(
+            &self.settings.cluster,
+            headers,
+            Some(body.as_bytes()),
+            vec![],
+            timeout,
+        ) {
+            Ok(token) => {
+                // One batch in flight at a time: the next poll returns None until answered.
+                self.in_flight.insert(token, batch_id);
+                true
+            }
+            Err(_) => {
+                self.delivery
+                    .on_result(batch_id, BatchOutcome::Failed, now_ms);
+                false
             }
         }
     }
 
     fn report(&mut self, metrics: EgressMetrics) {
         let now = self.delivery.stats();
-        metrics
-            .sent
-            .add(now.sent.saturating_sub(self.reported.sent));
+        let was = self.reported;
+        let delta = |now: u64, was: u64| now.saturating_sub(was);
+        metrics.sent.add(delta(now.sent, was.sent));
         metrics
             .dropped
-            .add(now.dropped.saturating_sub(self.reported.dropped));
-        metrics.failed_batches.add(
-            now.failed_batches
-                .saturating_sub(self.reported.failed_batches),
-        );
-        metrics.buffered.set(now.buffered as u64);
+            .add(delta(now.dropped.total(), was.dropped.total()));
+        metrics
+            .dropped_buffer_full
+            .add(delta(now.dropped.buffer_full, was.dropped.buffer_full));
+        metrics
+            .dropped_rejected
+            .add(delta(now.dropped.rejected, was.dropped.rejected));
+        metrics
+            .dropped_reconfigure
+            .add(delta(now.dropped.reconfigure, was.dropped.reconfigure));
+        metrics
+            .failed_batches
+            .add(delta(now.failed_batches, was.failed_batches));
+        metrics
+            .rejected_batches
+            .add(delta(now.rejected_batches, was.rejected_batches));
+        metrics
+            .buffered
+            .add(now.buffered as i64 - was.buffered as i64);
         self.reported = now;
     }
 }

@@ -13,6 +13,7 @@ use proxy_wasm::types::ContextType;
 use crate::http::EgressHttp;
 use crate::metrics::EgressMetrics;
 use crate::pipeline::Pipeline;
+use crate::record::RecordIds;
 use crate::tcp::EgressTcp;
 
 /// One accepted configuration, shared read-only with the streams it serves.
@@ -79,6 +80,8 @@ pub struct Shared {
     pub pipeline: RefCell<Pipeline>,
     /// Metrics.
     pub metrics: EgressMetrics,
+    /// Ids for the records of this configuration's streams.
+    pub ids: RecordIds,
 }
 
 /// One root context per plugin configuration and worker.
@@ -104,17 +107,28 @@ impl EgressRoot {
 
 impl Context for EgressRoot {
     fn on_http_call_response(&mut self, token: u32, num_headers: usize, _body: usize, _t: usize) {
-        let success = num_headers > 0
-            && host::http_call_response_header(":status")
-                .is_some_and(|status| status.starts_with('2'));
+        // No headers: the call failed (timeout, reset, no upstream).
+        let status = (num_headers > 0)
+            .then(|| host::http_call_response_header(":status"))
+            .flatten()
+            .and_then(|status| status.parse::<u16>().ok());
         if let Some(shared) = &self.shared {
             shared.pipeline.borrow_mut().on_response(
                 token,
-                success,
+                status,
                 host::now_millis(),
                 shared.metrics,
             );
         }
+    }
+
+    /// Envoy retires this root context (its plugin configuration was replaced): the records
+    /// it holds go to the configuration that follows, through the shared queue.
+    fn on_done(&mut self) -> bool {
+        if let Some(shared) = &self.shared {
+            shared.pipeline.borrow_mut().retire(shared.metrics);
+        }
+        true
     }
 }
 
@@ -131,10 +145,19 @@ impl RootContext for EgressRoot {
         {
             Some(served) => {
                 let audit = served.policy.audit();
-                let pipeline = Pipeline::new(&audit.sink, audit.failure_mode);
+                let previous = self.shared.take();
+                let mut previous = previous.as_ref().map(|p| p.pipeline.borrow_mut());
+                let pipeline = Pipeline::new(
+                    &audit.sink,
+                    audit.failure_mode,
+                    previous.as_deref_mut(),
+                    metrics,
+                );
+                drop(previous);
                 self.shared = Some(Rc::new(Shared {
                     pipeline: RefCell::new(pipeline),
                     metrics,
+                    ids: RecordIds::new(),
                 }));
                 self.served = Some(Rc::new(served));
                 true

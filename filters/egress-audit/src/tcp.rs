@@ -3,7 +3,7 @@
 use std::rc::Rc;
 
 use portcullis_core::EgressDecision;
-use portcullis_core::audit::Protocol;
+use portcullis_core::audit::{Event, Protocol};
 use portcullis_core::egress::DenyReason;
 use portcullis_glue::host;
 use proxy_wasm::traits::{Context, StreamContext};
@@ -53,6 +53,24 @@ impl EgressTcp {
     }
 }
 
+impl EgressTcp {
+    fn write(&self, event: Event) {
+        let decision = self.decision();
+        let record = line(
+            &self.served,
+            &self.shared,
+            &decision,
+            Protocol::Tcp,
+            event,
+            &self.seen,
+        );
+        self.shared
+            .pipeline
+            .borrow()
+            .write(record, self.refused_unaudited, self.shared.metrics);
+    }
+}
+
 impl Context for EgressTcp {}
 
 impl StreamContext for EgressTcp {
@@ -74,6 +92,8 @@ impl StreamContext for EgressTcp {
         let refuse_unaudited = self.shared.pipeline.borrow().refuse_new_egress();
         if self.decision().is_allowed() && !refuse_unaudited {
             metrics.allowed.inc();
+            // A passthrough connection may stay open for hours: recorded now, and at its end.
+            self.write(Event::Open);
             return Action::Continue;
         }
         if refuse_unaudited {
@@ -103,12 +123,7 @@ impl StreamContext for EgressTcp {
         if !self.decided {
             return;
         }
-        let decision = self.decision();
-        let bytes = Some((self.bytes_in, self.bytes_out));
-        let record = line(&self.served, &decision, Protocol::Tcp, &self.seen, bytes);
-        self.shared
-            .pipeline
-            .borrow()
-            .write(record, self.refused_unaudited, self.shared.metrics);
+        self.seen.bytes = Some((self.bytes_in, self.bytes_out));
+        self.write(Event::Close);
     }
 }

@@ -42,6 +42,15 @@ impl Gauge {
             let _ = abi::record_metric(id, value);
         }
     }
+
+    /// Adds `delta` (negative to subtract). Where several root contexts (one per worker)
+    /// report into one gauge, each adds its own changes, so the gauge is their sum; `set`
+    /// would leave the last writer's value.
+    pub fn add(self, delta: i64) {
+        if let Some(id) = self.0 {
+            let _ = abi::increment_metric(id, delta);
+        }
+    }
 }
 
 /// A numeric fingerprint of a config version (`sha256:<hex>` or any string) that fits a gauge

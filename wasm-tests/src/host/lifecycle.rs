@@ -170,9 +170,11 @@ impl Host {
 
     /// Re-configures: a new root context on each existing VM (Envoy, on a plugin-config
     /// update for the same `vm_id`). Returns `on_configure`'s result per worker. New streams
-    /// attach to the new root. When any `on_configure` returns false, Envoy rejects the
-    /// update ("Unable to create Wasm HTTP filter") and the previous filter config, with its
-    /// root contexts, keeps serving.
+    /// attach to the new root, and the previous roots are retired: `on_done`, then `on_delete`
+    /// (or pending until `proxy_done`), as Envoy does when it releases the replaced filter
+    /// config (Envoy waits for that config's last stream; the host retires at once). When any
+    /// `on_configure` returns false, Envoy rejects the update ("Unable to create Wasm HTTP
+    /// filter") and the previous filter config, with its root contexts, keeps serving.
     pub fn reconfigure(&mut self, plugin_config: impl Into<Vec<u8>>) -> Result<Vec<bool>> {
         let previous = (
             std::mem::replace(&mut self.cfg.plugin_config, plugin_config.into()),
@@ -192,8 +194,29 @@ impl Host {
             self.cfg.plugin_config = config;
             self.roots = roots;
             self.configure_results = results;
+        } else {
+            for (w, old) in previous.1.into_iter().enumerate() {
+                self.retire_root(w, old);
+            }
         }
         Ok(out)
+    }
+
+    /// `on_done` on a root context, then `on_delete`, or pending when it returns false.
+    fn retire_root(&mut self, worker: usize, root: u32) {
+        let r = self.call(
+            worker,
+            Callback::Done,
+            root,
+            "proxy_on_done",
+            &[root as i32],
+        );
+        if let Cb::Ret(Some(0)) = r {
+            self.vms[worker].store.data_mut().pending_done.push(root);
+        } else {
+            self.delete_root(worker, root);
+        }
+        self.after_callback(worker);
     }
 
     /// Shuts the VMs down as Envoy does: `on_done` on every root context; a root returning
@@ -210,13 +233,7 @@ impl Host {
                 .map(|(id, _)| *id)
                 .collect();
             for root in roots {
-                let r = self.call(w, Callback::Done, root, "proxy_on_done", &[root as i32]);
-                if let Cb::Ret(Some(0)) = r {
-                    self.vms[w].store.data_mut().pending_done.push(root);
-                } else {
-                    self.delete_root(w, root);
-                }
-                self.after_callback(w);
+                self.retire_root(w, root);
             }
         }
         self.pending_done()

@@ -190,3 +190,75 @@ fn closed_failure_mode_refuses_egress_while_the_collector_fails_and_the_buffer_i
     assert_eq!(request(&mut h, "/4"), 0, "recovered");
     assert_eq!(counter(&h, "sent"), 2);
 }
+
+fn ids(c: &HttpCallout) -> Vec<String> {
+    String::from_utf8_lossy(&c.body)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["id"].to_string())
+        .collect()
+}
+
+/// A batch the collector refuses for good (400) is dropped and counted by reason, not retried
+/// in front of later records; a retried batch keeps its records' ids, so a collector that
+/// stored it before the answer was lost can deduplicate.
+#[test]
+fn a_refused_batch_is_counted_and_a_retried_one_keeps_its_ids() {
+    let mut h = host(100, "open");
+    request(&mut h, "/1");
+    h.advance(1);
+    let c = pending(&h);
+    h.answer_callout(c[0].token, 400, &[], b"bad batch")
+        .unwrap();
+    assert_eq!(
+        (counter(&h, "dropped_rejected"), counter(&h, "dropped")),
+        (1, 1)
+    );
+    assert_eq!(counter(&h, "rejected_batches"), 1);
+    assert!(
+        h.log_messages()
+            .iter()
+            .any(|m| m.contains("refused a batch with status 400")),
+        "{:?}",
+        h.log_messages()
+    );
+    request(&mut h, "/2");
+    h.advance(100);
+    let c = pending(&h);
+    assert_eq!(paths(&c[0]), ["/2"], "no backoff, no retry of /1");
+    let first_ids = ids(&c[0]);
+    h.fail_callout(c[0].token);
+    h.advance(300);
+    let c = pending(&h);
+    assert_eq!(ids(&c[0]), first_ids, "the same record, the same id");
+    h.answer_callout(c[0].token, 200, &[], b"").unwrap();
+    assert_eq!(counter(&h, "sent"), 1);
+    assert_eq!(
+        counter(&h, "audited"),
+        counter(&h, "sent") + counter(&h, "dropped"),
+        "every record is sent or counted as dropped"
+    );
+}
+
+/// A configuration change while the collector fails: the retired root hands its records to
+/// the new configuration through the shared queue, which delivers them once the collector
+/// recovers; none is dropped.
+#[test]
+fn records_held_at_a_configuration_change_go_to_the_new_configuration() {
+    let mut h = host(100, "open");
+    request(&mut h, "/1");
+    h.advance(1);
+    let c = pending(&h);
+    h.answer_callout(c[0].token, 503, &[], b"").unwrap();
+    request(&mut h, "/2");
+    let mut next = config(100, "open");
+    next["configVersion"] = json!("sha256:egress1111111111");
+    assert_eq!(h.reconfigure(next.to_string()).unwrap(), [true]);
+    assert_eq!(counter(&h, "handed_over"), 2, "{}", h.report());
+    h.advance(100);
+    let c = pending(&h);
+    assert_eq!(c.len(), 1, "{}", h.report());
+    assert_eq!(paths(&c[0]), ["/1", "/2"]);
+    h.answer_callout(c[0].token, 200, &[], b"").unwrap();
+    assert_eq!((counter(&h, "sent"), counter(&h, "dropped")), (2, 0));
+    assert_eq!(h.metrics().gauge("portcullis.egress.buffered"), Some(0));
+}

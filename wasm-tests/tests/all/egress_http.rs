@@ -276,3 +276,47 @@ fn included_headers_are_recorded_as_received() {
     assert_eq!(r[0]["headers"]["x-team"], "payments, audit", "{}", r[0]);
     assert_eq!(r[0]["request_id"], "req-7");
 }
+
+/// A WebSocket upgrade may stay open for hours: it is recorded when it is let through (before
+/// the upstream answers) and again when it closes; a plain request is recorded once, at its
+/// end. Each record has its own id.
+#[test]
+fn an_upgraded_stream_is_recorded_when_it_opens_and_when_it_closes() {
+    let mut host = egress();
+    let mut s = host
+        .http_request()
+        .get("api.example.com", "/socket")
+        .header("connection", "upgrade")
+        .header("upgrade", "websocket")
+        .send_headers_only()
+        .unwrap();
+    assert_eq!(status_of(&s), 0, "{}", s.host_report());
+    let open = records(s.host());
+    assert_eq!(open.len(), 1, "recorded at open: {open:?}");
+    assert_eq!(
+        (open[0]["event"].as_str(), open[0]["path"].as_str()),
+        (Some("open"), Some("/socket"))
+    );
+    assert!(open[0]["status"].is_null() && open[0]["duration_ms"].is_null());
+    s.respond_headers(101, &[("upgrade", "websocket")], false);
+    s.finish();
+    let r = records(&host);
+    assert_eq!(r.len(), 2, "{:?}", host.log_messages());
+    assert_eq!(
+        (r[1]["event"].as_str(), r[1]["status"].as_u64()),
+        (Some("close"), Some(101))
+    );
+    assert_ne!(r[0]["id"], r[1]["id"]);
+
+    let mut s = host
+        .http_request()
+        .get("api.example.com", "/plain")
+        .send_headers_only()
+        .unwrap();
+    s.respond_headers(200, &[], true);
+    s.finish();
+    let r = records(&host);
+    assert_eq!(r.len(), 3);
+    assert_eq!(r[2]["event"], "request");
+    assert_eq!(host.metrics().counter("portcullis.egress.logged"), Some(3));
+}

@@ -1,7 +1,8 @@
 //! The network egress filter under `failureMode: closed` with an HTTP collector: while the
 //! collector fails and the buffer is full, a new connection to an allowed SNI is closed before
 //! tcp_proxy connects, and its record says `denied` / `audit_unavailable`; once the collector
-//! recovers, connections are allowed again.
+//! recovers, connections are allowed again. Each allowed connection makes two records (its
+//! `open` and its `close`), so two connections fill the four-record buffer.
 #![allow(clippy::unwrap_used, reason = "test code")]
 
 use portcullis_wasm_tests::{Host, HttpCallout};
@@ -18,7 +19,7 @@ fn config() -> Value {
         "audit": {
             "failureMode": "closed",
             "sink": {"http": {"cluster": COLLECTOR, "authority": "collector", "batchSize": 2,
-                "flushIntervalMs": 100, "maxBuffered": 2, "initialBackoffMs": 200,
+                "flushIntervalMs": 100, "maxBuffered": 4, "initialBackoffMs": 200,
                 "maxBackoffMs": 800}}
         }
     }))

@@ -4,8 +4,13 @@
 //!
 //! Life of a record: pushed into a bounded buffer → taken into a batch by `poll` (still owned
 //! here) → removed on success, or put back at the front on failure and retried after a
-//! backoff. So a failed batch is retried, never lost, while the buffer has room; the oldest
-//! records are dropped (and counted) only when it overflows.
+//! backoff. So a failed batch is retried, never lost, while the buffer has room. Every record
+//! ends sent, still held, or in one of the [`Drops`] counters with its reason: the oldest
+//! records when the buffer overflows, a batch the collector refuses for good (a 4xx other
+//! than 408 and 429), and records a reconfiguration could not carry over.
+//!
+//! Delivery is at least once: a batch whose answer is lost (a timeout after the collector
+//! stored it) is sent again, so a collector deduplicates by each record's `id`.
 
 use std::collections::VecDeque;
 
@@ -42,15 +47,68 @@ pub struct Batch {
     pub records: usize,
 }
 
+/// What the collector's answer to a batch means, from its HTTP status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BatchOutcome {
+    /// 2xx: the records are stored.
+    Delivered,
+    /// No answer (timeout, reset, dispatch refused), 408, 429 or 5xx: worth sending again.
+    Failed,
+    /// Any other status (a 4xx such as 400 or 413, a redirect): the collector refuses these
+    /// records and would refuse them again, so they are dropped and counted rather than
+    /// retried forever in front of every later record.
+    Rejected,
+}
+
+impl BatchOutcome {
+    /// The outcome of an answer with `status`, or of no answer (`None`).
+    pub fn from_status(status: Option<u16>) -> Self {
+        match status {
+            Some(200..=299) => BatchOutcome::Delivered,
+            None | Some(408 | 429 | 500..) => BatchOutcome::Failed,
+            Some(_) => BatchOutcome::Rejected,
+        }
+    }
+}
+
+/// Why records were dropped, and how many for each reason.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Drops {
+    /// Pushed out of a full buffer (`maxBuffered` records or `maxBufferedBytes` bytes).
+    pub buffer_full: u64,
+    /// In a batch the collector refused ([`BatchOutcome::Rejected`]).
+    pub rejected: u64,
+    /// Handed to a new configuration's buffer that had no room for them.
+    pub reconfigure: u64,
+}
+
+impl Drops {
+    /// All dropped records.
+    pub fn total(&self) -> u64 {
+        self.buffer_full + self.rejected + self.reconfigure
+    }
+}
+
+/// Why a record is dropped: the [`Drops`] counter it goes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DropReason {
+    /// [`Drops::buffer_full`].
+    BufferFull,
+    /// [`Drops::reconfigure`].
+    Reconfigure,
+}
+
 /// Counters for metrics and logs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DeliveryStats {
     /// Records acknowledged by the collector.
     pub sent: u64,
-    /// Records dropped because the buffer was full.
-    pub dropped: u64,
-    /// Batches that failed (non-2xx, timeout, dispatch failure).
+    /// Records dropped, by reason.
+    pub dropped: Drops,
+    /// Batches that failed and were kept for a retry (no answer, 408, 429, 5xx).
     pub failed_batches: u64,
+    /// Batches the collector refused for good.
+    pub rejected_batches: u64,
     /// Records held now, in flight included.
     pub buffered: usize,
 }
@@ -130,6 +188,11 @@ impl Delivery {
     /// waiting records are dropped and counted until the new one fits; when it cannot fit
     /// even then, it is dropped and counted instead.
     pub fn push(&mut self, line: String) -> PushResult {
+        self.push_counted(line, DropReason::BufferFull)
+    }
+
+    /// [`Delivery::push`], counting what it drops under `reason`.
+    fn push_counted(&mut self, line: String, reason: DropReason) -> PushResult {
         let (in_flight_records, in_flight_bytes) = self
             .in_flight
             .as_ref()
@@ -137,7 +200,7 @@ impl Delivery {
         if in_flight_records >= self.settings.max_buffered
             || in_flight_bytes + line.len() > self.settings.max_buffered_bytes
         {
-            self.stats.dropped += 1;
+            self.count_drop(reason, 1);
             return PushResult::DroppedNew;
         }
         // With the in-flight batch leaving room, dropping waiting records makes room.
@@ -149,7 +212,7 @@ impl Delivery {
                 break;
             };
             self.held_bytes -= oldest.len();
-            self.stats.dropped += 1;
+            self.count_drop(reason, 1);
             result = PushResult::DroppedOldest;
         }
         self.held_bytes += line.len();
@@ -170,7 +233,7 @@ impl Delivery {
                 return None;
             }
             let id = in_flight.id;
-            self.on_result(id, false, now_ms);
+            self.on_result(id, BatchOutcome::Failed, now_ms);
             // The expiry starts a backoff; nothing more to do on this tick.
             return None;
         }
@@ -212,13 +275,14 @@ impl Delivery {
         })
     }
 
-    /// Reports the outcome of batch `batch_id`: `success` for a 2xx answer; anything else
-    /// (non-2xx, timeout, dispatch failure) is a failure. Success forgets the records and
-    /// resets the backoff; failure puts them back in front of the waiting ones and backs off
-    /// `initialBackoffMs`, doubling per consecutive failure up to `maxBackoffMs`. An unknown
-    /// or stale id (a batch already expired by [`Delivery::poll`]) is ignored: returns false.
-    pub fn on_result(&mut self, batch_id: u64, success: bool, now_ms: u64) -> bool {
-        self.on_result_with_jitter(batch_id, success, now_ms, 0)
+    /// Reports the outcome of batch `batch_id`. Delivered forgets the records and resets the
+    /// backoff; rejected drops them (counted in [`Drops::rejected`]) and, the collector being
+    /// up, resets the backoff too; failed puts them back in front of the waiting ones and
+    /// backs off `initialBackoffMs`, doubling per consecutive failure up to `maxBackoffMs`. An
+    /// unknown or stale id (a batch already expired by [`Delivery::poll`], or handed over) is
+    /// ignored: returns false.
+    pub fn on_result(&mut self, batch_id: u64, outcome: BatchOutcome, now_ms: u64) -> bool {
+        self.on_result_with_jitter(batch_id, outcome, now_ms, 0)
     }
 
     /// [`Delivery::on_result`] with jitter: `jitter` (any value, e.g. from the caller's
@@ -227,15 +291,23 @@ impl Delivery {
     pub fn on_result_with_jitter(
         &mut self,
         batch_id: u64,
-        success: bool,
+        outcome: BatchOutcome,
         now_ms: u64,
         jitter: u32,
     ) -> bool {
         let Some(in_flight) = self.in_flight.take_if(|f| f.id == batch_id) else {
             return false;
         };
-        if success {
-            self.stats.sent += in_flight.lines.len() as u64;
+        let records = in_flight.lines.len() as u64;
+        match outcome {
+            BatchOutcome::Delivered => self.stats.sent += records,
+            BatchOutcome::Rejected => {
+                self.stats.rejected_batches += 1;
+                self.stats.dropped.rejected += records;
+            }
+            BatchOutcome::Failed => {}
+        }
+        if outcome != BatchOutcome::Failed {
             self.held_bytes -= in_flight.bytes;
             self.backoff_ms = 0;
             self.retry_at_ms = None;
@@ -255,6 +327,33 @@ impl Delivery {
         let cut = (self.backoff_ms / 2) * u64::from(jitter) / u64::from(u32::MAX);
         self.retry_at_ms = Some(now_ms.saturating_add(self.backoff_ms - cut));
         true
+    }
+
+    /// Takes every record held, the in-flight batch's first (they are the oldest), leaving the
+    /// machine empty: a new configuration's pipeline takes them over with
+    /// [`Delivery::take_over`]. The in-flight batch's answer, if it comes, is then ignored;
+    /// should the collector have stored it, the records arrive twice (at least once).
+    pub fn hand_over(&mut self) -> Vec<String> {
+        let mut lines = self.in_flight.take().map(|f| f.lines).unwrap_or_default();
+        lines.extend(self.waiting.drain(..));
+        self.held_bytes = 0;
+        lines
+    }
+
+    /// Buffers records handed over by a previous configuration ([`Delivery::hand_over`]),
+    /// oldest first; what does not fit is counted in [`Drops::reconfigure`].
+    pub fn take_over(&mut self, lines: impl IntoIterator<Item = String>) {
+        for line in lines {
+            self.push_counted(line, DropReason::Reconfigure);
+        }
+    }
+
+    fn count_drop(&mut self, reason: DropReason, count: u64) {
+        let drops = &mut self.stats.dropped;
+        match reason {
+            DropReason::BufferFull => drops.buffer_full += count,
+            DropReason::Reconfigure => drops.reconfigure += count,
+        }
     }
 
     /// False from a failed batch until the next successful one.
@@ -290,9 +389,9 @@ impl Delivery {
         self.stats.sent
     }
 
-    /// Records dropped because the buffer was full.
+    /// Records dropped, for every reason.
     pub fn dropped(&self) -> u64 {
-        self.stats.dropped
+        self.stats.dropped.total()
     }
 
     /// Failed batches.

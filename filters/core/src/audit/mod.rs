@@ -19,8 +19,8 @@ mod time;
 #[cfg(test)]
 mod tests;
 
-pub use delivery::{Batch, Delivery, DeliveryStats, PushResult};
-pub use record::{AuditRecord, Protocol, Verdict};
+pub use delivery::{Batch, BatchOutcome, Delivery, DeliveryStats, DropReason, Drops, PushResult};
+pub use record::{AuditRecord, Event, Protocol, Verdict};
 pub use redact::{REDACTED_QUERY, REDACTED_VALUE, Redaction};
 pub use sink::SinkLine;
 pub(crate) use sink::validate_sink;

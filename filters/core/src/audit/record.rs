@@ -13,7 +13,9 @@ use crate::EgressDecision;
 ///
 /// | key | type | meaning |
 /// | --- | --- | --- |
+/// | `id` | string | unique per record (`<16 hex digits of the worker's nonce>-<sequence>`), the same when a batch is sent again: a collector deduplicates by it |
 /// | `time` | string | start of the request, RFC 3339 UTC, milliseconds (`2026-01-02T03:04:05.678Z`) |
+/// | `event` | `"request"`\|`"open"`\|`"close"` | an HTTP request, at its end; a connection or upgraded stream (WebSocket) that began (its `close` record follows) or ended |
 /// | `request_id` | string\|null | `x-request-id` |
 /// | `protocol` | `"http"`\|`"tcp"` | HTTP filter or TLS passthrough network filter |
 /// | `source_address` | string\|null | downstream remote address (`ip:port`) |
@@ -40,8 +42,12 @@ use crate::EgressDecision;
 /// `config_version`) is borrowed from it for `'c`, not copied into every record.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct AuditRecord<'c> {
+    /// Unique per record, kept when its batch is sent again.
+    pub id: String,
     /// RFC 3339 UTC time with milliseconds.
     pub time: String,
+    /// What the record is about: a request, or the opening or closing of a connection.
+    pub event: Event,
     /// `x-request-id`.
     pub request_id: Option<String>,
     /// Which filter made the record.
@@ -84,6 +90,18 @@ pub struct AuditRecord<'c> {
     pub(super) headers: BTreeMap<String, String>,
 }
 
+/// What a record is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Event {
+    /// An HTTP request, recorded when it ends.
+    Request,
+    /// A long-lived connection or upgraded stream began; a `close` record follows.
+    Open,
+    /// A connection or upgraded stream ended (or was refused).
+    Close,
+}
+
 /// Which filter made a record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -105,11 +123,14 @@ pub enum Verdict {
 }
 
 impl<'c> AuditRecord<'c> {
-    /// A record for `decision`, made at `unix_nanos` (the caller's clock) under config
-    /// `config_version`. Fills `time`, `protocol`, `decision`, `rule`, `reason` and
-    /// `config_version`; everything else starts unknown (null) and is filled by the filter.
+    /// A record `id` of `event` for `decision`, made at `unix_nanos` (the caller's clock)
+    /// under config `config_version`. Fills `id`, `time`, `event`, `protocol`, `decision`,
+    /// `rule`, `reason` and `config_version`; everything else starts unknown (null) and is
+    /// filled by the filter.
     pub fn new(
+        id: String,
         unix_nanos: u64,
+        event: Event,
         protocol: Protocol,
         decision: &EgressDecision<'c>,
         config_version: &'c str,
@@ -127,7 +148,9 @@ impl<'c> AuditRecord<'c> {
             ),
         };
         AuditRecord {
+            id,
             time: rfc3339_millis(unix_nanos),
+            event,
             request_id: None,
             protocol,
             source_address: None,

@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use super::time::rfc3339_millis;
-use super::{AuditRecord, Protocol, Redaction, SinkLine};
+use super::{AuditRecord, Event, Protocol, Redaction, SinkLine};
 use crate::egress::DenyReason;
 use crate::wire::Audit;
 use crate::{EgressDecision, EgressPolicy};
@@ -28,7 +28,14 @@ fn golden_allowed_http_line() {
     )
     .unwrap();
     let decision = policy.decide_http("api.example.com", 443);
-    let mut r = AuditRecord::new(T, Protocol::Http, &decision, "sha256:abc");
+    let mut r = AuditRecord::new(
+        "5eed-1".into(),
+        T,
+        Event::Request,
+        Protocol::Http,
+        &decision,
+        "sha256:abc",
+    );
     r.request_id = Some("req-1".into());
     r.source_address = Some("10.0.0.7:51234".into());
     r.peer_identity = Some("spiffe://cluster.local/ns/default/sa/app".into());
@@ -53,7 +60,7 @@ fn golden_allowed_http_line() {
             ("cookie", "c=1"),
         ],
     );
-    expect_test::expect![[r#"{"time":"2026-02-03T04:05:06.789Z","request_id":"req-1","protocol":"http","source_address":"10.0.0.7:51234","peer_identity":"spiffe://cluster.local/ns/default/sa/app","sni":"api.example.com","authority":"api.example.com","method":"GET","path":"/v1/items?[REDACTED]","status":200,"response_flags":"-","bytes_in":12,"bytes_out":3456,"duration_ms":78,"upstream_cluster":"outbound|443||api.example.com","upstream_host":"93.184.216.34:443","decision":"allowed","rule":"ServiceEntry default/ext","reason":"host matches allow-list pattern \"*.example.com\"","config_version":"sha256:abc","headers":{"authorization":"[REDACTED]","user-agent":"curl/8"}}"#]]
+    expect_test::expect![[r#"{"id":"5eed-1","time":"2026-02-03T04:05:06.789Z","event":"request","request_id":"req-1","protocol":"http","source_address":"10.0.0.7:51234","peer_identity":"spiffe://cluster.local/ns/default/sa/app","sni":"api.example.com","authority":"api.example.com","method":"GET","path":"/v1/items?[REDACTED]","status":200,"response_flags":"-","bytes_in":12,"bytes_out":3456,"duration_ms":78,"upstream_cluster":"outbound|443||api.example.com","upstream_host":"93.184.216.34:443","decision":"allowed","rule":"ServiceEntry default/ext","reason":"host matches allow-list pattern \"*.example.com\"","config_version":"sha256:abc","headers":{"authorization":"[REDACTED]","user-agent":"curl/8"}}"#]]
         .assert_eq(&r.to_json_line());
     assert_eq!(SinkLine::new(&r).as_str(), r.to_json_line());
 }
@@ -64,9 +71,16 @@ fn golden_denied_tcp_line() {
     let decision = EgressDecision::Denied {
         reason: DenyReason::MissingSni,
     };
-    let mut r = AuditRecord::new(0, Protocol::Tcp, &decision, "v1");
+    let mut r = AuditRecord::new(
+        "5eed-2".into(),
+        0,
+        Event::Close,
+        Protocol::Tcp,
+        &decision,
+        "v1",
+    );
     r.source_address = Some("10.0.0.7:1".into());
-    expect_test::expect![[r#"{"time":"1970-01-01T00:00:00.000Z","request_id":null,"protocol":"tcp","source_address":"10.0.0.7:1","peer_identity":null,"sni":null,"authority":null,"method":null,"path":null,"status":null,"response_flags":null,"bytes_in":null,"bytes_out":null,"duration_ms":null,"upstream_cluster":null,"upstream_host":null,"decision":"denied","rule":"missing_sni","reason":"TLS connection has no SNI server name","config_version":"v1","headers":{}}"#]]
+    expect_test::expect![[r#"{"id":"5eed-2","time":"1970-01-01T00:00:00.000Z","event":"close","request_id":null,"protocol":"tcp","source_address":"10.0.0.7:1","peer_identity":null,"sni":null,"authority":null,"method":null,"path":null,"status":null,"response_flags":null,"bytes_in":null,"bytes_out":null,"duration_ms":null,"upstream_cluster":null,"upstream_host":null,"decision":"denied","rule":"missing_sni","reason":"TLS connection has no SNI server name","config_version":"v1","headers":{}}"#]]
         .assert_eq(&SinkLine::new(&r).to_string());
 }
 
@@ -76,7 +90,14 @@ fn line_never_contains_newline() {
     let decision = EgressDecision::Denied {
         reason: DenyReason::UnknownHost,
     };
-    let mut r = AuditRecord::new(0, Protocol::Http, &decision, "v\n1");
+    let mut r = AuditRecord::new(
+        "5eed-3".into(),
+        0,
+        Event::Request,
+        Protocol::Http,
+        &decision,
+        "v\n1",
+    );
     r.authority = Some("evil\r\n.com".into());
     redaction(json!({})).set_path(&mut r, "/a\nb");
     let line = r.to_json_line();
@@ -98,7 +119,9 @@ fn query_handling() {
     assert_eq!(keep.path("/p?a=1"), "/p?a=1");
 
     let mut r = AuditRecord::new(
+        "5eed-4".into(),
         0,
+        Event::Request,
         Protocol::Http,
         &EgressDecision::Denied {
             reason: DenyReason::UnknownHost,

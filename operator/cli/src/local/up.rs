@@ -11,6 +11,10 @@ use super::{Compiler, GatewayOptions, LocalGateway};
 /// for filesystems that do not notify (network mounts), and the pace of the Envoy check.
 const POLL: Duration = Duration::from_millis(250);
 
+/// How long `up` waits, when stopping, for the egress filter to deliver the audit records it
+/// holds for a collector (Kubernetes' default grace period is 30 s; this stays well inside).
+const AUDIT_FLUSH: Duration = Duration::from_secs(5);
+
 /// Envoy restarts in a row, without one lasting a minute, before `up` gives up.
 const MAX_RESTARTS: u32 = 5;
 
@@ -95,6 +99,20 @@ pub async fn run_up(compiler: Arc<dyn Compiler>, opts: UpOptions) -> anyhow::Res
                     Err(e) => eprintln!("✗ {e}; still serving the last good config"),
                 }
             }
+        }
+    }
+    if let Some(flush) = gateway.flush_audit(AUDIT_FLUSH).await {
+        if flush.undelivered == 0 {
+            eprintln!(
+                "audit: all {} records delivered (waited {:.1?})",
+                flush.made, flush.waited
+            );
+        } else {
+            eprintln!(
+                "✗ audit: {} of {} records not delivered to the collector within {:?}; \
+                 they are lost with Envoy",
+                flush.undelivered, flush.made, AUDIT_FLUSH
+            );
         }
     }
     eprintln!("stopping Envoy");

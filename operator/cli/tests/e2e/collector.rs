@@ -17,6 +17,8 @@ struct Collector {
     /// POSTs refused so far (the first `fail_first` are answered 503).
     refused: usize,
     fail_first: usize,
+    /// While set, every POST is answered 503.
+    failing: bool,
     /// Records accepted, one JSON value per line.
     records: Vec<Value>,
 }
@@ -64,7 +66,7 @@ async fn handle(mut stream: TcpStream, state: Arc<Mutex<Collector>>) {
         buf.drain(..head_end + length);
         let status = if head.starts_with("POST /v1/audit") {
             let mut c = state.lock().unwrap();
-            if c.refused < c.fail_first {
+            if c.failing || c.refused < c.fail_first {
                 c.refused += 1;
                 503
             } else {
@@ -80,6 +82,143 @@ async fn handle(mut stream: TcpStream, state: Arc<Mutex<Collector>>) {
             return;
         }
     }
+}
+
+/// An egress gateway at `bind` allowing httpbin.org, auditing to the collector on `port`.
+fn collector_gateway(
+    bind: u16,
+    port: u16,
+    version: &str,
+) -> (portcullis_core::wire::WireConfig, EnvoyPlan) {
+    let egress_cluster = "outbound|80||httpbin.org";
+    let collector_cluster = "portcullis.audit-collector";
+    let wire = wire(json!({
+        "version": 1,
+        "configVersion": version,
+        "listeners": [{
+            "port": 80,
+            "bindPort": bind,
+            "servers": [{ "name": "istio-system/egress/http", "hosts": ["*"] }],
+            "virtualHosts": [{ "name": "httpbin.org:80", "domains": ["httpbin.org"], "routes": [
+                { "name": "httpbin", "action": { "route": { "destinations": [{ "cluster": egress_cluster, "weight": 100 }] } } }
+            ]}],
+        }],
+        "egress": {
+            "allowedHosts": [{ "host": "httpbin.org", "ports": [80], "rule": "ServiceEntry default/httpbin" }],
+            "audit": { "sink": { "http": {
+                "cluster": collector_cluster, "authority": "collector", "path": "/v1/audit",
+                "batchSize": 2, "flushIntervalMs": 50, "initialBackoffMs": 100, "maxBackoffMs": 400,
+            } } },
+        },
+    }));
+    let plan = EnvoyPlan {
+        listeners: vec![http_listener(80, bind, ListenerKind::Egress)],
+        clusters: vec![
+            local_cluster(collector_cluster, port),
+            local_cluster(egress_cluster, port),
+        ],
+    };
+    (wire, plan)
+}
+
+/// Records held while the collector is down survive a configuration change: Envoy retires
+/// the old filter configuration's root contexts (`on_done`), which put their records back on
+/// the shared queue for the new ones; once the collector recovers every record arrives, and
+/// the counters account for every record made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_held_across_a_configuration_change_are_delivered() {
+    let (bind, port) = (free_port(), free_port());
+    let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+    let state = Arc::new(Mutex::new(Collector {
+        failing: true,
+        ..Collector::default()
+    }));
+    tokio::spawn(serve(listener, state.clone()));
+    let (wire, plan) = collector_gateway(bind, port, "v1");
+    let mut gw = start_with(wire, plan, false).await;
+    for i in 0..6 {
+        let r = http::get("httpbin.org", &format!("/held/{i}"))
+            .send(bind)
+            .await;
+        assert_eq!(r.status, 200, "{r:?}");
+    }
+    let admin = gw.admin().clone();
+    for _ in 0..100 {
+        if admin
+            .counter("wasmcustom.portcullis.egress.failed_batches")
+            .await
+            .unwrap()
+            >= 1
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (wire, plan) = collector_gateway(bind, port, "v2");
+    let report = gw
+        .apply(portcullis::local::Compiled { wire, plan })
+        .await
+        .unwrap();
+    assert!(!report.updated.is_empty(), "{report:?}");
+    let r = http::get("httpbin.org", "/after").send(bind).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    state.lock().unwrap().failing = false;
+
+    let mut paths = std::collections::BTreeSet::new();
+    for _ in 0..200 {
+        paths = state
+            .lock()
+            .unwrap()
+            .records
+            .iter()
+            .filter_map(|r| r["path"].as_str().map(str::to_string))
+            .collect();
+        if paths.len() >= 7 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let expected: std::collections::BTreeSet<String> = (0..6)
+        .map(|i| format!("/held/{i}"))
+        .chain(["/after".to_string()])
+        .collect();
+    assert_eq!(paths, expected, "log:\n{}", gw.envoy_log_tail(40));
+    let counter = |name: &'static str| {
+        let admin = admin.clone();
+        async move {
+            admin
+                .counter(&format!("wasmcustom.portcullis.egress.{name}"))
+                .await
+                .unwrap()
+        }
+    };
+    let handed_over = counter("handed_over").await;
+    assert!(
+        handed_over >= 1,
+        "the retired configuration handed its records over"
+    );
+    let (audited, sent, dropped) = (
+        counter("audited").await,
+        counter("sent").await,
+        counter("dropped").await,
+    );
+    let ids: std::collections::BTreeSet<String> = state
+        .lock()
+        .unwrap()
+        .records
+        .iter()
+        .map(|r| r["id"].to_string())
+        .collect();
+    assert_eq!((audited, dropped), (7, 0));
+    assert!(sent >= 7, "{sent}");
+    assert_eq!(ids.len(), 7, "7 distinct records (duplicates share an id)");
+    eprintln!(
+        "reconfigure hand-over: 7 records made, {handed_over} handed over, {sent} sent, \
+         {} received ({} distinct ids), 0 dropped",
+        state.lock().unwrap().records.len(),
+        ids.len()
+    );
+    finish(gw).await;
 }
 
 /// E-5 audit delivery: while the collector answers 503 the records stay buffered and the
@@ -192,6 +331,47 @@ async fn records_reach_the_collector_after_it_recovers() {
             .await
             .unwrap(),
         0
+    );
+    finish(gw).await;
+}
+
+/// Before a local gateway stops Envoy it waits for the records still held: delivered when the
+/// collector comes back within the wait, reported as undelivered when it does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopping_gateway_waits_for_held_records() {
+    let (bind, port) = (free_port(), free_port());
+    let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+    let state = Arc::new(Mutex::new(Collector {
+        failing: true,
+        ..Collector::default()
+    }));
+    tokio::spawn(serve(listener, state.clone()));
+    let (wire, plan) = collector_gateway(bind, port, "flush");
+    let gw = start_with(wire, plan, false).await;
+    for i in 0..3 {
+        let r = http::get("httpbin.org", &format!("/flush/{i}"))
+            .send(bind)
+            .await;
+        assert_eq!(r.status, 200, "{r:?}");
+    }
+    let down = gw.flush_audit(Duration::from_millis(600)).await.unwrap();
+    assert_eq!((down.made, down.undelivered), (3, 3), "{down:?}");
+    assert!(state.lock().unwrap().records.is_empty());
+
+    let recover = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            state.lock().unwrap().failing = false;
+        })
+    };
+    let up = gw.flush_audit(Duration::from_secs(10)).await.unwrap();
+    recover.await.unwrap();
+    assert_eq!((up.made, up.undelivered), (3, 0), "{up:?}");
+    assert_eq!(state.lock().unwrap().records.len(), 3);
+    eprintln!(
+        "audit flush: collector down, 3 of 3 held after {:?}; recovered, 0 held after {:?}",
+        down.waited, up.waited
     );
     finish(gw).await;
 }
