@@ -77,7 +77,7 @@ pub async fn run_up(compiler: Arc<dyn Compiler>, opts: UpOptions) -> anyhow::Res
         if now == seen {
             continue;
         }
-        seen = now;
+        seen = super::watch::settle(&opts.dir, now).await;
         match compile(&compiler, &opts).await {
             Err(e) => {
                 eprintln!("✗ change does not compile; still serving the last good config:\n{e}")

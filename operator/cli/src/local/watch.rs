@@ -41,6 +41,29 @@ impl Fingerprint {
     }
 }
 
+/// How long the directory must stay unchanged before a change is read: an editor or script
+/// that truncates a file and then writes it is otherwise read in between, and a half-written
+/// file (a Gateway missing, say) would be compiled and served as if it were the user's intent.
+pub const SETTLE: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// At most this many settle periods are waited for; a directory written to without pause
+/// is then read as it is, and the next change is picked up by the next scan.
+const MAX_SETTLES: u32 = 20;
+
+/// Waits until `dir` has not changed for [`SETTLE`], starting from `seen` (a scan that
+/// differs from the last one compiled); returns the settled fingerprint.
+pub async fn settle(dir: &Path, mut seen: Fingerprint) -> Fingerprint {
+    for _ in 0..MAX_SETTLES {
+        tokio::time::sleep(SETTLE).await;
+        let now = Fingerprint::scan(dir);
+        if now == seen {
+            break;
+        }
+        seen = now;
+    }
+    seen
+}
+
 /// Change notifications for a directory tree, debounced.
 #[derive(Debug)]
 pub struct Notifications {
@@ -120,6 +143,35 @@ mod tests {
         assert_ne!(Fingerprint::scan(&dir), one);
         std::fs::remove_file(dir.join("vs.yaml")).unwrap();
         assert_eq!(Fingerprint::scan(&dir), empty);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A file written in steps (truncated, then written a piece at a time) is read only once
+    /// the writes stop: the settled fingerprint is the final file's.
+    #[tokio::test]
+    async fn settle_waits_for_a_file_written_in_steps() {
+        let dir = std::env::temp_dir().join(format!("portcullis-settle-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("gateway.yaml");
+        std::fs::write(&file, "").unwrap();
+        let first = Fingerprint::scan(&dir);
+        let writer = {
+            let file = file.clone();
+            tokio::spawn(async move {
+                for piece in 1..=4 {
+                    tokio::time::sleep(SETTLE / 2).await;
+                    std::fs::write(&file, "x".repeat(piece * 10)).unwrap();
+                }
+            })
+        };
+        let settled = settle(&dir, first).await;
+        writer.await.unwrap();
+        assert_eq!(
+            settled,
+            Fingerprint::scan(&dir),
+            "read before the writes ended"
+        );
+        assert_eq!(std::fs::metadata(&file).unwrap().len(), 40);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
