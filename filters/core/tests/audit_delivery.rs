@@ -450,3 +450,23 @@ proptest! {
         prop_assert_eq!(d.sent() + d.dropped(), pushed);
     }
 }
+
+/// Closed mode holds a new record back while the buffer is full, healthy or not; open mode
+/// never does (it drops the oldest instead).
+#[test]
+fn closed_mode_holds_records_back_while_full() {
+    let c = collector(json!({ "maxBuffered": 2, "batchSize": 2 }));
+    let mut closed = Delivery::new(&c, FailureMode::Closed);
+    let mut open = Delivery::new(&c, FailureMode::Open);
+    for d in [&mut closed, &mut open] {
+        push_n(d, 0, 1);
+        assert!(!d.holds_back() && !d.full());
+        push_n(d, 1, 1);
+        assert!(d.full());
+    }
+    assert!(closed.holds_back());
+    assert!(!open.holds_back());
+    let b = closed.poll(0).unwrap();
+    closed.on_result(b.id, BatchOutcome::Delivered, 1);
+    assert!(!closed.holds_back(), "room again after a delivery");
+}

@@ -34,13 +34,16 @@ pub struct EgressMetrics {
     pub dropped_reconfigure: Counter,
     /// Dropped because the shared queue refused them (no queue on this host).
     pub dropped_unqueued: Counter,
-    /// Records a configuration being replaced handed to its successor.
+    /// Records a retired or reconfigured root context handed on (through the shared queue
+    /// or to its new pipeline); a record handed on twice (picked up by another root that is
+    /// then retired too) counts twice.
     pub handed_over: Counter,
     /// Collector batches that failed and are retried (no answer, 408, 429, 5xx).
     pub failed_batches: Counter,
     /// Collector batches refused for good.
     pub rejected_batches: Counter,
-    /// Records waiting for the collector, summed over workers.
+    /// Records waiting for the collector, summed over the VMs (one per worker and the main
+    /// thread's, each with its own `maxBuffered` bound).
     pub buffered: Gauge,
     /// Configurations accepted and rejected, and the serving version.
     pub config: ConfigMetrics,

@@ -118,15 +118,12 @@ impl Pipeline {
 
     /// Drains the shared queue and sends what is due. Called on tick and on queue ready.
     pub fn pump(&mut self, now_ms: u64, metrics: EgressMetrics) {
-        let lines = self.dequeue_all(metrics);
-        if let Pipeline::Log { .. } = self {
+        let Pipeline::Collector(c) = self else {
+            let lines = self.dequeue_all(metrics);
             self.accept(lines, metrics);
             return;
-        }
-        let Pipeline::Collector(c) = self else { return };
-        for line in lines {
-            c.delivery.push(line);
-        }
+        };
+        c.drain_queue(metrics);
         while let Some(batch) = c.delivery.poll(now_ms) {
             if !c.dispatch(&batch.body, batch.id, now_ms) {
                 break;
@@ -243,6 +240,25 @@ fn log_record(level: LogLevel, line: &str, metrics: EgressMetrics) {
 }
 
 impl Collector {
+    /// Moves records from the shared queue into the buffer. Under `failureMode: closed` it
+    /// stops while the buffer is full: the rest wait in the queue rather than push out a
+    /// record not yet delivered (each VM has its own buffer, and a worker whose buffer had
+    /// room let the request through, so its record may reach a full one here).
+    fn drain_queue(&mut self, metrics: EgressMetrics) {
+        let Some(id) = self.queue_id else { return };
+        while !self.delivery.holds_back() {
+            let Ok(Some(bytes)) = abi::dequeue_shared_queue(id) else {
+                break;
+            };
+            match String::from_utf8(bytes) {
+                Ok(line) => {
+                    self.delivery.push(line);
+                }
+                Err(_) => metrics.drop_unqueued(1),
+            }
+        }
+    }
+
     /// POSTs one batch; false when Envoy refused the call (the batch then counts as failed).
     fn dispatch(&mut self, body: &str, batch_id: u64, now_ms: u64) -> bool {
         let headers = vec![

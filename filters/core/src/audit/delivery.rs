@@ -368,10 +368,21 @@ impl Delivery {
     /// in a metric rather than pushing their records, which would displace undelivered ones. A full buffer alone
     /// (a burst while the collector is healthy) does not refuse. Always false with `open`.
     pub fn refuse_new_egress(&self) -> bool {
-        self.failure_mode == FailureMode::Closed
-            && !self.healthy()
-            && (self.buffered() >= self.settings.max_buffered
-                || self.held_bytes >= self.settings.max_buffered_bytes)
+        self.failure_mode == FailureMode::Closed && !self.healthy() && self.full()
+    }
+
+    /// Whether one more record would push out a held one (`maxBuffered` records or
+    /// `maxBufferedBytes` bytes held).
+    pub fn full(&self) -> bool {
+        self.buffered() >= self.settings.max_buffered
+            || self.held_bytes >= self.settings.max_buffered_bytes
+    }
+
+    /// Whether the caller should hold a new record back rather than push it: with
+    /// `failureMode: closed` no record may displace another, so while the buffer is full the
+    /// record waits where it is (the filter's shared queue) until a batch is delivered.
+    pub fn holds_back(&self) -> bool {
+        self.failure_mode == FailureMode::Closed && self.full()
     }
 
     /// Bytes of the records held now, in flight included.

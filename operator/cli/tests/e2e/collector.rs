@@ -11,21 +11,25 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-/// What the fake collector saw.
+/// What the fake collector saw, and how it answers.
 #[derive(Default)]
-struct Collector {
+pub(crate) struct Collector {
     /// POSTs refused so far (the first `fail_first` are answered 503).
-    refused: usize,
-    fail_first: usize,
+    pub refused: usize,
+    pub fail_first: usize,
     /// While set, every POST is answered 503.
-    failing: bool,
+    pub failing: bool,
+    /// While set, every POST is answered 400 (a batch refused for good).
+    pub rejecting: bool,
+    /// While set, every POST is stored but answered only after this delay.
+    pub slow: Option<Duration>,
     /// Records accepted, one JSON value per line.
-    records: Vec<Value>,
+    pub records: Vec<Value>,
 }
 
 /// The egress upstream and the audit collector on one port: GETs are the proxied egress
 /// traffic (200), POSTs to `/v1/audit` are audit batches.
-async fn serve(listener: TcpListener, state: Arc<Mutex<Collector>>) {
+pub(crate) async fn serve(listener: TcpListener, state: Arc<Mutex<Collector>>) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             return;
@@ -64,19 +68,24 @@ async fn handle(mut stream: TcpStream, state: Arc<Mutex<Collector>>) {
         let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
         let body = String::from_utf8_lossy(&buf[head_end..head_end + length]).to_string();
         buf.drain(..head_end + length);
-        let status = if head.starts_with("POST /v1/audit") {
+        let (status, delay) = if head.starts_with("POST /v1/audit") {
             let mut c = state.lock().unwrap();
             if c.failing || c.refused < c.fail_first {
                 c.refused += 1;
-                503
+                (503, None)
+            } else if c.rejecting {
+                (400, None)
             } else {
                 c.records
                     .extend(body.lines().map(|l| serde_json::from_str(l).unwrap()));
-                200
+                (200, c.slow)
             }
         } else {
-            200
+            (200, None)
         };
+        if let Some(delay) = delay {
+            tokio::time::sleep(delay).await;
+        }
         let reply = format!("HTTP/1.1 {status} X\r\ncontent-length: 2\r\n\r\nok");
         if stream.write_all(reply.as_bytes()).await.is_err() {
             return;
@@ -89,6 +98,18 @@ fn collector_gateway(
     bind: u16,
     port: u16,
     version: &str,
+) -> (portcullis_core::wire::WireConfig, EnvoyPlan) {
+    collector_gateway_with(bind, port, version, json!({}), json!({}))
+}
+
+/// [`collector_gateway`] with `audit` fields (`failureMode`) and `sink` fields (`maxBuffered`,
+/// `timeoutMs`, …) set over the defaults.
+pub(crate) fn collector_gateway_with(
+    bind: u16,
+    port: u16,
+    version: &str,
+    audit: Value,
+    sink: Value,
 ) -> (portcullis_core::wire::WireConfig, EnvoyPlan) {
     let egress_cluster = "outbound|80||httpbin.org";
     let collector_cluster = "portcullis.audit-collector";
@@ -105,12 +126,18 @@ fn collector_gateway(
         }],
         "egress": {
             "allowedHosts": [{ "host": "httpbin.org", "ports": [80], "rule": "ServiceEntry default/httpbin" }],
-            "audit": { "sink": { "http": {
-                "cluster": collector_cluster, "authority": "collector", "path": "/v1/audit",
-                "batchSize": 2, "flushIntervalMs": 50, "initialBackoffMs": 100, "maxBackoffMs": 400,
-            } } },
         },
     }));
+    let mut http = json!({
+        "cluster": collector_cluster, "authority": "collector", "path": "/v1/audit",
+        "batchSize": 2, "flushIntervalMs": 50, "initialBackoffMs": 100, "maxBackoffMs": 400,
+    });
+    merge(&mut http, sink);
+    let mut audit_json = json!({ "sink": { "http": http } });
+    merge(&mut audit_json, audit);
+    let mut wire_json = serde_json::to_value(&wire).unwrap();
+    wire_json["egress"]["audit"] = audit_json;
+    let wire = crate::support::wire(wire_json);
     let plan = EnvoyPlan {
         listeners: vec![http_listener(80, bind, ListenerKind::Egress)],
         clusters: vec![
@@ -119,6 +146,12 @@ fn collector_gateway(
         ],
     };
     (wire, plan)
+}
+
+fn merge(into: &mut Value, from: Value) {
+    if let (Some(into), Value::Object(from)) = (into.as_object_mut(), from) {
+        into.extend(from);
+    }
 }
 
 /// Records held while the collector is down survive a configuration change: Envoy retires

@@ -14,8 +14,10 @@
 mod support;
 
 mod bind;
+mod churn;
 mod cluster;
 mod collector;
+mod collector_faults;
 mod config_map;
 mod connection_manager;
 mod controller;
