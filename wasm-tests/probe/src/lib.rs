@@ -402,6 +402,27 @@ fn run_op(cb: &str, op: &Value, ctx: &dyn Context) {
         "wasi_fd_prestat_get" => report(cb, name, raw::wasi_fd_prestat_get(), Value::Null),
         "wasi_fd_write_bad_fd" => report(cb, name, raw::wasi_fd_write(7, b"x"), Value::Null),
         "wasi_sched_yield" => report(cb, name, raw::wasi_sched_yield(), Value::Null),
+        // Conditional traps, for tests of a trap under load: only the marked request (a header
+        // present in map `map`) or connection (a buffer of type `type` containing `contains`)
+        // traps; every other goes on.
+        "trap_if_header" => {
+            let (_, value) = raw::get_header(n(op, "map") as u32, &s(op, "key"));
+            if value.is_some() {
+                report(cb, name, 0, Value::Null);
+                std::process::abort();
+            }
+        }
+        "trap_if_buffer" => {
+            let (_, bytes) = raw::get_buffer(n(op, "type") as u32, 0, 1 << 20);
+            let needle = s(op, "contains");
+            if bytes.is_some_and(|b| {
+                b.windows(needle.len().max(1))
+                    .any(|w| w == needle.as_bytes())
+            }) {
+                report(cb, name, 0, Value::Null);
+                std::process::abort();
+            }
+        }
         "trap" => {
             report(cb, name, 0, Value::Null);
             // `abort` is the `unreachable` instruction on wasm32: a trap, as a panic would be.

@@ -43,4 +43,5 @@ mod sni;
 mod tcp;
 mod up;
 mod upstream_tls;
+mod vm_trap;
 mod xds;
