@@ -10,6 +10,7 @@
 //! collector (see [`pipeline`]).
 
 mod http;
+mod ledger;
 mod metrics;
 mod pipeline;
 mod record;

@@ -32,6 +32,9 @@ pub struct EgressMetrics {
     pub dropped_rejected: Counter,
     /// Dropped at a reconfiguration: the new buffer had no room for them.
     pub dropped_reconfigure: Counter,
+    /// Lost with a VM that trapped: counted by another VM's root from the held-records
+    /// ledger once the dead VM's entry went stale.
+    pub dropped_trap: Counter,
     /// Dropped because the shared queue refused them (no queue on this host).
     pub dropped_unqueued: Counter,
     /// Records a retired or reconfigured root context handed on (through the shared queue
@@ -64,6 +67,7 @@ impl EgressMetrics {
             dropped_buffer_full: c("dropped_buffer_full"),
             dropped_rejected: c("dropped_rejected"),
             dropped_reconfigure: c("dropped_reconfigure"),
+            dropped_trap: c("dropped_trap"),
             dropped_unqueued: c("dropped_unqueued"),
             handed_over: c("handed_over"),
             failed_batches: c("failed_batches"),

@@ -50,6 +50,8 @@ pub struct Collector {
     in_flight: HashMap<u32, u64>,
     /// Last counters reported to metrics, to report deltas.
     reported: DeliveryStats,
+    /// This pipeline's entry in the held-records ledger.
+    ledger_id: String,
 }
 
 impl Pipeline {
@@ -77,6 +79,7 @@ impl Pipeline {
                     delivery: Delivery::new(settings, failure_mode),
                     in_flight: HashMap::new(),
                     reported: DeliveryStats::default(),
+                    ledger_id: format!("{:016x}", crate::record::nonce()),
                 }))
             }
         };
@@ -195,6 +198,7 @@ impl Pipeline {
         let mut held = c.delivery.hand_over();
         held.extend(queued);
         c.report(metrics);
+        crate::ledger::remove(&c.ledger_id);
         held
     }
 
@@ -259,6 +263,29 @@ impl Collector {
         }
     }
 
+    /// Refreshes this pipeline's ledger entry with what it now holds (what it just reported
+    /// to the `buffered` gauge; its ticks are the heartbeat) and counts the records of dead
+    /// VMs' entries as dropped: their VM trapped, and with it their buffer. The gauge still
+    /// holds what those VMs reported; it is taken back here.
+    fn account_dead_vms(&self, held: usize, metrics: EgressMetrics) {
+        let lost = crate::ledger::refresh(&self.ledger_id, held as u64, host::now_millis());
+        if lost == 0 {
+            return;
+        }
+        metrics.dropped.add(lost);
+        metrics.dropped_trap.add(lost);
+        metrics
+            .buffered
+            .add(-i64::try_from(lost).unwrap_or(i64::MAX));
+        host::log(
+            LogLevel::Warn,
+            &format!(
+                "{lost} audit records were lost with a VM that stopped (a trap); counted in \
+                 dropped_trap"
+            ),
+        );
+    }
+
     /// POSTs one batch; false when Envoy refused the call (the batch then counts as failed).
     fn dispatch(&mut self, body: &str, batch_id: u64, now_ms: u64) -> bool {
         let headers = vec![
@@ -318,5 +345,6 @@ impl Collector {
             .buffered
             .add(now.buffered as i64 - was.buffered as i64);
         self.reported = now;
+        self.account_dead_vms(now.buffered, metrics);
     }
 }

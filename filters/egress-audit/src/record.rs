@@ -9,6 +9,13 @@ use portcullis_glue::host;
 
 use crate::root::{Served, Shared};
 
+/// 64 random bits: std's random hasher keys (WASI `random_get`) over the clock.
+pub fn nonce() -> u64 {
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(host::now_nanos());
+    hasher.finish()
+}
+
 /// Record ids: a random nonce per root context and configuration, and a sequence number.
 /// Unique across workers and restarts without coordination (64 random bits), and carried by
 /// the record's line, so a batch sent again repeats its ids: a collector deduplicates by them.
@@ -19,12 +26,10 @@ pub struct RecordIds {
 }
 
 impl RecordIds {
-    /// Ids under a fresh nonce: std's random hasher keys (WASI `random_get`) over the clock.
+    /// Ids under a fresh [`nonce`].
     pub fn new() -> Self {
-        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-        hasher.write_u64(host::now_nanos());
         RecordIds {
-            nonce: hasher.finish(),
+            nonce: nonce(),
             next: Cell::new(1),
         }
     }

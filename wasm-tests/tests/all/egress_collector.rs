@@ -262,3 +262,64 @@ fn records_held_at_a_configuration_change_go_to_the_new_configuration() {
     assert_eq!((counter(&h, "sent"), counter(&h, "dropped")), (2, 0));
     assert_eq!(h.metrics().gauge("portcullis.egress.buffered"), Some(0));
 }
+
+/// A request whose header map is big enough to exhaust the per-callback fuel (about 7 M
+/// instructions to read 4,000 headers, against 50 k for a plain request): the VM traps.
+fn trap(host: &mut Host) -> u32 {
+    let mut r = host.http_request().get("api.example.com", "/trap");
+    for i in 0..4000 {
+        r = r.header(&format!("x-pad-{i}"), "padding padding padding padding");
+    }
+    let s = r.send_headers_only().unwrap();
+    let status = status_of(&s);
+    s.finish();
+    status
+}
+
+/// A VM that traps takes the records in its buffer with it. The held-records ledger, in
+/// shared data that outlives the VM, lets the next VM's root count them: once the dead
+/// VM's entry has not been refreshed for ten seconds, its records are `dropped_trap`, and
+/// every record made is again sent, dropped with a reason, or held.
+#[test]
+fn records_lost_with_a_trapped_vm_are_counted() {
+    let mut h = egress_builder(&config(100, "open"), EGRESS_AUDIT_ROOT_ID)
+        .failure_policy(portcullis_wasm_tests::FailurePolicy::FailReload)
+        .fuel_per_callback(2_000_000)
+        .build()
+        .unwrap();
+    request(&mut h, "/1");
+    h.advance(1);
+    let c = pending(&h);
+    h.answer_callout(c[0].token, 503, &[], b"").unwrap();
+    request(&mut h, "/2");
+    h.advance(100);
+    assert_eq!(h.metrics().gauge("portcullis.egress.buffered"), Some(2));
+    assert_eq!(trap(&mut h), 503, "{}", h.report());
+    assert!(!h.failures().is_empty(), "the VM trapped");
+    // After Envoy's reload backoff a new VM serves; its tick finds the dead VM's entry stale.
+    h.advance(1000);
+    assert_eq!(request(&mut h, "/3"), 0, "{}", h.report());
+    assert_eq!(counter(&h, "dropped_trap"), 0, "not stale yet");
+    h.advance(portcullis_core::audit::STALE_MS + 200);
+    assert_eq!(counter(&h, "dropped_trap"), 2, "{}", h.report());
+    // The collector has not answered /3's batch in all that time: it is retried.
+    let mut c = pending(&h);
+    for _ in 0..100 {
+        if !c.is_empty() {
+            break;
+        }
+        h.advance(100);
+        c = pending(&h);
+    }
+    assert_eq!(paths(&c[0]), ["/3"]);
+    h.answer_callout(c[0].token, 200, &[], b"").unwrap();
+    assert_eq!(
+        (
+            counter(&h, "audited"),
+            counter(&h, "sent"),
+            counter(&h, "dropped")
+        ),
+        (3, 1, 2)
+    );
+    assert_eq!(h.metrics().gauge("portcullis.egress.buffered"), Some(0));
+}
