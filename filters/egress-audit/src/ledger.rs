@@ -3,7 +3,7 @@
 //! pipeline reaps the entries of VMs that died (a trap) and counts their records as dropped.
 
 use portcullis_core::audit::Ledger;
-use proxy_wasm::hostcalls;
+use portcullis_glue::abi;
 
 /// The shared-data key (per `vm_id`, like the queue).
 const KEY: &str = "portcullis.audit.held";
@@ -32,12 +32,14 @@ pub fn remove(id: &str) {
 /// that was stored (a lost race is retried on fresh data, so nothing is counted twice).
 fn update(change: impl Fn(&mut Ledger) -> u64) -> u64 {
     for _ in 0..ATTEMPTS {
-        let Ok((value, cas)) = hostcalls::get_shared_data(KEY) else {
+        // The glue's calls, not the SDK's, which panic (trap the VM) on a status they do not
+        // expect.
+        let Ok((value, cas)) = abi::get_shared_data(KEY) else {
             return 0;
         };
         let mut ledger = Ledger::parse(&String::from_utf8_lossy(&value.unwrap_or_default()));
         let result = change(&mut ledger);
-        match hostcalls::set_shared_data(KEY, Some(ledger.render().as_bytes()), cas) {
+        match abi::set_shared_data(KEY, ledger.render().as_bytes(), cas) {
             Ok(()) => return result,
             Err(_) => continue,
         }

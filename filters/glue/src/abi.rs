@@ -117,6 +117,20 @@ unsafe extern "C" {
         name_size: usize,
         return_id: *mut u32,
     ) -> u32;
+    fn proxy_get_shared_data(
+        key_data: *const u8,
+        key_size: usize,
+        return_value_data: *mut *mut u8,
+        return_value_size: *mut usize,
+        return_cas: *mut u32,
+    ) -> u32;
+    fn proxy_set_shared_data(
+        key_data: *const u8,
+        key_size: usize,
+        value_data: *const u8,
+        value_size: usize,
+        cas: u32,
+    ) -> u32;
     fn proxy_enqueue_shared_queue(queue_id: u32, value_data: *const u8, value_size: usize) -> u32;
     fn proxy_dequeue_shared_queue(
         queue_id: u32,
@@ -346,6 +360,27 @@ pub fn register_shared_queue(name: &str) -> HostResult<u32> {
     // SAFETY: pointer and length of a live `&str`; a pointer to a live `u32`.
     status(unsafe { proxy_register_shared_queue(name.as_ptr(), name.len(), &mut id) })?;
     Ok(id)
+}
+
+/// The value of shared-data `key` and its compare-and-swap token; `(None, 0)` when the key
+/// has no value yet (a set with token 0 is unconditional).
+pub fn get_shared_data(key: &str) -> HostResult<(Option<Vec<u8>>, u32)> {
+    let mut cas: u32 = 0;
+    let value = returned_bytes(Some(NOT_FOUND), |data, size| {
+        // SAFETY: pointer and length of a live `&str`; out-pointers to live locals.
+        unsafe { proxy_get_shared_data(key.as_ptr(), key.len(), data, size, &mut cas) }
+    })?;
+    let cas = if value.is_some() { cas } else { 0 };
+    Ok((value, cas))
+}
+
+/// Sets shared-data `key` to `value` if its token is still `cas` (0: unconditionally); a
+/// `CAS_MISMATCH` (8) error means another VM changed it first.
+pub fn set_shared_data(key: &str, value: &[u8], cas: u32) -> HostResult<()> {
+    // SAFETY: pointers and lengths of a live `&str` and a live slice.
+    status(unsafe {
+        proxy_set_shared_data(key.as_ptr(), key.len(), value.as_ptr(), value.len(), cas)
+    })
 }
 
 /// Appends a message to a shared queue.
