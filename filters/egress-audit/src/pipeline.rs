@@ -167,10 +167,7 @@ impl Pipeline {
     /// that follows. One the queue refuses is counted as a reconfigure drop.
     pub fn retire(&mut self, metrics: EgressMetrics) {
         let held = self.take_held(metrics);
-        let queue_id = match self {
-            Pipeline::Log { queue_id } => *queue_id,
-            Pipeline::Collector(c) => c.queue_id,
-        };
+        let queue_id = self.queue_id();
         let mut refused = 0u64;
         for line in &held {
             let queued =
@@ -219,23 +216,30 @@ impl Pipeline {
 
     /// Every record waiting in the shared queue.
     fn dequeue_all(&self, metrics: EgressMetrics) -> Vec<String> {
-        let queue_id = match self {
-            Pipeline::Log { queue_id } => *queue_id,
-            Pipeline::Collector(c) => c.queue_id,
-        };
-        let Some(id) = queue_id else {
+        let Some(id) = self.queue_id() else {
             return Vec::new();
         };
-        let mut lines = Vec::new();
-        while let Ok(Some(bytes)) = abi::dequeue_shared_queue(id) {
-            match String::from_utf8(bytes) {
-                Ok(line) => lines.push(line),
-                // Only this filter enqueues, and only strings: unreachable but counted.
-                Err(_) => metrics.drop_unqueued(1),
-            }
-        }
-        lines
+        std::iter::from_fn(|| next_line(id, metrics)).collect()
     }
+
+    fn queue_id(&self) -> Option<u32> {
+        match self {
+            Pipeline::Log { queue_id } => *queue_id,
+            Pipeline::Collector(c) => c.queue_id,
+        }
+    }
+}
+
+/// The next record in shared queue `id`; `None` when it is empty.
+fn next_line(id: u32, metrics: EgressMetrics) -> Option<String> {
+    while let Ok(Some(bytes)) = abi::dequeue_shared_queue(id) {
+        match String::from_utf8(bytes) {
+            Ok(line) => return Some(line),
+            // Only this filter enqueues, and only strings: unreachable but counted.
+            Err(_) => metrics.drop_unqueued(1),
+        }
+    }
+    None
 }
 
 fn log_record(level: LogLevel, line: &str, metrics: EgressMetrics) {
@@ -251,15 +255,10 @@ impl Collector {
     fn drain_queue(&mut self, metrics: EgressMetrics) {
         let Some(id) = self.queue_id else { return };
         while !self.delivery.holds_back() {
-            let Ok(Some(bytes)) = abi::dequeue_shared_queue(id) else {
+            let Some(line) = next_line(id, metrics) else {
                 break;
             };
-            match String::from_utf8(bytes) {
-                Ok(line) => {
-                    self.delivery.push(line);
-                }
-                Err(_) => metrics.drop_unqueued(1),
-            }
+            self.delivery.push(line);
         }
     }
 

@@ -11,40 +11,23 @@ use std::time::Duration;
 use crate::support::http::get;
 use crate::support::*;
 use portcullis::local::Compiled;
-use portcullis_compile::plan::{EnvoyPlan, ListenerKind};
-use serde_json::json;
 
 const CHANGES: u32 = 100;
 /// The change Envoy refuses (an invalid regex), applied after this generation.
 const REFUSED_AFTER: u32 = 50;
 
-/// Generation `n`: dev.example.com → `blue` for even `n`, `green` for odd, the response
-/// carrying `x-generation: n`. `regex` makes a config the router refuses when invalid.
+/// Generation `n`: reload's dev.example.com config routed to `blue` for even `n`, `green` for
+/// odd, its route setting `x-generation: n` on the response. `regex` makes a config the router
+/// refuses when invalid.
 fn generation(bind: u16, ports: (u16, u16), n: u32, regex: &str) -> Compiled {
-    let wire = wire(json!({
-        "version": 1,
-        "configVersion": format!("g{n}"),
-        "listeners": [{
-            "port": 80,
-            "bindPort": bind,
-            "servers": [{ "name": "default/gw/http", "hosts": ["dev.example.com"] }],
-            "virtualHosts": [{ "name": "dev", "domains": ["dev.example.com"], "routes": [
-                { "name": "re", "match": { "uri": { "regex": regex } },
-                  "action": { "directResponse": { "status": 204 } } },
-                { "name": "dev",
-                  "headers": { "response": { "set": { "x-generation": n.to_string() } } },
-                  "action": { "route": { "destinations": [{ "cluster": destination(n), "weight": 100 }] } } },
-            ]}],
-        }],
-    }));
-    let plan = EnvoyPlan {
-        listeners: vec![http_listener(80, bind, ListenerKind::Ingress)],
-        clusters: vec![
-            local_cluster("blue", ports.0),
-            local_cluster("green", ports.1),
-        ],
-    };
-    Compiled { wire, plan }
+    let clusters = [("blue", ports.0), ("green", ports.1)];
+    let mut c = crate::reload::compiled(bind, destination(n), &clusters, regex, &format!("g{n}"));
+    c.wire.listeners[0].virtual_hosts[0].routes[1]
+        .headers
+        .response
+        .set
+        .insert("x-generation".into(), n.to_string());
+    c
 }
 
 fn destination(generation: u32) -> &'static str {

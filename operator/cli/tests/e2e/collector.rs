@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::support::*;
+use portcullis::local::LocalGateway;
 use portcullis_compile::plan::{EnvoyPlan, ListenerKind};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -29,7 +30,7 @@ pub(crate) struct Collector {
 
 /// The egress upstream and the audit collector on one port: GETs are the proxied egress
 /// traffic (200), POSTs to `/v1/audit` are audit batches.
-pub(crate) async fn serve(listener: TcpListener, state: Arc<Mutex<Collector>>) {
+async fn serve(listener: TcpListener, state: Arc<Mutex<Collector>>) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             return;
@@ -104,7 +105,7 @@ fn collector_gateway(
 
 /// [`collector_gateway`] with `audit` fields (`failureMode`) and `sink` fields (`maxBuffered`,
 /// `timeoutMs`, …) set over the defaults.
-pub(crate) fn collector_gateway_with(
+fn collector_gateway_with(
     bind: u16,
     port: u16,
     version: &str,
@@ -113,6 +114,13 @@ pub(crate) fn collector_gateway_with(
 ) -> (portcullis_core::wire::WireConfig, EnvoyPlan) {
     let egress_cluster = "outbound|80||httpbin.org";
     let collector_cluster = "portcullis.audit-collector";
+    let mut http = json!({
+        "cluster": collector_cluster, "authority": "collector", "path": "/v1/audit",
+        "batchSize": 2, "flushIntervalMs": 50, "initialBackoffMs": 100, "maxBackoffMs": 400,
+    });
+    merge(&mut http, sink);
+    let mut audit_json = json!({ "sink": { "http": http } });
+    merge(&mut audit_json, audit);
     let wire = wire(json!({
         "version": 1,
         "configVersion": version,
@@ -126,18 +134,9 @@ pub(crate) fn collector_gateway_with(
         }],
         "egress": {
             "allowedHosts": [{ "host": "httpbin.org", "ports": [80], "rule": "ServiceEntry default/httpbin" }],
+            "audit": audit_json,
         },
     }));
-    let mut http = json!({
-        "cluster": collector_cluster, "authority": "collector", "path": "/v1/audit",
-        "batchSize": 2, "flushIntervalMs": 50, "initialBackoffMs": 100, "maxBackoffMs": 400,
-    });
-    merge(&mut http, sink);
-    let mut audit_json = json!({ "sink": { "http": http } });
-    merge(&mut audit_json, audit);
-    let mut wire_json = serde_json::to_value(&wire).unwrap();
-    wire_json["egress"]["audit"] = audit_json;
-    let wire = crate::support::wire(wire_json);
     let plan = EnvoyPlan {
         listeners: vec![http_listener(80, bind, ListenerKind::Egress)],
         clusters: vec![
@@ -146,6 +145,39 @@ pub(crate) fn collector_gateway_with(
         ],
     };
     (wire, plan)
+}
+
+/// A running egress gateway and the fake collector it audits to.
+pub(crate) struct Audited {
+    /// The gateway's listener port.
+    pub bind: u16,
+    /// The collector's (and egress upstream's) port.
+    pub port: u16,
+    /// What the collector saw; changed to change how it answers.
+    pub state: Arc<Mutex<Collector>>,
+    pub gw: LocalGateway,
+}
+
+/// Starts a collector answering as `collector` says and a gateway auditing to it
+/// ([`collector_gateway_with`]).
+pub(crate) async fn start_audited(
+    collector: Collector,
+    version: &str,
+    audit: Value,
+    sink: Value,
+) -> Audited {
+    let (bind, port) = (free_port(), free_port());
+    let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+    let state = Arc::new(Mutex::new(collector));
+    tokio::spawn(serve(listener, state.clone()));
+    let (wire, plan) = collector_gateway_with(bind, port, version, audit, sink);
+    let gw = start_with(wire, plan, false).await;
+    Audited {
+        bind,
+        port,
+        state,
+        gw,
+    }
 }
 
 fn merge(into: &mut Value, from: Value) {
@@ -160,15 +192,16 @@ fn merge(into: &mut Value, from: Value) {
 /// the counters account for every record made.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_held_across_a_configuration_change_are_delivered() {
-    let (bind, port) = (free_port(), free_port());
-    let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
-    let state = Arc::new(Mutex::new(Collector {
+    let failing = Collector {
         failing: true,
         ..Collector::default()
-    }));
-    tokio::spawn(serve(listener, state.clone()));
-    let (wire, plan) = collector_gateway(bind, port, "v1");
-    let mut gw = start_with(wire, plan, false).await;
+    };
+    let Audited {
+        bind,
+        port,
+        state,
+        mut gw,
+    } = start_audited(failing, "v1", json!({}), json!({})).await;
     for i in 0..6 {
         let r = http::get("httpbin.org", &format!("/held/{i}"))
             .send(bind)
@@ -259,43 +292,13 @@ async fn records_held_across_a_configuration_change_are_delivered() {
 /// the filter's counters say so.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_reach_the_collector_after_it_recovers() {
-    let (bind, port) = (free_port(), free_port());
-    let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
-    let state = Arc::new(Mutex::new(Collector {
+    let fail_twice = Collector {
         fail_first: 2,
         ..Collector::default()
-    }));
-    tokio::spawn(serve(listener, state.clone()));
-
-    let egress_cluster = "outbound|80||httpbin.org";
-    let collector_cluster = "portcullis.audit-collector";
-    let wire = wire(json!({
-        "version": 1,
-        "configVersion": "egress-collector",
-        "listeners": [{
-            "port": 80,
-            "bindPort": bind,
-            "servers": [{ "name": "istio-system/egress/http", "hosts": ["*"] }],
-            "virtualHosts": [{ "name": "httpbin.org:80", "domains": ["httpbin.org"], "routes": [
-                { "name": "httpbin", "action": { "route": { "destinations": [{ "cluster": egress_cluster, "weight": 100 }] } } }
-            ]}],
-        }],
-        "egress": {
-            "allowedHosts": [{ "host": "httpbin.org", "ports": [80], "rule": "ServiceEntry default/httpbin" }],
-            "audit": { "sink": { "http": {
-                "cluster": collector_cluster, "authority": "collector", "path": "/v1/audit",
-                "batchSize": 2, "flushIntervalMs": 50, "initialBackoffMs": 100, "maxBackoffMs": 400,
-            } } },
-        },
-    }));
-    let plan = EnvoyPlan {
-        listeners: vec![http_listener(80, bind, ListenerKind::Egress)],
-        clusters: vec![
-            local_cluster(collector_cluster, port),
-            local_cluster(egress_cluster, port),
-        ],
     };
-    let gw = start_with(wire, plan, false).await;
+    let Audited {
+        bind, state, gw, ..
+    } = start_audited(fail_twice, "egress-collector", json!({}), json!({})).await;
 
     for i in 0..5 {
         let r = http::get("httpbin.org", &format!("/get/{i}"))
@@ -372,15 +375,13 @@ async fn records_reach_the_collector_after_it_recovers() {
 /// collector comes back within the wait, reported as undelivered when it does not.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopping_gateway_waits_for_held_records() {
-    let (bind, port) = (free_port(), free_port());
-    let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
-    let state = Arc::new(Mutex::new(Collector {
+    let failing = Collector {
         failing: true,
         ..Collector::default()
-    }));
-    tokio::spawn(serve(listener, state.clone()));
-    let (wire, plan) = collector_gateway(bind, port, "flush");
-    let gw = start_with(wire, plan, false).await;
+    };
+    let Audited {
+        bind, state, gw, ..
+    } = start_audited(failing, "flush", json!({}), json!({})).await;
     for i in 0..3 {
         let r = http::get("httpbin.org", &format!("/flush/{i}"))
             .send(bind)

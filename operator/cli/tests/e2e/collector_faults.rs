@@ -10,11 +10,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::collector::{Collector, collector_gateway_with, serve};
+use crate::collector::{Audited, Collector, start_audited};
 use crate::support::*;
 use portcullis::local::LocalGateway;
 use serde_json::json;
-use tokio::net::TcpListener;
 
 /// Egress clients: each sends `GET httpbin.org/load/<n>` back to back until stopped, and keeps
 /// every answer's status with the time it came (from `start`).
@@ -99,18 +98,15 @@ fn watch_buffered(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_collector_under_load_loses_no_record_uncounted() {
     const MAX_BUFFERED: u64 = 150;
-    let (bind, port) = (free_port(), free_port());
-    let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
-    let state = Arc::new(Mutex::new(Collector::default()));
-    tokio::spawn(serve(listener, state.clone()));
-    let (wire, plan) = collector_gateway_with(
-        bind,
-        port,
+    let Audited {
+        bind, state, gw, ..
+    } = start_audited(
+        Collector::default(),
         "faults-open",
         json!({}),
         json!({ "batchSize": 50, "maxBuffered": MAX_BUFFERED, "timeoutMs": 150 }),
-    );
-    let gw = start_with(wire, plan, false).await;
+    )
+    .await;
 
     let start = Instant::now();
     let stop_watch = Arc::new(AtomicBool::new(false));
@@ -197,18 +193,15 @@ async fn a_failing_collector_under_load_loses_no_record_uncounted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failure_mode_closed_refuses_exactly_while_the_collector_is_unavailable() {
     const MAX_BUFFERED: u64 = 40;
-    let (bind, port) = (free_port(), free_port());
-    let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
-    let state = Arc::new(Mutex::new(Collector::default()));
-    tokio::spawn(serve(listener, state.clone()));
-    let (wire, plan) = collector_gateway_with(
-        bind,
-        port,
+    let Audited {
+        bind, state, gw, ..
+    } = start_audited(
+        Collector::default(),
         "faults-closed",
         json!({ "failureMode": "closed" }),
         json!({ "batchSize": 20, "maxBuffered": MAX_BUFFERED }),
-    );
-    let gw = start_with(wire, plan, false).await;
+    )
+    .await;
 
     let start = Instant::now();
     let clients = Clients::start(bind, 4, start);

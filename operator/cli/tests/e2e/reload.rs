@@ -11,7 +11,7 @@ use portcullis_compile::plan::{EnvoyPlan, ListenerKind};
 use serde_json::json;
 
 /// dev.example.com → `cluster` (with `uri_regex` as an extra route, to make a config invalid).
-fn compiled(
+pub(crate) fn compiled(
     bind: u16,
     cluster: &str,
     ports: &[(&str, u16)],
